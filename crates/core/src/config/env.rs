@@ -1,0 +1,107 @@
+//! The environment-variable contract: seed 000's "Environment Variable Reference", name for
+//! name, plus Portcullis's own `PORTCULLIS_*` settings. An empty value counts as unset.
+//!
+//! Written by hand rather than with envy/figment because the contract is a fixed table of
+//! names, not a prefix/nesting scheme (see STACK.md).
+
+use super::raw::{RawSettings, non_empty, split_list};
+
+/// `(variable, what it sets)` — the single source of truth, also used for the README table
+/// test and the unknown-variable warning.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("API_AUTH", "authentication mode; must be OIDC"),
+    ("OIDC_DISCOVERY_URL", "IdP discovery document URL"),
+    ("OIDC_REDIRECT_URL", "callback URL registered at the IdP"),
+    ("OIDC_SCOPES", "comma-separated scopes (default openid,email,profile)"),
+    ("OIDC_AUTHORIZATION_ENDPOINT", "manual authorization endpoint"),
+    ("OIDC_TOKEN_ENDPOINT", "manual token endpoint"),
+    ("OIDC_USERINFO_ENDPOINT", "manual userinfo endpoint"),
+    ("OIDC_ISSUER", "issuer, when not discovered (Portcullis addition)"),
+    ("OIDC_JWKS_URI", "JWKS URL, when not discovered (Portcullis addition)"),
+    ("OIDC_CLIENT_ID", "OAuth2 client id"),
+    ("OIDC_CLIENT_SECRET", "OAuth2 client secret"),
+    ("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "client_secret_post (default) or client_secret_basic"),
+    ("OIDC_JWS_ALGORITHM", "allowed ID token algorithms, comma-separated (default RS256)"),
+    ("OIDC_CUSTOM_PARAMETERS", "extra authorization request parameters, k=v,k=v"),
+    ("OIDC_USER_ID_KEY", "claim for the user id (default sub)"),
+    ("OIDC_USER_EMAIL_KEY", "claim for the email (default email)"),
+    ("OIDC_USER_NAME_KEY", "claim for the display name (default name)"),
+    ("OIDC_USER_FNAME_KEY", "claim for the first name (default given_name)"),
+    ("OIDC_USER_LNAME_KEY", "claim for the last name (default family_name)"),
+    ("OIDC_USER_PICTURE_KEY", "claim for the picture URL (default picture)"),
+    ("OIDC_USER_PROVIDER_KEY", "claim for the provider name (default iss)"),
+    ("OIDC_USER_USERNAME_KEY", "claim for the username (default preferred_username)"),
+    ("OIDC_USER_GROUPS_KEY", "claim for the groups (default groups)"),
+    ("OIDC_ALLOW_INSECURE_HTTP", "allow http:// IdP endpoints (development only)"),
+    ("OIDC_SIGNER_PEM_URL", "custom CA PEM for IdP TLS: file://, https:// or inline PEM"),
+    ("JWT_SIGNING_SECRET", "session signing secret, at least 32 characters"),
+    ("PORTCULLIS_LISTEN", "listen address (default 0.0.0.0:8080)"),
+    ("PORTCULLIS_UPSTREAM", "base URL of the application behind Portcullis"),
+    ("PORTCULLIS_DATABASE_URL", "sqlite:///path/file.db (default sqlite://portcullis.db)"),
+    ("PORTCULLIS_PUBLIC_URL", "public base URL (default: origin of the redirect URL)"),
+    ("PORTCULLIS_CONFIG", "path of a YAML configuration file"),
+];
+
+/// Read the settings present in the environment (through `get`, so tests need no real env).
+pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
+    let v = |name: &str| non_empty(get(name));
+    let mut raw = RawSettings {
+        api_auth: v("API_AUTH"),
+        discovery_url: v("OIDC_DISCOVERY_URL"),
+        redirect_url: v("OIDC_REDIRECT_URL"),
+        scopes: v("OIDC_SCOPES").map(|s| split_list(&s)),
+        authorization_endpoint: v("OIDC_AUTHORIZATION_ENDPOINT"),
+        token_endpoint: v("OIDC_TOKEN_ENDPOINT"),
+        userinfo_endpoint: v("OIDC_USERINFO_ENDPOINT"),
+        issuer: v("OIDC_ISSUER"),
+        jwks_uri: v("OIDC_JWKS_URI"),
+        client_id: v("OIDC_CLIENT_ID"),
+        client_secret: v("OIDC_CLIENT_SECRET"),
+        token_endpoint_auth_method: v("OIDC_TOKEN_ENDPOINT_AUTH_METHOD"),
+        jws_algorithms: v("OIDC_JWS_ALGORITHM").map(|s| split_list(&s)),
+        custom_parameters: v("OIDC_CUSTOM_PARAMETERS").map(|s| parse_kv_list(&s)),
+        access_type: None,
+        allow_insecure_http: v("OIDC_ALLOW_INSECURE_HTTP"),
+        signer_pem_url: v("OIDC_SIGNER_PEM_URL"),
+        jwt_signing_secret: v("JWT_SIGNING_SECRET"),
+        listen: v("PORTCULLIS_LISTEN"),
+        upstream: v("PORTCULLIS_UPSTREAM"),
+        database_url: v("PORTCULLIS_DATABASE_URL"),
+        public_url: v("PORTCULLIS_PUBLIC_URL"),
+        ..Default::default()
+    };
+    let keys = &mut raw.claim_keys;
+    keys.id = v("OIDC_USER_ID_KEY");
+    keys.email = v("OIDC_USER_EMAIL_KEY");
+    keys.name = v("OIDC_USER_NAME_KEY");
+    keys.given_name = v("OIDC_USER_FNAME_KEY");
+    keys.family_name = v("OIDC_USER_LNAME_KEY");
+    keys.picture = v("OIDC_USER_PICTURE_KEY");
+    keys.provider = v("OIDC_USER_PROVIDER_KEY");
+    keys.username = v("OIDC_USER_USERNAME_KEY");
+    keys.groups = v("OIDC_USER_GROUPS_KEY");
+    raw
+}
+
+/// Names in the environment that look like ours but are not (typos such as `OIDC_CLIENTID`).
+/// Reported as warnings: other software in the same pod may use `OIDC_*` too.
+pub fn unknown_vars<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    names
+        .filter(|n| n.starts_with("OIDC_") || n.starts_with("PORTCULLIS_"))
+        .filter(|n| !ENV_VARS.iter().any(|(known, _)| known == n))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `k=v,k2=v2` → map (entries without `=` are kept with an empty value so validation can
+/// report them).
+fn parse_kv_list(s: &str) -> std::collections::BTreeMap<String, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (p.to_string(), String::new()),
+        })
+        .collect()
+}

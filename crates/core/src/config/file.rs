@@ -1,0 +1,236 @@
+//! The YAML configuration file. Two shapes load unchanged:
+//! - seed 001's `authentication.yaml` (`clientId`, `secret`, `discoveryUri`, `jwsAlgorithm`,
+//!   `scope`, `usernameField`, `groupsField`, `access_type`, `customParameters`,
+//!   `redirectUri`, `jwtClaims`, role lists at the top level or under `roles`);
+//! - seed 000's Helm `values.yaml` (`global.dnsRecord`, `global.authType`, `secrets.oidc.*`,
+//!   `secrets.auth.jwt_signing_secret`; `secrets.postgres`/`secrets.rabbitmq` are accepted and
+//!   ignored).
+//!
+//! Portcullis's own settings live under `portcullis:`. Unknown keys are errors, so a typo is
+//! reported with its line instead of being silently ignored.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::raw::{RawClaimKeys, RawSettings, non_empty, split_list};
+
+/// The four standard roles of seed 001, accepted at the top level of the file.
+pub const STANDARD_ROLES: [&str; 4] = ["guest", "powerUser", "admin", "platformAdmin"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(rename = "clientId")]
+    client_id: Option<String>,
+    secret: Option<String>,
+    #[serde(rename = "discoveryUri")]
+    discovery_uri: Option<String>,
+    #[serde(rename = "jwsAlgorithm")]
+    jws_algorithm: Option<String>,
+    scope: Option<Vec<String>>,
+    #[serde(rename = "usernameField")]
+    username_field: Option<String>,
+    #[serde(rename = "groupsField")]
+    groups_field: Option<String>,
+    #[serde(rename = "jwtClaims")]
+    jwt_claims: Option<JwtClaims>,
+    access_type: Option<String>,
+    #[serde(rename = "redirectUri")]
+    redirect_uri: Option<String>,
+    #[serde(rename = "customParameters")]
+    custom_parameters: Option<BTreeMap<String, String>>,
+    guest: Option<Vec<String>>,
+    #[serde(rename = "powerUser")]
+    power_user: Option<Vec<String>>,
+    admin: Option<Vec<String>>,
+    #[serde(rename = "platformAdmin")]
+    platform_admin: Option<Vec<String>>,
+    roles: Option<BTreeMap<String, Vec<String>>>,
+    global: Option<Global>,
+    secrets: Option<Secrets>,
+    portcullis: Option<Own>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwtClaims {
+    #[serde(rename = "usernameField")]
+    username_field: Option<String>,
+    #[serde(rename = "groupsField")]
+    groups_field: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Global {
+    #[serde(rename = "dnsRecord")]
+    dns_record: Option<String>,
+    #[serde(rename = "authType")]
+    auth_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Secrets {
+    oidc: Option<SecretsOidc>,
+    auth: Option<SecretsAuth>,
+    // Other services' secrets in the same values.yaml: accepted, not ours.
+    #[serde(rename = "postgres")]
+    _postgres: Option<IgnoredAny>,
+    #[serde(rename = "rabbitmq")]
+    _rabbitmq: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretsAuth {
+    jwt_signing_secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretsOidc {
+    oidc_discovery_url: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret: Option<String>,
+    oidc_scopes: Option<String>,
+    oidc_authorization_endpoint: Option<String>,
+    oidc_token_endpoint: Option<String>,
+    oidc_userinfo_endpoint: Option<String>,
+    oidc_allow_insecure_transport: Option<bool>,
+    oidc_signer_pem_url: Option<String>,
+    oidc_user_id_key: Option<String>,
+    oidc_user_email_key: Option<String>,
+    oidc_user_name_key: Option<String>,
+    oidc_user_fname_key: Option<String>,
+    oidc_user_lname_key: Option<String>,
+    oidc_user_picture_key: Option<String>,
+    oidc_user_provider_key: Option<String>,
+}
+
+/// Portcullis's own settings (camelCase like seed 001).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Own {
+    listen: Option<String>,
+    upstream: Option<String>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    jwt_signing_secret: Option<String>,
+    issuer: Option<String>,
+    jwks_uri: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    allow_insecure_http: Option<bool>,
+    signer_pem_url: Option<String>,
+}
+
+/// A YAML file that could not be read, with its position.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FileError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Parse YAML text into raw settings. `path` only labels errors.
+pub fn parse(path: &str, text: &str) -> Result<RawSettings, FileError> {
+    // An empty file (or one holding only comments) is a valid, empty configuration.
+    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Ok(RawSettings::default());
+    }
+    let file: FileConfig = serde_saphyr::from_str(text).map_err(|e| FileError {
+        path: path.to_string(),
+        message: one_line(&e),
+    })?;
+    Ok(file.into_raw())
+}
+
+/// serde-saphyr renders a multi-line snippet; config errors must be one line per problem.
+fn one_line(e: &serde_saphyr::Error) -> String {
+    let first = e.to_string().lines().next().unwrap_or("invalid YAML").trim().to_string();
+    match e.location() {
+        Some(loc) if !first.contains("line ") => {
+            format!("line {} column {}: {first}", loc.line(), loc.column())
+        }
+        _ => first,
+    }
+}
+
+impl FileConfig {
+    fn into_raw(self) -> RawSettings {
+        let s = |v: Option<String>| non_empty(v);
+        let oidc = self.secrets.as_ref().and_then(|x| x.oidc.as_ref());
+        let o = |f: fn(&SecretsOidc) -> &Option<String>| s(oidc.and_then(|x| f(x).clone()));
+        let own = self.portcullis.unwrap_or_default();
+        let global = self.global.unwrap_or_default();
+        let dns = s(global.dns_record);
+
+        let mut roles = self.roles.unwrap_or_default();
+        for (name, groups) in STANDARD_ROLES.iter().zip([
+            self.guest,
+            self.power_user,
+            self.admin,
+            self.platform_admin,
+        ]) {
+            if let Some(g) = groups {
+                roles.insert((*name).to_string(), g);
+            }
+        }
+        let claims = self.jwt_claims.unwrap_or_default();
+        let mut custom = self.custom_parameters.unwrap_or_default();
+        custom.retain(|k, _| !k.trim().is_empty());
+
+        RawSettings {
+            api_auth: s(global.auth_type),
+            discovery_url: s(self.discovery_uri).or_else(|| o(|x| &x.oidc_discovery_url)),
+            // seed 000: the redirect URL is generated from global.dnsRecord.
+            redirect_url: s(self.redirect_uri)
+                .or_else(|| dns.as_ref().map(|d| format!("https://{d}/api/callback"))),
+            scopes: self
+                .scope
+                .or_else(|| o(|x| &x.oidc_scopes).map(|v| split_list(&v))),
+            authorization_endpoint: o(|x| &x.oidc_authorization_endpoint),
+            token_endpoint: o(|x| &x.oidc_token_endpoint),
+            userinfo_endpoint: o(|x| &x.oidc_userinfo_endpoint),
+            issuer: s(own.issuer),
+            jwks_uri: s(own.jwks_uri),
+            client_id: s(self.client_id).or_else(|| o(|x| &x.oidc_client_id)),
+            client_secret: s(self.secret).or_else(|| o(|x| &x.oidc_client_secret)),
+            token_endpoint_auth_method: s(own.token_endpoint_auth_method),
+            jws_algorithms: s(self.jws_algorithm).map(|a| split_list(&a)),
+            custom_parameters: (!custom.is_empty()).then_some(custom),
+            access_type: s(self.access_type),
+            allow_insecure_http: own
+                .allow_insecure_http
+                .or(oidc.and_then(|x| x.oidc_allow_insecure_transport))
+                .map(|b| b.to_string()),
+            signer_pem_url: s(own.signer_pem_url).or_else(|| o(|x| &x.oidc_signer_pem_url)),
+            jwt_signing_secret: s(own.jwt_signing_secret).or_else(|| {
+                s(self
+                    .secrets
+                    .as_ref()
+                    .and_then(|x| x.auth.as_ref())
+                    .and_then(|a| a.jwt_signing_secret.clone()))
+            }),
+            claim_keys: RawClaimKeys {
+                id: o(|x| &x.oidc_user_id_key),
+                email: o(|x| &x.oidc_user_email_key),
+                name: o(|x| &x.oidc_user_name_key),
+                given_name: o(|x| &x.oidc_user_fname_key),
+                family_name: o(|x| &x.oidc_user_lname_key),
+                picture: o(|x| &x.oidc_user_picture_key),
+                provider: o(|x| &x.oidc_user_provider_key),
+                username: s(self.username_field).or(s(claims.username_field)),
+                groups: s(self.groups_field).or(s(claims.groups_field)),
+            },
+            roles,
+            listen: s(own.listen),
+            upstream: s(own.upstream),
+            database_url: s(own.database_url),
+            public_url: s(own.public_url)
+                .or_else(|| dns.as_ref().map(|d| format!("https://{d}"))),
+        }
+    }
+}

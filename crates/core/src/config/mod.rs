@@ -1,0 +1,171 @@
+//! Configuration: the seed-000 environment table and the seed-001/seed-000 YAML shapes, layered
+//! (environment over file), then validated into a typed [`Config`] or a list of problems —
+//! one clear line each (R-CFG).
+
+mod env;
+mod file;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+pub use env::{ENV_VARS, from_env, unknown_vars};
+pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
+pub use raw::{RawClaimKeys, RawSettings};
+pub use validate::{Problem, validate};
+
+use crate::jose::JwsAlg;
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call sites are the few places that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How Portcullis authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// seed 000's default: id and secret in the POST body.
+    ClientSecretPost,
+    /// HTTP Basic with form-urlencoded id and secret.
+    ClientSecretBasic,
+}
+
+/// Where the IdP's endpoints come from (seed 000: discovery recommended, manual as fallback).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdpEndpoints {
+    pub discovery_url: Option<url::Url>,
+    /// Individually configured endpoints win over discovered ones (seed 000's precedence rule).
+    pub authorization_endpoint: Option<url::Url>,
+    pub token_endpoint: Option<url::Url>,
+    pub userinfo_endpoint: Option<url::Url>,
+    pub issuer: Option<String>,
+    pub jwks_uri: Option<url::Url>,
+}
+
+/// Where the custom CA for IdP TLS comes from (R-CFG-5).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CaSource {
+    /// PEM text given inline or read from a `file://` URL at load time.
+    Pem(String),
+    /// Fetched at start-up (system roots verify an https URL).
+    Url(url::Url),
+}
+
+/// Claim keys, each possibly a dotted path into nested claims (e.g. `realm_access.roles`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimKeys {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub picture: String,
+    pub provider: String,
+    pub username: String,
+    pub groups: String,
+}
+
+/// The OpenID Connect client settings.
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    pub endpoints: IdpEndpoints,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub auth_method: ClientAuthMethod,
+    pub scopes: Vec<String>,
+    pub allowed_algs: Vec<JwsAlg>,
+    /// Extra authorization request parameters (seed 001 `customParameters`, `access_type`).
+    pub custom_parameters: BTreeMap<String, String>,
+    pub redirect_url: url::Url,
+    pub allow_insecure_http: bool,
+    pub ca: Option<CaSource>,
+    pub claim_keys: ClaimKeys,
+}
+
+/// Where users and sessions are stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatabaseUrl {
+    /// An SQLite file (created if missing).
+    Sqlite(String),
+}
+
+/// The validated configuration of one gateway.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub oidc: OidcConfig,
+    pub jwt_signing_secret: Secret,
+    pub listen: SocketAddr,
+    pub upstream: Option<url::Url>,
+    pub database: DatabaseUrl,
+    /// The public base URL (`https://<dnsRecord>`), never derived from request headers
+    /// (R-CFG-6). No trailing slash.
+    pub public_url: url::Url,
+    /// Group lists per role (seed 001); applied in a later release, loaded and checked now.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Non-fatal findings to log at start-up.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The public origin, e.g. `https://gw.example.com` (no trailing slash).
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// Whether cookies get `Secure` and the `__Host-` prefix (R-CK-3): any https URL, and
+    /// http on loopback (a secure context in browsers).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https" || is_loopback_url(&self.public_url)
+    }
+
+    /// The path the callback is served on (the path of the redirect URL).
+    pub fn callback_path(&self) -> &str {
+        self.oidc.redirect_url.path()
+    }
+}
+
+/// `http://localhost`, `http://127.0.0.1`, `http://[::1]` (any port).
+pub fn is_loopback_url(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Load configuration: the YAML file (if any) first, then the environment on top.
+/// `file` is `(path, contents)`.
+pub fn load(
+    env: &dyn Fn(&str) -> Option<String>,
+    file: Option<(&str, &str)>,
+) -> Result<Config, Vec<Problem>> {
+    let mut raw = match file {
+        Some((path, text)) => {
+            parse_file(path, text).map_err(|e| vec![Problem::new(e.to_string())])?
+        }
+        None => RawSettings::default(),
+    };
+    raw.overlay(&from_env(env));
+    validate(&raw)
+}
+
+#[cfg(test)]
+mod tests;

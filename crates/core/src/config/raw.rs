@@ -1,0 +1,90 @@
+//! The untyped layer of configuration: every setting as an optional string (or list), filled by
+//! the YAML file first and then overridden by the environment. Keeping one flat struct makes
+//! precedence trivial (`env.or(file)`) and lets validation report every problem at once.
+
+use std::collections::BTreeMap;
+
+/// Every setting Portcullis understands, before validation. `None` means "not set".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RawSettings {
+    pub api_auth: Option<String>,
+    pub discovery_url: Option<String>,
+    pub redirect_url: Option<String>,
+    /// Scopes as given: a list (YAML `scope`) or split from a comma/space separated string.
+    pub scopes: Option<Vec<String>>,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    /// Not in seed 000's table: needed to verify ID tokens when no discovery document is used.
+    pub issuer: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub jws_algorithms: Option<Vec<String>>,
+    pub custom_parameters: Option<BTreeMap<String, String>>,
+    pub access_type: Option<String>,
+    pub allow_insecure_http: Option<String>,
+    pub signer_pem_url: Option<String>,
+    pub jwt_signing_secret: Option<String>,
+    pub claim_keys: RawClaimKeys,
+    pub roles: BTreeMap<String, Vec<String>>,
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+}
+
+/// Claim-mapping overrides (seed 000's seven `OIDC_USER_*_KEY`s plus seed 001's fields).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RawClaimKeys {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+    pub provider: Option<String>,
+    pub username: Option<String>,
+    pub groups: Option<String>,
+}
+
+macro_rules! overlay_fields {
+    ($dst:expr, $src:expr; $($f:ident),* $(,)?) => {
+        $( if $src.$f.is_some() { $dst.$f = $src.$f.clone(); } )*
+    };
+}
+
+impl RawSettings {
+    /// Overlay `other` on top of `self`: every setting present in `other` wins.
+    pub fn overlay(&mut self, other: &RawSettings) {
+        overlay_fields!(self, other;
+            api_auth, discovery_url, redirect_url, scopes, authorization_endpoint, token_endpoint,
+            userinfo_endpoint, issuer, jwks_uri, client_id, client_secret,
+            token_endpoint_auth_method, jws_algorithms, custom_parameters, access_type,
+            allow_insecure_http, signer_pem_url, jwt_signing_secret, listen, upstream,
+            database_url, public_url);
+        overlay_fields!(self.claim_keys, other.claim_keys;
+            id, email, name, given_name, family_name, picture, provider, username, groups);
+        for (role, groups) in &other.roles {
+            self.roles.insert(role.clone(), groups.clone());
+        }
+    }
+}
+
+/// Treat an empty (or all-whitespace) value as unset, as seed 000 requires.
+pub(crate) fn non_empty(v: Option<String>) -> Option<String> {
+    v.and_then(|s| {
+        let t = s.trim();
+        if t.is_empty() { None } else { Some(t.to_string()) }
+    })
+}
+
+/// Split a scope string (`openid,email,profile` or `openid email profile`) into scopes.
+pub(crate) fn split_list(s: &str) -> Vec<String> {
+    s.split([',', ' '])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}

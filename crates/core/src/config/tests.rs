@@ -1,0 +1,275 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! R-CFG: configuration loading, precedence and every refusal.
+
+use std::collections::HashMap;
+
+use super::*;
+
+const SECRET: &str = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let m: HashMap<String, String> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k: &str| m.get(k).cloned()
+}
+
+fn base() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("OIDC_DISCOVERY_URL", "https://idp.example.com/.well-known/openid-configuration"),
+        ("OIDC_CLIENT_ID", "portcullis"),
+        ("OIDC_CLIENT_SECRET", "s3cret"),
+        ("JWT_SIGNING_SECRET", SECRET),
+        ("OIDC_REDIRECT_URL", "https://app.example.com/api/callback"),
+    ]
+}
+
+fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
+    match load(&env(pairs), None) {
+        Ok(_) => vec![],
+        Err(p) => p.into_iter().map(|p| p.0).collect(),
+    }
+}
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<_> = base().into_iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).collect();
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn minimal_env_config_loads_with_defaults() {
+    let c = load(&env(&base()), None).unwrap();
+    assert_eq!(c.oidc.scopes, vec!["openid", "email", "profile"]);
+    assert_eq!(c.oidc.allowed_algs, vec![JwsAlg::RS256]);
+    assert_eq!(c.oidc.auth_method, ClientAuthMethod::ClientSecretPost);
+    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.public_url.as_str(), "https://app.example.com/");
+    assert_eq!(c.callback_path(), "/api/callback");
+    assert_eq!(c.database, DatabaseUrl::Sqlite("portcullis.db".into()));
+    assert_eq!(c.oidc.claim_keys.id, "sub");
+    assert_eq!(c.oidc.claim_keys.provider, "iss");
+    assert!(c.secure_cookies());
+    assert!(format!("{c:?}").contains("Secret(***)"));
+    assert!(!format!("{c:?}").contains("s3cret"));
+}
+
+#[test]
+fn r_cfg_empty_value_counts_as_unset() {
+    let c = load(&env(&with(&[("OIDC_SCOPES", ""), ("OIDC_TOKEN_ENDPOINT", "  ")])), None).unwrap();
+    assert_eq!(c.oidc.scopes, vec!["openid", "email", "profile"]);
+    assert!(c.oidc.endpoints.token_endpoint.is_none());
+}
+
+#[test]
+fn r_cfg_1_short_secret_refused() {
+    let p = problems(&with(&[("JWT_SIGNING_SECRET", "short")]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("JWT_SIGNING_SECRET is 5 characters"), "{p:?}");
+}
+
+#[test]
+fn r_cfg_1_low_entropy_secret_warns() {
+    let c = load(&env(&with(&[("JWT_SIGNING_SECRET", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")])), None).unwrap();
+    assert!(c.warnings.iter().any(|w| w.contains("low-entropy")));
+}
+
+#[test]
+fn r_cfg_missing_client_credentials_each_reported() {
+    let p = problems(&base().into_iter().filter(|(k, _)| !k.starts_with("OIDC_CLIENT")).collect::<Vec<_>>());
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].contains("OIDC_CLIENT_ID"));
+    assert!(p[1].contains("OIDC_CLIENT_SECRET"));
+}
+
+#[test]
+fn r_cfg_neither_discovery_nor_endpoints_refused() {
+    let p = problems(&base().into_iter().filter(|(k, _)| *k != "OIDC_DISCOVERY_URL").collect::<Vec<_>>());
+    assert_eq!(p.len(), 1);
+    assert!(p[0].starts_with("no IdP endpoints"), "{p:?}");
+    // two of three endpoints is still not enough
+    let mut v: Vec<_> = base().into_iter().filter(|(k, _)| *k != "OIDC_DISCOVERY_URL").collect();
+    v.push(("OIDC_AUTHORIZATION_ENDPOINT", "https://idp/authorize"));
+    v.push(("OIDC_TOKEN_ENDPOINT", "https://idp/token"));
+    assert_eq!(problems(&v).len(), 1);
+    v.push(("OIDC_USERINFO_ENDPOINT", "https://idp/userinfo"));
+    assert!(problems(&v).is_empty());
+}
+
+#[test]
+fn r_cfg_3_plain_http_idp_needs_insecure_flag() {
+    let p = problems(&with(&[("OIDC_DISCOVERY_URL", "http://idp.local/.well-known/openid-configuration")]));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("OIDC_DISCOVERY_URL uses plain http"), "{p:?}");
+    let c = load(
+        &env(&with(&[
+            ("OIDC_DISCOVERY_URL", "http://idp.local/.well-known/openid-configuration"),
+            ("OIDC_ALLOW_INSECURE_HTTP", "true"),
+        ])),
+        None,
+    )
+    .unwrap();
+    assert!(c.oidc.allow_insecure_http);
+    assert!(c.warnings.iter().any(|w| w.contains("development only")));
+}
+
+#[test]
+fn r_cfg_unknown_jws_algorithm_refused() {
+    let p = problems(&with(&[("OIDC_JWS_ALGORITHM", "HS256")]));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("jwsAlgorithm `HS256` is not supported"), "{p:?}");
+    let c = load(&env(&with(&[("OIDC_JWS_ALGORITHM", "ES256,EdDSA,PS256")])), None).unwrap();
+    assert_eq!(c.oidc.allowed_algs, vec![JwsAlg::ES256, JwsAlg::EdDSA, JwsAlg::PS256]);
+}
+
+#[test]
+fn r_cfg_every_problem_reported_once_per_line() {
+    let p = problems(&[
+        ("JWT_SIGNING_SECRET", "tiny"),
+        ("OIDC_TOKEN_ENDPOINT", "http://idp/token"),
+        ("OIDC_JWS_ALGORITHM", "none"),
+        ("PORTCULLIS_LISTEN", "not-an-address"),
+    ]);
+    assert!(p.len() >= 6, "{p:?}");
+    assert!(p.iter().all(|l| !l.contains('\n')));
+}
+
+#[test]
+fn r_cfg_custom_parameters_cannot_override_protocol_params() {
+    let p = problems(&with(&[("OIDC_CUSTOM_PARAMETERS", "prompt=login,code_challenge_method=plain")]));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("code_challenge_method"));
+}
+
+#[test]
+fn r_cfg_6_public_url_http_non_loopback_refused_loopback_allowed() {
+    let p = problems(&with(&[("OIDC_REDIRECT_URL", "http://app.example.com/api/callback")]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    let c = load(&env(&with(&[("OIDC_REDIRECT_URL", "http://localhost:8080/api/callback")])), None).unwrap();
+    assert!(c.secure_cookies());
+    assert_eq!(c.public_origin(), "http://localhost:8080");
+}
+
+#[test]
+fn r_cfg_redirect_must_share_public_origin() {
+    let p = problems(&with(&[("PORTCULLIS_PUBLIC_URL", "https://other.example.com")]));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("same origin"));
+}
+
+#[test]
+fn r_cfg_5_ca_pem_rules() {
+    let p = problems(&with(&[("OIDC_SIGNER_PEM_URL", "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----")]));
+    assert!(p[0].contains("private key"), "{p:?}");
+    let p = problems(&with(&[("OIDC_SIGNER_PEM_URL", "http://ca.example.com/ca.pem")]));
+    assert!(p[0].contains("plain http"), "{p:?}");
+    let c = load(&env(&with(&[("OIDC_SIGNER_PEM_URL", "file:///etc/ca.pem")])), None).unwrap();
+    assert!(matches!(c.oidc.ca, Some(CaSource::Url(_))));
+}
+
+#[test]
+fn database_urls() {
+    let c = load(&env(&with(&[("PORTCULLIS_DATABASE_URL", "sqlite:///var/lib/portcullis/p.db")])), None).unwrap();
+    assert_eq!(c.database, DatabaseUrl::Sqlite("/var/lib/portcullis/p.db".into()));
+    assert_eq!(problems(&with(&[("PORTCULLIS_DATABASE_URL", "mysql://x")])).len(), 1);
+}
+
+#[test]
+fn env_overrides_file() {
+    let yaml = "clientId: from-file\nsecret: file-secret\ndiscoveryUri: https://idp.example.com/.well-known/openid-configuration\n";
+    let c = load(
+        &env(&[
+            ("OIDC_CLIENT_ID", "from-env"),
+            ("JWT_SIGNING_SECRET", SECRET),
+            ("OIDC_REDIRECT_URL", "https://app.example.com/loginCallback"),
+        ]),
+        Some(("auth.yaml", yaml)),
+    )
+    .unwrap();
+    assert_eq!(c.oidc.client_id, "from-env");
+    assert_eq!(c.oidc.client_secret.expose(), "file-secret");
+    assert_eq!(c.callback_path(), "/loginCallback");
+}
+
+#[test]
+fn r_cfg_yaml_syntax_error_names_the_line() {
+    let yaml = "clientId: a\nsecret: [unclosed\ndiscoveryUri: x\n";
+    let p = load(&env(&[]), Some(("auth.yaml", yaml))).unwrap_err();
+    assert_eq!(p.len(), 1);
+    assert!(p[0].0.starts_with("auth.yaml: "), "{p:?}");
+    assert!(p[0].0.contains("line"), "{p:?}");
+}
+
+#[test]
+fn r_cfg_yaml_typo_is_an_error_with_line() {
+    let yaml = "clientId: a\ndiscoveryUrl: https://x\n";
+    let p = load(&env(&[]), Some(("auth.yaml", yaml))).unwrap_err();
+    assert!(p[0].0.contains("discoveryUrl"), "{p:?}");
+    assert!(p[0].0.contains("line 2"), "{p:?}");
+}
+
+#[test]
+fn r_cfg_yaml_duplicate_key_is_an_error() {
+    let yaml = "clientId: a\nclientId: b\n";
+    assert!(load(&env(&[]), Some(("auth.yaml", yaml))).is_err());
+}
+
+#[test]
+fn seed_001_authentication_yaml_loads_unchanged() {
+    let yaml = include_str!("../../../../fixtures/seeds/seed001-authentication.yaml");
+    let raw = parse_file("authentication.yaml", yaml).unwrap();
+    assert_eq!(raw.client_id.as_deref(), Some("<client-id-from-oidc-provider>"));
+    assert_eq!(raw.discovery_url, None, "\"\" means unset");
+    assert_eq!(raw.scopes, Some(vec!["openid".to_string(), "email".to_string()]));
+    assert_eq!(raw.claim_keys.username.as_deref(), Some("email"));
+    assert_eq!(raw.roles["platformAdmin"], vec!["oidc-platform-admin-role-for-stackstate"]);
+    // With the IdP filled in (the guide says to write down the discoveryUri) it validates.
+    let c = load(
+        &env(&[
+            ("OIDC_DISCOVERY_URL", "https://idp.example.com/.well-known/openid-configuration"),
+            ("JWT_SIGNING_SECRET", SECRET),
+            ("OIDC_REDIRECT_URL", "https://stackstate.example.com/loginCallback"),
+        ]),
+        Some(("authentication.yaml", yaml)),
+    )
+    .unwrap();
+    assert_eq!(c.oidc.custom_parameters["access_type"], "offline");
+    assert_eq!(c.oidc.allowed_algs, vec![JwsAlg::RS256]);
+    assert_eq!(c.oidc.claim_keys.groups, "groups");
+    assert_eq!(c.roles.len(), 4);
+}
+
+#[test]
+fn seed_001_microsoft_snippet_loads() {
+    let yaml = include_str!("../../../../fixtures/seeds/seed001-microsoft.yaml");
+    let raw = parse_file("authentication.yaml", yaml).unwrap();
+    assert_eq!(raw.scopes.unwrap(), vec!["openid", "email", "offline_access"]);
+    assert_eq!(raw.claim_keys.username.as_deref(), Some("preferred_username"));
+}
+
+#[test]
+fn seed_000_values_discovery_loads_unchanged() {
+    let yaml = include_str!("../../../../fixtures/seeds/seed000-values-discovery.yaml");
+    let c = load(&env(&[]), Some(("values.yaml", yaml))).unwrap();
+    assert_eq!(c.oidc.redirect_url.as_str(), "https://qualytics.example.com/api/callback");
+    assert_eq!(c.public_origin(), "https://qualytics.example.com");
+    assert_eq!(c.oidc.client_id, "your-client-id");
+    assert!(c.oidc.endpoints.discovery_url.is_some());
+}
+
+#[test]
+fn seed_000_values_manual_loads_unchanged() {
+    let yaml = include_str!("../../../../fixtures/seeds/seed000-values-manual.yaml");
+    let c = load(&env(&[]), Some(("values.yaml", yaml))).unwrap();
+    assert!(c.oidc.endpoints.discovery_url.is_none());
+    assert_eq!(
+        c.oidc.endpoints.token_endpoint.as_ref().unwrap().as_str(),
+        "https://login.example.com/oauth2/token"
+    );
+    assert_eq!(c.oidc.scopes, vec!["openid", "email", "profile"]);
+}
+
+#[test]
+fn unknown_env_vars_are_flagged() {
+    let u = unknown_vars(["OIDC_CLIENTID", "OIDC_CLIENT_ID", "PATH", "PORTCULLIS_LISTN"].into_iter());
+    assert_eq!(u, vec!["OIDC_CLIENTID", "PORTCULLIS_LISTN"]);
+}

@@ -1,0 +1,433 @@
+//! Turn raw settings into a [`Config`], collecting every problem instead of stopping at the
+//! first (R-CFG): an operator fixes a broken deployment in one round, not five.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::raw::RawSettings;
+use super::{
+    CaSource, ClaimKeys, ClientAuthMethod, Config, DatabaseUrl, IdpEndpoints, OidcConfig, Secret,
+    is_loopback_url,
+};
+use crate::jose::JwsAlg;
+
+/// One configuration problem, printed as one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem(pub String);
+
+impl Problem {
+    pub fn new(s: impl Into<String>) -> Self {
+        Problem(s.into())
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Authorization-request parameters Portcullis sets itself; `customParameters` may not
+/// override them (that would switch off PKCE, state or the exact redirect URI).
+const PROTECTED_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+    "request",
+    "request_uri",
+];
+
+/// Minimum length of `JWT_SIGNING_SECRET` (seed 000; R-CFG-1).
+pub const MIN_SECRET_LEN: usize = 32;
+
+struct Ctx {
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+    insecure: bool,
+}
+
+impl Ctx {
+    fn problem(&mut self, s: impl Into<String>) {
+        self.problems.push(Problem::new(s));
+    }
+
+    /// Parse an IdP URL and enforce https unless the insecure flag is set (R-CFG-3).
+    fn idp_url(&mut self, name: &str, value: &Option<String>) -> Option<url::Url> {
+        let v = value.as_ref()?;
+        match url::Url::parse(v) {
+            Ok(u) if u.scheme() == "https" => Some(u),
+            Ok(u) if u.scheme() == "http" && self.insecure => Some(u),
+            Ok(u) if u.scheme() == "http" => {
+                self.problem(format!(
+                    "{name} uses plain http ({v}); use https, or set OIDC_ALLOW_INSECURE_HTTP=true for development only"
+                ));
+                None
+            }
+            Ok(u) => {
+                self.problem(format!("{name} must be an https URL, got scheme `{}`", u.scheme()));
+                None
+            }
+            Err(e) => {
+                self.problem(format!("{name} is not a valid URL ({e}): {v}"));
+                None
+            }
+        }
+    }
+}
+
+fn parse_bool(name: &str, v: &Option<String>, ctx: &mut Ctx) -> bool {
+    match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") | Some("no") => false,
+        Some("true") | Some("1") | Some("yes") => true,
+        Some(other) => {
+            ctx.problem(format!("{name} must be true or false, got `{other}`"));
+            false
+        }
+    }
+}
+
+/// Validate raw settings into a [`Config`], or every problem found.
+pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
+    let mut ctx = Ctx { problems: Vec::new(), warnings: Vec::new(), insecure: false };
+    ctx.insecure = parse_bool("OIDC_ALLOW_INSECURE_HTTP", &raw.allow_insecure_http, &mut ctx);
+    if ctx.insecure {
+        ctx.warnings.push(
+            "OIDC_ALLOW_INSECURE_HTTP is on: plain-http IdP endpoints are allowed (development only)"
+                .into(),
+        );
+    }
+
+    if let Some(mode) = &raw.api_auth {
+        if !mode.eq_ignore_ascii_case("OIDC") {
+            ctx.problem(format!("API_AUTH must be OIDC, got `{mode}`"));
+        }
+    }
+
+    let secret = check_secret(raw, &mut ctx);
+    let client_id = raw.client_id.clone().unwrap_or_else(|| {
+        ctx.problem("OIDC_CLIENT_ID (clientId) is required");
+        String::new()
+    });
+    let client_secret = raw.client_secret.clone().unwrap_or_else(|| {
+        ctx.problem("OIDC_CLIENT_SECRET (secret) is required");
+        String::new()
+    });
+    let endpoints = check_endpoints(raw, &mut ctx);
+    let allowed_algs = check_algs(raw, &mut ctx);
+    let auth_method = match raw.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_post") => ClientAuthMethod::ClientSecretPost,
+        Some("client_secret_basic") => ClientAuthMethod::ClientSecretBasic,
+        Some(other) => {
+            ctx.problem(format!(
+                "OIDC_TOKEN_ENDPOINT_AUTH_METHOD `{other}` is not supported; use client_secret_post or client_secret_basic"
+            ));
+            ClientAuthMethod::ClientSecretPost
+        }
+    };
+    let scopes = raw
+        .scopes
+        .clone()
+        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    if !scopes.iter().any(|s| s == "openid") {
+        ctx.problem(format!("scopes must include `openid`, got `{}`", scopes.join(",")));
+    }
+    let custom_parameters = check_custom_params(raw, &mut ctx);
+    let ca = check_ca(raw, &mut ctx);
+    let (public_url, redirect_url) = check_urls(raw, &mut ctx);
+    let claim_keys = claim_keys(raw, &mut ctx);
+
+    let listen = raw.listen.as_deref().unwrap_or("0.0.0.0:8080");
+    let listen: Option<SocketAddr> = listen.parse().ok().or_else(|| {
+        ctx.problem(format!("PORTCULLIS_LISTEN must be host:port (e.g. 0.0.0.0:8080), got `{listen}`"));
+        None
+    });
+    let upstream = raw.upstream.as_ref().and_then(|u| match url::Url::parse(u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Some(p),
+        _ => {
+            ctx.problem(format!("PORTCULLIS_UPSTREAM must be an http(s) URL, got `{u}`"));
+            None
+        }
+    });
+    let database = check_database(raw, &mut ctx);
+    check_roles(&raw.roles, &mut ctx);
+
+    match (listen, public_url, redirect_url, database, ctx.problems.is_empty()) {
+        (Some(listen), Some(public_url), Some(redirect_url), Some(database), true) => Ok(Config {
+            oidc: OidcConfig {
+                endpoints,
+                client_id,
+                client_secret: Secret::new(client_secret),
+                auth_method,
+                scopes,
+                allowed_algs,
+                custom_parameters,
+                redirect_url,
+                allow_insecure_http: ctx.insecure,
+                ca,
+                claim_keys,
+            },
+            jwt_signing_secret: Secret::new(secret),
+            listen,
+            upstream,
+            database,
+            public_url,
+            roles: raw.roles.clone(),
+            warnings: ctx.warnings,
+        }),
+        _ => Err(ctx.problems),
+    }
+}
+
+fn check_secret(raw: &RawSettings, ctx: &mut Ctx) -> String {
+    let Some(secret) = raw.jwt_signing_secret.clone() else {
+        ctx.problem("JWT_SIGNING_SECRET is required (at least 32 characters; generate with `openssl rand -base64 32`)");
+        return String::new();
+    };
+    if secret.len() < MIN_SECRET_LEN {
+        ctx.problem(format!(
+            "JWT_SIGNING_SECRET is {} characters; it must be at least {MIN_SECRET_LEN} (generate with `openssl rand -base64 32`)",
+            secret.len()
+        ));
+    } else {
+        let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
+        if distinct.len() < 8 {
+            ctx.warnings.push(format!(
+                "JWT_SIGNING_SECRET has only {} distinct characters: it looks low-entropy; generate one with `openssl rand -base64 32`",
+                distinct.len()
+            ));
+        }
+    }
+    secret
+}
+
+fn check_endpoints(raw: &RawSettings, ctx: &mut Ctx) -> IdpEndpoints {
+    let discovery_url = ctx.idp_url("OIDC_DISCOVERY_URL", &raw.discovery_url);
+    let authorization_endpoint =
+        ctx.idp_url("OIDC_AUTHORIZATION_ENDPOINT", &raw.authorization_endpoint);
+    let token_endpoint = ctx.idp_url("OIDC_TOKEN_ENDPOINT", &raw.token_endpoint);
+    let userinfo_endpoint = ctx.idp_url("OIDC_USERINFO_ENDPOINT", &raw.userinfo_endpoint);
+    let jwks_uri = ctx.idp_url("OIDC_JWKS_URI", &raw.jwks_uri);
+    let issuer = raw.issuer.clone();
+    if issuer.is_some() {
+        ctx.idp_url("OIDC_ISSUER", &raw.issuer);
+    }
+    let all_three = raw.authorization_endpoint.is_some()
+        && raw.token_endpoint.is_some()
+        && raw.userinfo_endpoint.is_some();
+    if raw.discovery_url.is_none() && !all_three {
+        ctx.problem(
+            "no IdP endpoints: set OIDC_DISCOVERY_URL (discoveryUri), or all three of OIDC_AUTHORIZATION_ENDPOINT, OIDC_TOKEN_ENDPOINT and OIDC_USERINFO_ENDPOINT",
+        );
+    }
+    if let Some(iss) = &issuer {
+        if iss.ends_with('/') && raw.discovery_url.is_none() {
+            ctx.warnings.push(format!(
+                "OIDC_ISSUER `{iss}` ends with `/`: it must match the IdP's `iss` claim byte for byte"
+            ));
+        }
+    }
+    IdpEndpoints { discovery_url, authorization_endpoint, token_endpoint, userinfo_endpoint, issuer, jwks_uri }
+}
+
+fn check_algs(raw: &RawSettings, ctx: &mut Ctx) -> Vec<JwsAlg> {
+    let names = raw.jws_algorithms.clone().unwrap_or_else(|| vec!["RS256".into()]);
+    let mut algs = Vec::new();
+    for n in &names {
+        match JwsAlg::parse(n) {
+            Some(a) if !algs.contains(&a) => algs.push(a),
+            Some(_) => {}
+            None => ctx.problem(format!(
+                "jwsAlgorithm `{n}` is not supported; use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+            )),
+        }
+    }
+    if names.is_empty() {
+        ctx.problem("jwsAlgorithm is empty; use e.g. RS256");
+    }
+    algs
+}
+
+fn check_custom_params(raw: &RawSettings, ctx: &mut Ctx) -> BTreeMap<String, String> {
+    let mut params = raw.custom_parameters.clone().unwrap_or_default();
+    for (k, v) in &params {
+        if PROTECTED_PARAMS.contains(&k.as_str()) {
+            ctx.problem(format!(
+                "customParameters may not set `{k}`: Portcullis sets it itself"
+            ));
+        } else if v.is_empty() {
+            ctx.problem(format!("customParameters `{k}` has no value (write {k}=value)"));
+        }
+    }
+    // seed 001's `access_type: offline` is an authorization request parameter.
+    if let Some(at) = &raw.access_type {
+        params.entry("access_type".into()).or_insert_with(|| at.clone());
+    }
+    params
+}
+
+fn check_ca(raw: &RawSettings, ctx: &mut Ctx) -> Option<CaSource> {
+    let v = raw.signer_pem_url.as_ref()?;
+    if v.trim_start().starts_with("-----BEGIN") {
+        return match check_ca_pem(v) {
+            Ok(()) => Some(CaSource::Pem(v.clone())),
+            Err(e) => {
+                ctx.problem(format!("OIDC_SIGNER_PEM_URL: {e}"));
+                None
+            }
+        };
+    }
+    match url::Url::parse(v) {
+        Ok(u) if u.scheme() == "file" || u.scheme() == "https" => Some(CaSource::Url(u)),
+        Ok(u) if u.scheme() == "http" && ctx.insecure => Some(CaSource::Url(u)),
+        Ok(u) if u.scheme() == "http" => {
+            ctx.problem("OIDC_SIGNER_PEM_URL uses plain http; use https or file://, or set OIDC_ALLOW_INSECURE_HTTP=true for development only");
+            drop(u);
+            None
+        }
+        _ => {
+            ctx.problem(format!(
+                "OIDC_SIGNER_PEM_URL must be a file://, https:// URL or inline PEM, got `{v}`"
+            ));
+            None
+        }
+    }
+}
+
+/// R-CFG-5: at least one CERTIFICATE block and no private key.
+pub fn check_ca_pem(pem: &str) -> Result<(), String> {
+    if pem.contains("PRIVATE KEY-----") {
+        return Err("the CA PEM contains a private key; give only the CA certificate".into());
+    }
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err("the CA PEM contains no CERTIFICATE block".into());
+    }
+    Ok(())
+}
+
+fn check_urls(raw: &RawSettings, ctx: &mut Ctx) -> (Option<url::Url>, Option<url::Url>) {
+    let parse = |name: &str, v: &Option<String>, ctx: &mut Ctx| -> Option<url::Url> {
+        let v = v.as_ref()?;
+        match url::Url::parse(v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            _ => {
+                ctx.problem(format!("{name} must be an absolute http(s) URL, got `{v}`"));
+                None
+            }
+        }
+    };
+    let redirect = parse("OIDC_REDIRECT_URL", &raw.redirect_url, ctx);
+    let public = parse("PORTCULLIS_PUBLIC_URL", &raw.public_url, ctx);
+    if raw.redirect_url.is_none() && raw.public_url.is_none() {
+        ctx.problem("set OIDC_REDIRECT_URL (e.g. https://app.example.com/api/callback) or PORTCULLIS_PUBLIC_URL");
+        return (None, None);
+    }
+    // Public URL: configured, else the origin of the redirect URL.
+    let public = match (public, &redirect) {
+        (Some(p), _) => Some(p),
+        (None, Some(r)) => url::Url::parse(&r.origin().ascii_serialization()).ok(),
+        (None, None) => None,
+    };
+    let public = public.map(|mut p| {
+        // Only the origin plus an optional path prefix matters; drop query/fragment.
+        p.set_query(None);
+        p.set_fragment(None);
+        p
+    });
+    let redirect = match (redirect, &public) {
+        (Some(r), _) => Some(r),
+        (None, Some(p)) => p.join("/api/callback").ok(),
+        (None, None) => None,
+    };
+    if let (Some(p), Some(r)) = (&public, &redirect) {
+        if p.origin() != r.origin() {
+            ctx.problem(format!(
+                "OIDC_REDIRECT_URL `{r}` must have the same origin as the public URL `{p}`"
+            ));
+        }
+        if r.query().is_some() || r.fragment().is_some() {
+            ctx.problem("OIDC_REDIRECT_URL must not contain a query or fragment");
+        }
+        if p.scheme() == "http" && !is_loopback_url(p) && !ctx.insecure {
+            ctx.problem(format!(
+                "the public URL `{p}` is plain http: cookies would travel unencrypted; use https (or set OIDC_ALLOW_INSECURE_HTTP=true for development only)"
+            ));
+        }
+        if p.path() != "/" {
+            ctx.problem(format!(
+                "PORTCULLIS_PUBLIC_URL `{p}` has a path; Portcullis must be served at the root of its origin"
+            ));
+        }
+        if is_reserved_path(r.path()) {
+            ctx.problem(format!("OIDC_REDIRECT_URL path `{}` collides with a Portcullis endpoint", r.path()));
+        }
+    }
+    (public, redirect)
+}
+
+/// Portcullis's own routes that a custom callback path may not take over.
+fn is_reserved_path(p: &str) -> bool {
+    matches!(p, "/" | "/api/login" | "/api/logout" | "/api/session" | "/healthz" | "/readyz")
+}
+
+fn claim_keys(raw: &RawSettings, ctx: &mut Ctx) -> ClaimKeys {
+    let k = &raw.claim_keys;
+    let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+    let keys = ClaimKeys {
+        id: or(&k.id, "sub"),
+        email: or(&k.email, "email"),
+        name: or(&k.name, "name"),
+        given_name: or(&k.given_name, "given_name"),
+        family_name: or(&k.family_name, "family_name"),
+        picture: or(&k.picture, "picture"),
+        provider: or(&k.provider, "iss"),
+        username: or(&k.username, "preferred_username"),
+        groups: or(&k.groups, "groups"),
+    };
+    if matches!(keys.id.as_str(), "email" | "preferred_username" | "name" | "upn") {
+        // R-CFG-8: identity stays (iss, sub) regardless; this only changes the shown user id.
+        ctx.warnings.push(format!(
+            "OIDC_USER_ID_KEY={} is a mutable claim; Portcullis still identifies users by (iss, sub)",
+            keys.id
+        ));
+    }
+    keys
+}
+
+fn check_database(raw: &RawSettings, ctx: &mut Ctx) -> Option<DatabaseUrl> {
+    let v = raw.database_url.as_deref().unwrap_or("sqlite://portcullis.db");
+    if let Some(rest) = v.strip_prefix("sqlite:") {
+        // sqlite:///abs/path, sqlite://relative/path, sqlite:relative, sqlite::memory:
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            ctx.problem("PORTCULLIS_DATABASE_URL names no SQLite file (e.g. sqlite:///var/lib/portcullis/p.db)");
+            return None;
+        }
+        return Some(DatabaseUrl::Sqlite(path.to_string()));
+    }
+    if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        ctx.problem("PORTCULLIS_DATABASE_URL: PostgreSQL is not supported in this release; use sqlite:///path/file.db");
+        return None;
+    }
+    ctx.problem(format!(
+        "PORTCULLIS_DATABASE_URL must start with sqlite:// (e.g. sqlite:///var/lib/portcullis/p.db), got `{v}`"
+    ));
+    None
+}
+
+fn check_roles(roles: &BTreeMap<String, Vec<String>>, ctx: &mut Ctx) {
+    for (role, groups) in roles {
+        if role.trim().is_empty() {
+            ctx.problem("a role name is empty");
+        }
+        if groups.iter().any(|g| g.trim().is_empty()) {
+            ctx.problem(format!("role `{role}` lists an empty group name"));
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The gateway session: HKDF subkeys, the HS256 `session+jwt`, and the cookies that carry it.
+//!
+//! Shaped for the three-tier model (fingerprint, CSRF, DPoP) that a later release adds: the
+//! claims and cookie set are one struct each, so new members slot in without new plumbing.
+
+pub mod cookies;
+pub mod keys;
+pub mod token;
+
+pub use cookies::{CookieNames, Cookies, DuplicateCookie};
+pub use keys::SessionKeys;
+pub use token::{SESSION_TTL, SessionClaims, SessionError};

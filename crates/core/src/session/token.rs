@@ -1,0 +1,235 @@
+//! The gateway session JWT (R-SJ): `{"alg":"HS256","typ":"session+jwt"}`, HMAC with the
+//! HKDF session subkey, strict claim types. Parsed by the same strict compact-JWS pre-pass as
+//! ID tokens (`jose::parse_compact`), so duplicate members and malformed segments fail alike.
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use super::keys::SessionKeys;
+use crate::jose::parse_compact;
+
+/// Seed 000: 30-minute JWT TTL.
+pub const SESSION_TTL: i64 = 30 * 60;
+/// R-SJ-3: leeway for our own tokens.
+pub const LEEWAY: i64 = 5;
+/// R-SJ-3: the token must fit in a 4096-byte cookie.
+pub const MAX_LEN: usize = 3584;
+const TYP: &str = "session+jwt";
+
+/// The claims of a session (R-SJ-2). Fingerprint, CSRF and DPoP members join in a later
+/// release; IdP claims and groups are never embedded (R-SJ-3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionClaims {
+    /// The public base URL (both `iss` and `aud`).
+    pub iss: String,
+    /// Internal user id.
+    pub sub: String,
+    /// Server-side session id.
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub auth_time: i64,
+    /// The IdP's session id (`sid` of the ID token), for back-channel logout.
+    pub idp_sid: Option<String>,
+}
+
+/// Why a session token was refused. Callers answer every variant with the same 401.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionError {
+    #[error("malformed session token")]
+    Malformed,
+    #[error("session token header not accepted")]
+    Header,
+    #[error("session token signature invalid")]
+    Signature,
+    #[error("session token claim `{0}` missing or of the wrong type")]
+    Claim(&'static str),
+    #[error("session token issued for another gateway")]
+    Audience,
+    #[error("session token expired")]
+    Expired,
+}
+
+impl SessionClaims {
+    /// Encode and sign.
+    pub fn issue(&self, keys: &SessionKeys) -> String {
+        let header = json!({"alg": "HS256", "typ": TYP});
+        let mut claims = json!({
+            "iss": self.iss, "aud": self.iss, "sub": self.sub, "sid": self.sid,
+            "iat": self.iat, "exp": self.exp, "auth_time": self.auth_time,
+        });
+        if let (Some(idp_sid), Some(obj)) = (&self.idp_sid, claims.as_object_mut()) {
+            obj.insert("idp_sid".into(), Value::String(idp_sid.clone()));
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let tag = hmac::sign(keys.session_jwt(), input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// Verify signature, header and claims (R-SJ-1..3). `public_url` is the expected `iss`/`aud`.
+    pub fn verify(
+        token: &str,
+        keys: &SessionKeys,
+        public_url: &str,
+        now: i64,
+    ) -> Result<SessionClaims, SessionError> {
+        let jws = parse_compact(token, MAX_LEN).map_err(|_| SessionError::Malformed)?;
+        // R-SJ-1: exactly this header; no alg agility at all.
+        let alg_ok = jws.header.get("alg").and_then(Value::as_str) == Some("HS256");
+        let typ_ok = jws.header.get("typ").and_then(Value::as_str) == Some(TYP);
+        if !alg_ok || !typ_ok || jws.header.len() != 2 {
+            return Err(SessionError::Header);
+        }
+        hmac::verify(keys.session_jwt(), jws.signing_input(), jws.signature())
+            .map_err(|_| SessionError::Signature)?;
+        let c = &jws.claims;
+        let iss = string(c, "iss")?;
+        if iss != public_url || string(c, "aud")? != public_url {
+            return Err(SessionError::Audience);
+        }
+        let claims = SessionClaims {
+            iss,
+            sub: string(c, "sub")?,
+            sid: string(c, "sid")?,
+            iat: int(c, "iat")?,
+            exp: int(c, "exp")?,
+            auth_time: int(c, "auth_time")?,
+            idp_sid: match c.get("idp_sid") {
+                None => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(SessionError::Claim("idp_sid")),
+            },
+        };
+        if claims.exp > claims.iat + SESSION_TTL || claims.iat > now + LEEWAY {
+            return Err(SessionError::Claim("exp"));
+        }
+        if now > claims.exp + LEEWAY {
+            return Err(SessionError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+fn string(c: &Map<String, Value>, name: &'static str) -> Result<String, SessionError> {
+    match c.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(SessionError::Claim(name)),
+    }
+}
+
+/// NumericDate as a JSON integer only (strings/bools/null rejected — CVE-2026-25537).
+fn int(c: &Map<String, Value>, name: &'static str) -> Result<i64, SessionError> {
+    c.get(name)
+        .and_then(Value::as_i64)
+        .filter(|v| (0..=(1i64 << 53)).contains(v))
+        .ok_or(SessionError::Claim(name))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const URL: &str = "https://gw.example.com";
+
+    fn keys() -> SessionKeys {
+        SessionKeys::derive("0123456789abcdef0123456789abcdef")
+    }
+
+    fn claims(now: i64) -> SessionClaims {
+        SessionClaims {
+            iss: URL.into(),
+            sub: "u1".into(),
+            sid: "s1".into(),
+            iat: now,
+            exp: now + SESSION_TTL,
+            auth_time: now,
+            idp_sid: Some("idp-1".into()),
+        }
+    }
+
+    fn forge(header: &Value, body: &Value, key: &hmac::Key) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(body.to_string())
+        );
+        let tag = hmac::sign(key, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = claims(1_000_000);
+        let t = c.issue(&keys());
+        assert!(t.len() < MAX_LEN);
+        assert_eq!(SessionClaims::verify(&t, &keys(), URL, 1_000_100).unwrap(), c);
+    }
+
+    #[test]
+    fn r_sj_expired_and_wrong_audience_rejected() {
+        let t = claims(1_000_000).issue(&keys());
+        assert_eq!(
+            SessionClaims::verify(&t, &keys(), URL, 1_000_000 + SESSION_TTL + LEEWAY + 1),
+            Err(SessionError::Expired)
+        );
+        assert_eq!(
+            SessionClaims::verify(&t, &keys(), "https://other.example.com", 1_000_000),
+            Err(SessionError::Audience)
+        );
+    }
+
+    #[test]
+    fn r_sj_1_other_secret_alg_and_typ_rejected() {
+        let now = 1_000_000;
+        let t = claims(now).issue(&SessionKeys::derive("another-secret-another-secret-xx"));
+        assert_eq!(SessionClaims::verify(&t, &keys(), URL, now), Err(SessionError::Signature));
+        let body = json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
+        for h in [
+            json!({"alg":"none","typ":"session+jwt"}),
+            json!({"alg":"HS512","typ":"session+jwt"}),
+            json!({"alg":"HS256","typ":"JWT"}),
+            json!({"alg":"HS256"}),
+            json!({"alg":"HS256","typ":"session+jwt","kid":"x"}),
+        ] {
+            let t = forge(&h, &body, keys().session_jwt());
+            assert_eq!(SessionClaims::verify(&t, &keys(), URL, now), Err(SessionError::Header), "{h}");
+        }
+    }
+
+    #[test]
+    fn r_sj_5_tx_subkey_cannot_mint_sessions() {
+        let now = 1_000_000;
+        let body = json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
+        let t = forge(&json!({"alg":"HS256","typ":"session+jwt"}), &body, keys().tx_binding());
+        assert_eq!(SessionClaims::verify(&t, &keys(), URL, now), Err(SessionError::Signature));
+    }
+
+    #[test]
+    fn r_sj_2_claim_types_enforced() {
+        let now = 1_000_000;
+        let h = json!({"alg":"HS256","typ":"session+jwt"});
+        for body in [
+            json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":"9999999999","auth_time":now}),
+            json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":null,"auth_time":now}),
+            json!({"iss":URL,"aud":URL,"sub":"u","iat":now,"exp":now+60,"auth_time":now}),
+            json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+7200,"auth_time":now}),
+        ] {
+            let t = forge(&h, &body, keys().session_jwt());
+            assert!(SessionClaims::verify(&t, &keys(), URL, now).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for t in ["", ".", "..", "a.b.c", "x".repeat(10_000).as_str(), "eyJ9.eyJ9.AA"] {
+            assert!(SessionClaims::verify(t, &keys(), URL, 0).is_err());
+        }
+    }
+}
