@@ -68,11 +68,18 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 fn truncate(s: String, max: usize) -> String {
-    if s.chars().count() <= max { s } else { s.chars().take(max).collect() }
+    if s.chars().count() <= max {
+        s
+    } else {
+        s.chars().take(max).collect()
+    }
 }
 
 fn text(claims: &Map<String, Value>, key: &str, max: usize) -> Option<String> {
-    lookup(claims, key).and_then(scalar).map(|s| truncate(s, max)).filter(|s| !s.is_empty())
+    lookup(claims, key)
+        .and_then(scalar)
+        .map(|s| truncate(s, max))
+        .filter(|s| !s.is_empty())
 }
 
 /// Groups: an array of scalars, or one string (some IdPs send a single group, or a
@@ -84,7 +91,11 @@ fn groups(claims: &Map<String, Value>, key: &str) -> Vec<String> {
         _ => Vec::new(),
     };
     let mut out: Vec<String> = Vec::new();
-    for g in raw.into_iter().filter(|g| !g.is_empty()).map(|g| truncate(g, MAX_DISPLAY)) {
+    for g in raw
+        .into_iter()
+        .filter(|g| !g.is_empty())
+        .map(|g| truncate(g, MAX_DISPLAY))
+    {
         if !out.contains(&g) && out.len() < MAX_GROUPS {
             out.push(g);
         }
@@ -99,15 +110,16 @@ pub fn map_claims(
     claims: &Map<String, Value>,
     keys: &ClaimKeys,
 ) -> Result<MappedUser, ClaimError> {
-    if let Some(email) = lookup(claims, &keys.email).and_then(scalar) {
-        if email.chars().count() > MAX_EMAIL {
-            return Err(ClaimError::EmailTooLong);
-        }
+    if let Some(email) = lookup(claims, &keys.email).and_then(scalar)
+        && email.chars().count() > MAX_EMAIL
+    {
+        return Err(ClaimError::EmailTooLong);
     }
     let user_id = if keys.id == "sub" {
         subject.to_string()
     } else {
-        text(claims, &keys.id, MAX_DISPLAY).ok_or_else(|| ClaimError::MissingUserId(keys.id.clone()))?
+        text(claims, &keys.id, MAX_DISPLAY)
+            .ok_or_else(|| ClaimError::MissingUserId(keys.id.clone()))?
     };
     Ok(MappedUser {
         issuer: issuer.to_string(),
@@ -150,8 +162,10 @@ mod tests {
 
     #[test]
     fn maps_standard_claims() {
-        let c = obj(json!({"sub":"s1","iss":"https://idp","email":"a@b.c","name":"A B","given_name":"A",
-            "family_name":"B","picture":"https://p","preferred_username":"ab","groups":["x","y","x"]}));
+        let c = obj(
+            json!({"sub":"s1","iss":"https://idp","email":"a@b.c","name":"A B","given_name":"A",
+            "family_name":"B","picture":"https://p","preferred_username":"ab","groups":["x","y","x"]}),
+        );
         let u = map_claims("https://idp", "s1", &c, &keys()).unwrap();
         assert_eq!(u.user_id, "s1");
         assert_eq!(u.provider.as_deref(), Some("https://idp"));
@@ -161,7 +175,9 @@ mod tests {
 
     #[test]
     fn dotted_paths_reach_nested_claims() {
-        let c = obj(json!({"realm_access":{"roles":["admin","viewer"]},"https://x.io/claims.email":"e@x"}));
+        let c = obj(
+            json!({"realm_access":{"roles":["admin","viewer"]},"https://x.io/claims.email":"e@x"}),
+        );
         let mut k = keys();
         k.groups = "realm_access.roles".into();
         k.email = "https://x.io/claims.email".into();
@@ -172,8 +188,12 @@ mod tests {
 
     #[test]
     fn r_ui_4_hostile_values_are_bounded() {
-        let c = obj(json!({"name": "n".repeat(10_000), "email": format!("{}@x.io", "a".repeat(400))}));
-        assert_eq!(map_claims("i", "s", &c, &keys()), Err(ClaimError::EmailTooLong));
+        let c =
+            obj(json!({"name": "n".repeat(10_000), "email": format!("{}@x.io", "a".repeat(400))}));
+        assert_eq!(
+            map_claims("i", "s", &c, &keys()),
+            Err(ClaimError::EmailTooLong)
+        );
         let c = obj(json!({"name": "n".repeat(10_000), "groups": {"not":"a list"}}));
         let u = map_claims("i", "s", &c, &keys()).unwrap();
         assert_eq!(u.name.unwrap().len(), MAX_DISPLAY);

@@ -35,7 +35,17 @@ pub const MAX_TOTAL: usize = 8 * 1024;
 /// trimmed equals or starts with an identity header (catches `X_Forwarded_User`,
 /// CVE-2025-64484).
 pub fn is_identity_header(name: &str) -> bool {
-    let n: String = name.trim().chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect();
+    let n: String = name
+        .trim()
+        .chars()
+        .map(|c| {
+            if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
     STRIP_EXACT.contains(&n.as_str()) || STRIP_PREFIX.iter().any(|p| n.starts_with(p))
 }
 
@@ -61,7 +71,10 @@ pub fn encode_value(v: &str) -> String {
 /// Groups joined with `,` after encoding each (a `,` inside a group name is encoded as `%2C`
 /// so the list stays unambiguous).
 pub fn encode_groups(groups: &[String]) -> String {
-    let parts: Vec<String> = groups.iter().map(|g| encode_value(g).replace(',', "%2C")).collect();
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|g| encode_value(g).replace(',', "%2C"))
+        .collect();
     let mut out = String::new();
     for p in parts {
         let extra = if out.is_empty() { p.len() } else { p.len() + 1 };
@@ -100,7 +113,13 @@ mod tests {
         ] {
             assert!(is_identity_header(n), "{n}");
         }
-        for n in ["x-forwarded-for", "x-forwarded-proto", "accept", "x-user", "cookie"] {
+        for n in [
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "accept",
+            "x-user",
+            "cookie",
+        ] {
             assert!(!is_identity_header(n), "{n}");
         }
     }

@@ -15,7 +15,10 @@ pub fn validate_return_to(raw: &str, public_base: &url::Url) -> Option<url::Url>
     }
     let decoded = percent_decode_once(raw)?;
     for v in [raw, decoded.as_str()] {
-        if !starts_with_single_slash(v) || v.contains('\\') || v.chars().any(|c| c.is_ascii_control()) {
+        if !starts_with_single_slash(v)
+            || v.contains('\\')
+            || v.chars().any(|c| c.is_ascii_control())
+        {
             return None;
         }
     }
@@ -71,7 +74,9 @@ mod tests {
     }
 
     fn ok(input: &str) -> String {
-        validate_return_to(input, &base()).map(|u| u.to_string()).unwrap_or_else(|| "REJECTED".into())
+        validate_return_to(input, &base())
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| "REJECTED".into())
     }
 
     /// R-RD-1: the CVE payload table (oauth2-proxy, mod_auth_openidc, SECURITY.md §4.3).
@@ -111,7 +116,10 @@ mod tests {
     #[test]
     fn r_rd_2_same_origin_paths_accepted_and_absolute() {
         assert_eq!(ok("/"), "https://gw.example.com/");
-        assert_eq!(ok("/dashboard?tab=1"), "https://gw.example.com/dashboard?tab=1");
+        assert_eq!(
+            ok("/dashboard?tab=1"),
+            "https://gw.example.com/dashboard?tab=1"
+        );
         assert_eq!(ok("/files/a%2Fb"), "https://gw.example.com/files/a%2Fb");
         assert_eq!(ok("/r/My%20Report"), "https://gw.example.com/r/My%20Report");
         assert_eq!(ok("/a/../b"), "https://gw.example.com/b");

@@ -29,6 +29,5 @@ mod idp;
 pub mod sample_app;
 
 pub use idp::{
-    DevClient, DevIdp, DevIdpConfig, DevIdpError, DevUser, demo_users, serve,
-    serve_with_shutdown,
+    DevClient, DevIdp, DevIdpConfig, DevIdpError, DevUser, demo_users, serve, serve_with_shutdown,
 };

@@ -24,7 +24,11 @@ pub struct LoginTx {
 impl Store {
     /// Save a transaction; keeps at most `max_per_browser` live ones per browser binding by
     /// dropping the oldest (R-AZ-3), and purges expired ones.
-    pub async fn insert_login_tx(&self, tx: &LoginTx, max_per_browser: i64) -> Result<(), StoreError> {
+    pub async fn insert_login_tx(
+        &self,
+        tx: &LoginTx,
+        max_per_browser: i64,
+    ) -> Result<(), StoreError> {
         let mut t = self.pool.begin().await?;
         sqlx::query("DELETE FROM login_tx WHERE expires_at < $1")
             .bind(tx.created_at)
@@ -58,7 +62,11 @@ impl Store {
 
     /// Atomically remove and return the transaction for `state` (R-CB-2). An expired one is
     /// removed too but not returned. A second call for the same state returns `None`.
-    pub async fn take_login_tx(&self, state: &str, now: i64) -> Result<Option<LoginTx>, StoreError> {
+    pub async fn take_login_tx(
+        &self,
+        state: &str,
+        now: i64,
+    ) -> Result<Option<LoginTx>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM login_tx WHERE state = $1 RETURNING state, nonce, code_verifier, return_to, \
              binding_hash, issuer, created_at, expires_at",
@@ -82,6 +90,8 @@ impl Store {
 
     /// Number of pending transactions (tests and metrics).
     pub async fn count_login_tx(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_tx").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_tx")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

@@ -38,21 +38,24 @@ impl Store {
 
     /// Mark a session revoked; returns whether a live session was revoked.
     pub async fn revoke_session(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(r.rows_affected() > 0)
     }
 
     /// Ids of revoked sessions that have not reached their absolute expiry yet: the seed of
     /// the in-memory revocation view (older ones cannot be presented anyway).
     pub async fn revoked_session_ids(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT id, expires_at FROM sessions WHERE revoked_at IS NOT NULL AND expires_at >= $1")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, expires_at FROM sessions WHERE revoked_at IS NOT NULL AND expires_at >= $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("expires_at")?)))
             .collect()
@@ -79,6 +82,8 @@ impl Store {
 
     /// Number of sessions (tests assert "nothing stored").
     pub async fn count_sessions(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

@@ -48,7 +48,11 @@ async fn users_upsert_keeps_identity_and_first_login() {
     let mut other_iss = mapped("sub1");
     other_iss.issuer = "https://other".into();
     s.upsert_user(&other_iss, "id-3", 300).await.unwrap();
-    assert_eq!(s.count_users().await.unwrap(), 2, "identity is (iss, sub), never merged");
+    assert_eq!(
+        s.count_users().await.unwrap(),
+        2,
+        "identity is (iss, sub), never merged"
+    );
 }
 
 #[tokio::test]
@@ -56,9 +60,15 @@ async fn r_cb_2_login_tx_consumed_once_and_expiry_enforced() {
     let s = Store::open_sqlite(":memory:").await.unwrap();
     s.insert_login_tx(&tx("st1", "b", 1000), 5).await.unwrap();
     assert!(s.take_login_tx("st1", 1001).await.unwrap().is_some());
-    assert!(s.take_login_tx("st1", 1001).await.unwrap().is_none(), "replay");
+    assert!(
+        s.take_login_tx("st1", 1001).await.unwrap().is_none(),
+        "replay"
+    );
     s.insert_login_tx(&tx("st2", "b", 1000), 5).await.unwrap();
-    assert!(s.take_login_tx("st2", 1000 + 601).await.unwrap().is_none(), "expired");
+    assert!(
+        s.take_login_tx("st2", 1000 + 601).await.unwrap().is_none(),
+        "expired"
+    );
     assert_eq!(s.count_login_tx().await.unwrap(), 0);
 }
 
@@ -66,11 +76,16 @@ async fn r_cb_2_login_tx_consumed_once_and_expiry_enforced() {
 async fn r_az_3_at_most_five_live_tx_per_browser() {
     let s = Store::open_sqlite(":memory:").await.unwrap();
     for i in 0..7 {
-        s.insert_login_tx(&tx(&format!("st{i}"), "b", 1000 + i), 5).await.unwrap();
+        s.insert_login_tx(&tx(&format!("st{i}"), "b", 1000 + i), 5)
+            .await
+            .unwrap();
     }
     s.insert_login_tx(&tx("other", "c", 1000), 5).await.unwrap();
     assert_eq!(s.count_login_tx().await.unwrap(), 6);
-    assert!(s.take_login_tx("st0", 1010).await.unwrap().is_none(), "oldest dropped");
+    assert!(
+        s.take_login_tx("st0", 1010).await.unwrap().is_none(),
+        "oldest dropped"
+    );
     assert!(s.take_login_tx("st6", 1010).await.unwrap().is_some());
 }
 
@@ -90,7 +105,10 @@ async fn sessions_revocation() {
     s.create_session(&sess).await.unwrap();
     assert!(s.revoke_session("s1", 5).await.unwrap());
     assert!(!s.revoke_session("s1", 6).await.unwrap());
-    assert_eq!(s.revoked_session_ids(10).await.unwrap(), vec![("s1".to_string(), 1000)]);
+    assert_eq!(
+        s.revoked_session_ids(10).await.unwrap(),
+        vec![("s1".to_string(), 1000)]
+    );
     assert!(s.revoked_session_ids(2000).await.unwrap().is_empty());
 }
 

@@ -56,8 +56,14 @@ fn from_row(r: &SqliteRow) -> Result<User, StoreError> {
 impl Store {
     /// Insert or update the user for `(issuer, subject)` after a successful sign-in, marking
     /// them active. `new_id` is used only when the user is new.
-    pub async fn upsert_user(&self, m: &MappedUser, new_id: &str, now: i64) -> Result<User, StoreError> {
-        let groups = serde_json::to_string(&m.groups).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn upsert_user(
+        &self,
+        m: &MappedUser,
+        new_id: &str,
+        now: i64,
+    ) -> Result<User, StoreError> {
+        let groups =
+            serde_json::to_string(&m.groups).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let sql = format!(
             "INSERT INTO users (id, issuer, subject, user_id, email, name, given_name, family_name, picture, \
              provider, username, groups_json, first_login, last_login, active) \
@@ -90,12 +96,19 @@ impl Store {
     /// The user with internal id `id`.
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 
     /// The user with identity `(issuer, subject)`.
-    pub async fn user_by_identity(&self, issuer: &str, subject: &str) -> Result<Option<User>, StoreError> {
+    pub async fn user_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE issuer = $1 AND subject = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(issuer)
@@ -107,6 +120,8 @@ impl Store {
 
     /// Number of users (tests assert "nothing stored").
     pub async fn count_users(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

@@ -12,33 +12,93 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("API_AUTH", "authentication mode; must be OIDC"),
     ("OIDC_DISCOVERY_URL", "IdP discovery document URL"),
     ("OIDC_REDIRECT_URL", "callback URL registered at the IdP"),
-    ("OIDC_SCOPES", "comma-separated scopes (default openid,email,profile)"),
-    ("OIDC_AUTHORIZATION_ENDPOINT", "manual authorization endpoint"),
+    (
+        "OIDC_SCOPES",
+        "comma-separated scopes (default openid,email,profile)",
+    ),
+    (
+        "OIDC_AUTHORIZATION_ENDPOINT",
+        "manual authorization endpoint",
+    ),
     ("OIDC_TOKEN_ENDPOINT", "manual token endpoint"),
     ("OIDC_USERINFO_ENDPOINT", "manual userinfo endpoint"),
-    ("OIDC_ISSUER", "issuer, when not discovered (Portcullis addition)"),
-    ("OIDC_JWKS_URI", "JWKS URL, when not discovered (Portcullis addition)"),
+    (
+        "OIDC_ISSUER",
+        "issuer, when not discovered (Portcullis addition)",
+    ),
+    (
+        "OIDC_JWKS_URI",
+        "JWKS URL, when not discovered (Portcullis addition)",
+    ),
     ("OIDC_CLIENT_ID", "OAuth2 client id"),
     ("OIDC_CLIENT_SECRET", "OAuth2 client secret"),
-    ("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "client_secret_post (default) or client_secret_basic"),
-    ("OIDC_JWS_ALGORITHM", "allowed ID token algorithms, comma-separated (default RS256)"),
-    ("OIDC_CUSTOM_PARAMETERS", "extra authorization request parameters, k=v,k=v"),
+    (
+        "OIDC_TOKEN_ENDPOINT_AUTH_METHOD",
+        "client_secret_post (default) or client_secret_basic",
+    ),
+    (
+        "OIDC_JWS_ALGORITHM",
+        "allowed ID token algorithms, comma-separated (default RS256)",
+    ),
+    (
+        "OIDC_CUSTOM_PARAMETERS",
+        "extra authorization request parameters, k=v,k=v",
+    ),
     ("OIDC_USER_ID_KEY", "claim for the user id (default sub)"),
     ("OIDC_USER_EMAIL_KEY", "claim for the email (default email)"),
-    ("OIDC_USER_NAME_KEY", "claim for the display name (default name)"),
-    ("OIDC_USER_FNAME_KEY", "claim for the first name (default given_name)"),
-    ("OIDC_USER_LNAME_KEY", "claim for the last name (default family_name)"),
-    ("OIDC_USER_PICTURE_KEY", "claim for the picture URL (default picture)"),
-    ("OIDC_USER_PROVIDER_KEY", "claim for the provider name (default iss)"),
-    ("OIDC_USER_USERNAME_KEY", "claim for the username (default preferred_username)"),
-    ("OIDC_USER_GROUPS_KEY", "claim for the groups (default groups)"),
-    ("OIDC_ALLOW_INSECURE_HTTP", "allow http:// IdP endpoints (development only)"),
-    ("OIDC_SIGNER_PEM_URL", "custom CA PEM for IdP TLS: file://, https:// or inline PEM"),
-    ("JWT_SIGNING_SECRET", "session signing secret, at least 32 characters"),
+    (
+        "OIDC_USER_NAME_KEY",
+        "claim for the display name (default name)",
+    ),
+    (
+        "OIDC_USER_FNAME_KEY",
+        "claim for the first name (default given_name)",
+    ),
+    (
+        "OIDC_USER_LNAME_KEY",
+        "claim for the last name (default family_name)",
+    ),
+    (
+        "OIDC_USER_PICTURE_KEY",
+        "claim for the picture URL (default picture)",
+    ),
+    (
+        "OIDC_USER_PROVIDER_KEY",
+        "claim for the provider name (default iss)",
+    ),
+    (
+        "OIDC_USER_USERNAME_KEY",
+        "claim for the username (default preferred_username)",
+    ),
+    (
+        "OIDC_USER_GROUPS_KEY",
+        "claim for the groups (default groups)",
+    ),
+    (
+        "OIDC_ALLOW_INSECURE_HTTP",
+        "allow http:// IdP endpoints (development only)",
+    ),
+    (
+        "OIDC_SIGNER_PEM_URL",
+        "custom CA PEM for IdP TLS: file://, https:// or inline PEM",
+    ),
+    (
+        "JWT_SIGNING_SECRET",
+        "session signing secret, at least 32 characters",
+    ),
     ("PORTCULLIS_LISTEN", "listen address (default 0.0.0.0:8080)"),
-    ("PORTCULLIS_UPSTREAM", "base URL of the application behind Portcullis"),
-    ("PORTCULLIS_DATABASE_URL", "sqlite:///path/file.db (default sqlite://portcullis.db)"),
-    ("PORTCULLIS_PUBLIC_URL", "public base URL (default: origin of the redirect URL)"),
+    (
+        "PORTCULLIS_UPSTREAM",
+        "base URL of the application behind Portcullis",
+    ),
+    (
+        "PORTCULLIS_DATABASE_URL",
+        "sqlite:///path/file.db (default sqlite://portcullis.db)",
+    ),
+    (
+        "PORTCULLIS_PUBLIC_URL",
+        "public base URL (default: origin of the redirect URL)",
+    ),
     ("PORTCULLIS_CONFIG", "path of a YAML configuration file"),
 ];
 

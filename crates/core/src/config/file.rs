@@ -137,7 +137,10 @@ pub struct FileError {
 /// Parse YAML text into raw settings. `path` only labels errors.
 pub fn parse(path: &str, text: &str) -> Result<RawSettings, FileError> {
     // An empty file (or one holding only comments) is a valid, empty configuration.
-    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Ok(RawSettings::default());
     }
     let file: FileConfig = serde_saphyr::from_str(text).map_err(|e| FileError {
@@ -149,7 +152,13 @@ pub fn parse(path: &str, text: &str) -> Result<RawSettings, FileError> {
 
 /// serde-saphyr renders a multi-line snippet; config errors must be one line per problem.
 fn one_line(e: &serde_saphyr::Error) -> String {
-    let first = e.to_string().lines().next().unwrap_or("invalid YAML").trim().to_string();
+    let first = e
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string();
     match e.location() {
         Some(loc) if !first.contains("line ") => {
             format!("line {} column {}: {first}", loc.line(), loc.column())
@@ -229,8 +238,7 @@ impl FileConfig {
             listen: s(own.listen),
             upstream: s(own.upstream),
             database_url: s(own.database_url),
-            public_url: s(own.public_url)
-                .or_else(|| dns.as_ref().map(|d| format!("https://{d}"))),
+            public_url: s(own.public_url).or_else(|| dns.as_ref().map(|d| format!("https://{d}"))),
         }
     }
 }

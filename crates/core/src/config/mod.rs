@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
 pub use raw::{RawClaimKeys, RawSettings};
-pub use validate::{Problem, validate};
+pub use validate::{Problem, check_ca_pem, validate};
 
 use crate::jose::JwsAlg;
 

@@ -76,7 +76,11 @@ impl RawSettings {
 pub(crate) fn non_empty(v: Option<String>) -> Option<String> {
     v.and_then(|s| {
         let t = s.trim();
-        if t.is_empty() { None } else { Some(t.to_string()) }
+        if t.is_empty() {
+            None
+        } else {
+            Some(t.to_string())
+        }
     })
 }
 

@@ -8,14 +8,19 @@ use super::*;
 const SECRET: &str = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let m: HashMap<String, String> =
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let m: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     move |k: &str| m.get(k).cloned()
 }
 
 fn base() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("OIDC_DISCOVERY_URL", "https://idp.example.com/.well-known/openid-configuration"),
+        (
+            "OIDC_DISCOVERY_URL",
+            "https://idp.example.com/.well-known/openid-configuration",
+        ),
         ("OIDC_CLIENT_ID", "portcullis"),
         ("OIDC_CLIENT_SECRET", "s3cret"),
         ("JWT_SIGNING_SECRET", SECRET),
@@ -31,7 +36,10 @@ fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
 }
 
 fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-    let mut v: Vec<_> = base().into_iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).collect();
+    let mut v: Vec<_> = base()
+        .into_iter()
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .collect();
     v.extend_from_slice(extra);
     v
 }
@@ -55,7 +63,11 @@ fn minimal_env_config_loads_with_defaults() {
 
 #[test]
 fn r_cfg_empty_value_counts_as_unset() {
-    let c = load(&env(&with(&[("OIDC_SCOPES", ""), ("OIDC_TOKEN_ENDPOINT", "  ")])), None).unwrap();
+    let c = load(
+        &env(&with(&[("OIDC_SCOPES", ""), ("OIDC_TOKEN_ENDPOINT", "  ")])),
+        None,
+    )
+    .unwrap();
     assert_eq!(c.oidc.scopes, vec!["openid", "email", "profile"]);
     assert!(c.oidc.endpoints.token_endpoint.is_none());
 }
@@ -69,13 +81,25 @@ fn r_cfg_1_short_secret_refused() {
 
 #[test]
 fn r_cfg_1_low_entropy_secret_warns() {
-    let c = load(&env(&with(&[("JWT_SIGNING_SECRET", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")])), None).unwrap();
+    let c = load(
+        &env(&with(&[(
+            "JWT_SIGNING_SECRET",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        )])),
+        None,
+    )
+    .unwrap();
     assert!(c.warnings.iter().any(|w| w.contains("low-entropy")));
 }
 
 #[test]
 fn r_cfg_missing_client_credentials_each_reported() {
-    let p = problems(&base().into_iter().filter(|(k, _)| !k.starts_with("OIDC_CLIENT")).collect::<Vec<_>>());
+    let p = problems(
+        &base()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("OIDC_CLIENT"))
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(p.len(), 2, "{p:?}");
     assert!(p[0].contains("OIDC_CLIENT_ID"));
     assert!(p[1].contains("OIDC_CLIENT_SECRET"));
@@ -83,11 +107,19 @@ fn r_cfg_missing_client_credentials_each_reported() {
 
 #[test]
 fn r_cfg_neither_discovery_nor_endpoints_refused() {
-    let p = problems(&base().into_iter().filter(|(k, _)| *k != "OIDC_DISCOVERY_URL").collect::<Vec<_>>());
+    let p = problems(
+        &base()
+            .into_iter()
+            .filter(|(k, _)| *k != "OIDC_DISCOVERY_URL")
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(p.len(), 1);
     assert!(p[0].starts_with("no IdP endpoints"), "{p:?}");
     // two of three endpoints is still not enough
-    let mut v: Vec<_> = base().into_iter().filter(|(k, _)| *k != "OIDC_DISCOVERY_URL").collect();
+    let mut v: Vec<_> = base()
+        .into_iter()
+        .filter(|(k, _)| *k != "OIDC_DISCOVERY_URL")
+        .collect();
     v.push(("OIDC_AUTHORIZATION_ENDPOINT", "https://idp/authorize"));
     v.push(("OIDC_TOKEN_ENDPOINT", "https://idp/token"));
     assert_eq!(problems(&v).len(), 1);
@@ -97,12 +129,18 @@ fn r_cfg_neither_discovery_nor_endpoints_refused() {
 
 #[test]
 fn r_cfg_3_plain_http_idp_needs_insecure_flag() {
-    let p = problems(&with(&[("OIDC_DISCOVERY_URL", "http://idp.local/.well-known/openid-configuration")]));
+    let p = problems(&with(&[(
+        "OIDC_DISCOVERY_URL",
+        "http://idp.local/.well-known/openid-configuration",
+    )]));
     assert_eq!(p.len(), 1);
     assert!(p[0].contains("OIDC_DISCOVERY_URL uses plain http"), "{p:?}");
     let c = load(
         &env(&with(&[
-            ("OIDC_DISCOVERY_URL", "http://idp.local/.well-known/openid-configuration"),
+            (
+                "OIDC_DISCOVERY_URL",
+                "http://idp.local/.well-known/openid-configuration",
+            ),
             ("OIDC_ALLOW_INSECURE_HTTP", "true"),
         ])),
         None,
@@ -116,9 +154,19 @@ fn r_cfg_3_plain_http_idp_needs_insecure_flag() {
 fn r_cfg_unknown_jws_algorithm_refused() {
     let p = problems(&with(&[("OIDC_JWS_ALGORITHM", "HS256")]));
     assert_eq!(p.len(), 1);
-    assert!(p[0].contains("jwsAlgorithm `HS256` is not supported"), "{p:?}");
-    let c = load(&env(&with(&[("OIDC_JWS_ALGORITHM", "ES256,EdDSA,PS256")])), None).unwrap();
-    assert_eq!(c.oidc.allowed_algs, vec![JwsAlg::ES256, JwsAlg::EdDSA, JwsAlg::PS256]);
+    assert!(
+        p[0].contains("jwsAlgorithm `HS256` is not supported"),
+        "{p:?}"
+    );
+    let c = load(
+        &env(&with(&[("OIDC_JWS_ALGORITHM", "ES256,EdDSA,PS256")])),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.oidc.allowed_algs,
+        vec![JwsAlg::ES256, JwsAlg::EdDSA, JwsAlg::PS256]
+    );
 }
 
 #[test]
@@ -135,42 +183,81 @@ fn r_cfg_every_problem_reported_once_per_line() {
 
 #[test]
 fn r_cfg_custom_parameters_cannot_override_protocol_params() {
-    let p = problems(&with(&[("OIDC_CUSTOM_PARAMETERS", "prompt=login,code_challenge_method=plain")]));
+    let p = problems(&with(&[(
+        "OIDC_CUSTOM_PARAMETERS",
+        "prompt=login,code_challenge_method=plain",
+    )]));
     assert_eq!(p.len(), 1);
     assert!(p[0].contains("code_challenge_method"));
 }
 
 #[test]
 fn r_cfg_6_public_url_http_non_loopback_refused_loopback_allowed() {
-    let p = problems(&with(&[("OIDC_REDIRECT_URL", "http://app.example.com/api/callback")]));
+    let p = problems(&with(&[(
+        "OIDC_REDIRECT_URL",
+        "http://app.example.com/api/callback",
+    )]));
     assert_eq!(p.len(), 1, "{p:?}");
-    let c = load(&env(&with(&[("OIDC_REDIRECT_URL", "http://localhost:8080/api/callback")])), None).unwrap();
+    let c = load(
+        &env(&with(&[(
+            "OIDC_REDIRECT_URL",
+            "http://localhost:8080/api/callback",
+        )])),
+        None,
+    )
+    .unwrap();
     assert!(c.secure_cookies());
     assert_eq!(c.public_origin(), "http://localhost:8080");
 }
 
 #[test]
 fn r_cfg_redirect_must_share_public_origin() {
-    let p = problems(&with(&[("PORTCULLIS_PUBLIC_URL", "https://other.example.com")]));
+    let p = problems(&with(&[(
+        "PORTCULLIS_PUBLIC_URL",
+        "https://other.example.com",
+    )]));
     assert_eq!(p.len(), 1);
     assert!(p[0].contains("same origin"));
 }
 
 #[test]
 fn r_cfg_5_ca_pem_rules() {
-    let p = problems(&with(&[("OIDC_SIGNER_PEM_URL", "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----")]));
+    let p = problems(&with(&[(
+        "OIDC_SIGNER_PEM_URL",
+        "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----",
+    )]));
     assert!(p[0].contains("private key"), "{p:?}");
-    let p = problems(&with(&[("OIDC_SIGNER_PEM_URL", "http://ca.example.com/ca.pem")]));
+    let p = problems(&with(&[(
+        "OIDC_SIGNER_PEM_URL",
+        "http://ca.example.com/ca.pem",
+    )]));
     assert!(p[0].contains("plain http"), "{p:?}");
-    let c = load(&env(&with(&[("OIDC_SIGNER_PEM_URL", "file:///etc/ca.pem")])), None).unwrap();
+    let c = load(
+        &env(&with(&[("OIDC_SIGNER_PEM_URL", "file:///etc/ca.pem")])),
+        None,
+    )
+    .unwrap();
     assert!(matches!(c.oidc.ca, Some(CaSource::Url(_))));
 }
 
 #[test]
 fn database_urls() {
-    let c = load(&env(&with(&[("PORTCULLIS_DATABASE_URL", "sqlite:///var/lib/portcullis/p.db")])), None).unwrap();
-    assert_eq!(c.database, DatabaseUrl::Sqlite("/var/lib/portcullis/p.db".into()));
-    assert_eq!(problems(&with(&[("PORTCULLIS_DATABASE_URL", "mysql://x")])).len(), 1);
+    let c = load(
+        &env(&with(&[(
+            "PORTCULLIS_DATABASE_URL",
+            "sqlite:///var/lib/portcullis/p.db",
+        )])),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.database,
+        DatabaseUrl::Sqlite("/var/lib/portcullis/p.db".into())
+    );
+    assert_eq!(
+        problems(&with(&[("PORTCULLIS_DATABASE_URL", "mysql://x")])).len(),
+        1
+    );
 }
 
 #[test]
@@ -217,17 +304,32 @@ fn r_cfg_yaml_duplicate_key_is_an_error() {
 fn seed_001_authentication_yaml_loads_unchanged() {
     let yaml = include_str!("../../../../fixtures/seeds/seed001-authentication.yaml");
     let raw = parse_file("authentication.yaml", yaml).unwrap();
-    assert_eq!(raw.client_id.as_deref(), Some("<client-id-from-oidc-provider>"));
+    assert_eq!(
+        raw.client_id.as_deref(),
+        Some("<client-id-from-oidc-provider>")
+    );
     assert_eq!(raw.discovery_url, None, "\"\" means unset");
-    assert_eq!(raw.scopes, Some(vec!["openid".to_string(), "email".to_string()]));
+    assert_eq!(
+        raw.scopes,
+        Some(vec!["openid".to_string(), "email".to_string()])
+    );
     assert_eq!(raw.claim_keys.username.as_deref(), Some("email"));
-    assert_eq!(raw.roles["platformAdmin"], vec!["oidc-platform-admin-role-for-stackstate"]);
+    assert_eq!(
+        raw.roles["platformAdmin"],
+        vec!["oidc-platform-admin-role-for-stackstate"]
+    );
     // With the IdP filled in (the guide says to write down the discoveryUri) it validates.
     let c = load(
         &env(&[
-            ("OIDC_DISCOVERY_URL", "https://idp.example.com/.well-known/openid-configuration"),
+            (
+                "OIDC_DISCOVERY_URL",
+                "https://idp.example.com/.well-known/openid-configuration",
+            ),
             ("JWT_SIGNING_SECRET", SECRET),
-            ("OIDC_REDIRECT_URL", "https://stackstate.example.com/loginCallback"),
+            (
+                "OIDC_REDIRECT_URL",
+                "https://stackstate.example.com/loginCallback",
+            ),
         ]),
         Some(("authentication.yaml", yaml)),
     )
@@ -242,15 +344,24 @@ fn seed_001_authentication_yaml_loads_unchanged() {
 fn seed_001_microsoft_snippet_loads() {
     let yaml = include_str!("../../../../fixtures/seeds/seed001-microsoft.yaml");
     let raw = parse_file("authentication.yaml", yaml).unwrap();
-    assert_eq!(raw.scopes.unwrap(), vec!["openid", "email", "offline_access"]);
-    assert_eq!(raw.claim_keys.username.as_deref(), Some("preferred_username"));
+    assert_eq!(
+        raw.scopes.unwrap(),
+        vec!["openid", "email", "offline_access"]
+    );
+    assert_eq!(
+        raw.claim_keys.username.as_deref(),
+        Some("preferred_username")
+    );
 }
 
 #[test]
 fn seed_000_values_discovery_loads_unchanged() {
     let yaml = include_str!("../../../../fixtures/seeds/seed000-values-discovery.yaml");
     let c = load(&env(&[]), Some(("values.yaml", yaml))).unwrap();
-    assert_eq!(c.oidc.redirect_url.as_str(), "https://qualytics.example.com/api/callback");
+    assert_eq!(
+        c.oidc.redirect_url.as_str(),
+        "https://qualytics.example.com/api/callback"
+    );
     assert_eq!(c.public_origin(), "https://qualytics.example.com");
     assert_eq!(c.oidc.client_id, "your-client-id");
     assert!(c.oidc.endpoints.discovery_url.is_some());
@@ -270,6 +381,14 @@ fn seed_000_values_manual_loads_unchanged() {
 
 #[test]
 fn unknown_env_vars_are_flagged() {
-    let u = unknown_vars(["OIDC_CLIENTID", "OIDC_CLIENT_ID", "PATH", "PORTCULLIS_LISTN"].into_iter());
+    let u = unknown_vars(
+        [
+            "OIDC_CLIENTID",
+            "OIDC_CLIENT_ID",
+            "PATH",
+            "PORTCULLIS_LISTN",
+        ]
+        .into_iter(),
+    );
     assert_eq!(u, vec!["OIDC_CLIENTID", "PORTCULLIS_LISTN"]);
 }

@@ -71,7 +71,10 @@ impl Ctx {
                 None
             }
             Ok(u) => {
-                self.problem(format!("{name} must be an https URL, got scheme `{}`", u.scheme()));
+                self.problem(format!(
+                    "{name} must be an https URL, got scheme `{}`",
+                    u.scheme()
+                ));
                 None
             }
             Err(e) => {
@@ -95,8 +98,16 @@ fn parse_bool(name: &str, v: &Option<String>, ctx: &mut Ctx) -> bool {
 
 /// Validate raw settings into a [`Config`], or every problem found.
 pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
-    let mut ctx = Ctx { problems: Vec::new(), warnings: Vec::new(), insecure: false };
-    ctx.insecure = parse_bool("OIDC_ALLOW_INSECURE_HTTP", &raw.allow_insecure_http, &mut ctx);
+    let mut ctx = Ctx {
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        insecure: false,
+    };
+    ctx.insecure = parse_bool(
+        "OIDC_ALLOW_INSECURE_HTTP",
+        &raw.allow_insecure_http,
+        &mut ctx,
+    );
     if ctx.insecure {
         ctx.warnings.push(
             "OIDC_ALLOW_INSECURE_HTTP is on: plain-http IdP endpoints are allowed (development only)"
@@ -104,10 +115,10 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         );
     }
 
-    if let Some(mode) = &raw.api_auth {
-        if !mode.eq_ignore_ascii_case("OIDC") {
-            ctx.problem(format!("API_AUTH must be OIDC, got `{mode}`"));
-        }
+    if let Some(mode) = &raw.api_auth
+        && !mode.eq_ignore_ascii_case("OIDC")
+    {
+        ctx.problem(format!("API_AUTH must be OIDC, got `{mode}`"));
     }
 
     let secret = check_secret(raw, &mut ctx);
@@ -136,7 +147,10 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         .clone()
         .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
     if !scopes.iter().any(|s| s == "openid") {
-        ctx.problem(format!("scopes must include `openid`, got `{}`", scopes.join(",")));
+        ctx.problem(format!(
+            "scopes must include `openid`, got `{}`",
+            scopes.join(",")
+        ));
     }
     let custom_parameters = check_custom_params(raw, &mut ctx);
     let ca = check_ca(raw, &mut ctx);
@@ -145,20 +159,33 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
 
     let listen = raw.listen.as_deref().unwrap_or("0.0.0.0:8080");
     let listen: Option<SocketAddr> = listen.parse().ok().or_else(|| {
-        ctx.problem(format!("PORTCULLIS_LISTEN must be host:port (e.g. 0.0.0.0:8080), got `{listen}`"));
+        ctx.problem(format!(
+            "PORTCULLIS_LISTEN must be host:port (e.g. 0.0.0.0:8080), got `{listen}`"
+        ));
         None
     });
-    let upstream = raw.upstream.as_ref().and_then(|u| match url::Url::parse(u) {
-        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Some(p),
-        _ => {
-            ctx.problem(format!("PORTCULLIS_UPSTREAM must be an http(s) URL, got `{u}`"));
-            None
-        }
-    });
+    let upstream = raw
+        .upstream
+        .as_ref()
+        .and_then(|u| match url::Url::parse(u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Some(p),
+            _ => {
+                ctx.problem(format!(
+                    "PORTCULLIS_UPSTREAM must be an http(s) URL, got `{u}`"
+                ));
+                None
+            }
+        });
     let database = check_database(raw, &mut ctx);
     check_roles(&raw.roles, &mut ctx);
 
-    match (listen, public_url, redirect_url, database, ctx.problems.is_empty()) {
+    match (
+        listen,
+        public_url,
+        redirect_url,
+        database,
+        ctx.problems.is_empty(),
+    ) {
         (Some(listen), Some(public_url), Some(redirect_url), Some(database), true) => Ok(Config {
             oidc: OidcConfig {
                 endpoints,
@@ -226,18 +253,31 @@ fn check_endpoints(raw: &RawSettings, ctx: &mut Ctx) -> IdpEndpoints {
             "no IdP endpoints: set OIDC_DISCOVERY_URL (discoveryUri), or all three of OIDC_AUTHORIZATION_ENDPOINT, OIDC_TOKEN_ENDPOINT and OIDC_USERINFO_ENDPOINT",
         );
     }
-    if let Some(iss) = &issuer {
-        if iss.ends_with('/') && raw.discovery_url.is_none() {
+    if let Some(iss) = &issuer
+        && iss.ends_with('/')
+        && raw.discovery_url.is_none()
+    {
+        {
             ctx.warnings.push(format!(
                 "OIDC_ISSUER `{iss}` ends with `/`: it must match the IdP's `iss` claim byte for byte"
             ));
         }
     }
-    IdpEndpoints { discovery_url, authorization_endpoint, token_endpoint, userinfo_endpoint, issuer, jwks_uri }
+    IdpEndpoints {
+        discovery_url,
+        authorization_endpoint,
+        token_endpoint,
+        userinfo_endpoint,
+        issuer,
+        jwks_uri,
+    }
 }
 
 fn check_algs(raw: &RawSettings, ctx: &mut Ctx) -> Vec<JwsAlg> {
-    let names = raw.jws_algorithms.clone().unwrap_or_else(|| vec!["RS256".into()]);
+    let names = raw
+        .jws_algorithms
+        .clone()
+        .unwrap_or_else(|| vec!["RS256".into()]);
     let mut algs = Vec::new();
     for n in &names {
         match JwsAlg::parse(n) {
@@ -262,12 +302,16 @@ fn check_custom_params(raw: &RawSettings, ctx: &mut Ctx) -> BTreeMap<String, Str
                 "customParameters may not set `{k}`: Portcullis sets it itself"
             ));
         } else if v.is_empty() {
-            ctx.problem(format!("customParameters `{k}` has no value (write {k}=value)"));
+            ctx.problem(format!(
+                "customParameters `{k}` has no value (write {k}=value)"
+            ));
         }
     }
     // seed 001's `access_type: offline` is an authorization request parameter.
     if let Some(at) = &raw.access_type {
-        params.entry("access_type".into()).or_insert_with(|| at.clone());
+        params
+            .entry("access_type".into())
+            .or_insert_with(|| at.clone());
     }
     params
 }
@@ -365,7 +409,10 @@ fn check_urls(raw: &RawSettings, ctx: &mut Ctx) -> (Option<url::Url>, Option<url
             ));
         }
         if is_reserved_path(r.path()) {
-            ctx.problem(format!("OIDC_REDIRECT_URL path `{}` collides with a Portcullis endpoint", r.path()));
+            ctx.problem(format!(
+                "OIDC_REDIRECT_URL path `{}` collides with a Portcullis endpoint",
+                r.path()
+            ));
         }
     }
     (public, redirect)
@@ -373,7 +420,10 @@ fn check_urls(raw: &RawSettings, ctx: &mut Ctx) -> (Option<url::Url>, Option<url
 
 /// Portcullis's own routes that a custom callback path may not take over.
 fn is_reserved_path(p: &str) -> bool {
-    matches!(p, "/" | "/api/login" | "/api/logout" | "/api/session" | "/healthz" | "/readyz")
+    matches!(
+        p,
+        "/" | "/api/login" | "/api/logout" | "/api/session" | "/healthz" | "/readyz"
+    )
 }
 
 fn claim_keys(raw: &RawSettings, ctx: &mut Ctx) -> ClaimKeys {
@@ -390,7 +440,10 @@ fn claim_keys(raw: &RawSettings, ctx: &mut Ctx) -> ClaimKeys {
         username: or(&k.username, "preferred_username"),
         groups: or(&k.groups, "groups"),
     };
-    if matches!(keys.id.as_str(), "email" | "preferred_username" | "name" | "upn") {
+    if matches!(
+        keys.id.as_str(),
+        "email" | "preferred_username" | "name" | "upn"
+    ) {
         // R-CFG-8: identity stays (iss, sub) regardless; this only changes the shown user id.
         ctx.warnings.push(format!(
             "OIDC_USER_ID_KEY={} is a mutable claim; Portcullis still identifies users by (iss, sub)",
@@ -401,7 +454,10 @@ fn claim_keys(raw: &RawSettings, ctx: &mut Ctx) -> ClaimKeys {
 }
 
 fn check_database(raw: &RawSettings, ctx: &mut Ctx) -> Option<DatabaseUrl> {
-    let v = raw.database_url.as_deref().unwrap_or("sqlite://portcullis.db");
+    let v = raw
+        .database_url
+        .as_deref()
+        .unwrap_or("sqlite://portcullis.db");
     if let Some(rest) = v.strip_prefix("sqlite:") {
         // sqlite:///abs/path, sqlite://relative/path, sqlite:relative, sqlite::memory:
         let path = rest.strip_prefix("//").unwrap_or(rest);

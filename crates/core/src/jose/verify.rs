@@ -4,7 +4,6 @@
 //! caller states what it accepts through a [`VerifyPolicy`], then checks its own claims.
 
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-use jsonwebtoken::signature::Verifier;
 use serde_json::{Map, Value};
 
 use super::jwks::{JwkKey, KID_MAX_LEN};

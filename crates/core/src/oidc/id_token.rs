@@ -22,8 +22,8 @@ pub const SUB_MAX_LEN: usize = 255;
 /// R-IDT-11: NumericDate values must lie in [0, 2^53].
 const NUMERIC_DATE_MAX: u64 = 1 << 53;
 
-/// What the relying party expects of this ID token.
-#[derive(Clone, Copy, Debug)]
+/// What the relying party expects of this ID token. `Debug` redacts the nonce and token.
+#[derive(Clone, Copy)]
 pub struct IdTokenExpectations<'a> {
     /// The discovered issuer; compared byte for byte (R-IDT-8).
     pub issuer: &'a str,
@@ -39,6 +39,20 @@ pub struct IdTokenExpectations<'a> {
     pub access_token: Option<&'a str>,
     /// Current unix time in seconds.
     pub now: i64,
+}
+
+impl std::fmt::Debug for IdTokenExpectations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTokenExpectations")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("nonce", &"[redacted]")
+            .field("allowed_algs", &self.allowed_algs)
+            .field("extra_audiences", &self.extra_audiences)
+            .field("access_token", &self.access_token.map(|_| "[redacted]"))
+            .field("now", &self.now)
+            .finish()
+    }
 }
 
 /// The validated claims.
@@ -824,6 +838,15 @@ mod tests {
             validate_id_token(&t, &set, &expect(&[], None)).unwrap_err(),
             IdTokenError::Jose(JoseError::AlgNotAllowed)
         );
+    }
+
+    /// Debug of the expectations never shows the nonce or the access token.
+    #[test]
+    fn expectations_debug_redacts_secrets() {
+        let e = expect(&[], Some("secret-access-token"));
+        let d = format!("{e:?}");
+        assert!(!d.contains(NONCE) && !d.contains("secret-access-token"));
+        assert!(d.contains(CLIENT));
     }
 
     /// Error messages never contain token contents.

@@ -16,9 +16,17 @@ pub struct CookieNames {
 impl CookieNames {
     pub fn new(secure: bool) -> Self {
         if secure {
-            CookieNames { session: "__Host-session", tx: "__Host-oidc_tx", secure }
+            CookieNames {
+                session: "__Host-session",
+                tx: "__Host-oidc_tx",
+                secure,
+            }
         } else {
-            CookieNames { session: "portcullis_session", tx: "portcullis_oidc_tx", secure }
+            CookieNames {
+                session: "portcullis_session",
+                tx: "portcullis_oidc_tx",
+                secure,
+            }
         }
     }
 
@@ -61,7 +69,9 @@ impl Cookies {
         let mut out = Cookies::default();
         for header in headers {
             for pair in header.split(';') {
-                let Some((k, v)) = pair.split_once('=') else { continue };
+                let Some((k, v)) = pair.split_once('=') else {
+                    continue;
+                };
                 let (k, v) = (k.trim(), v.trim());
                 let slot = if k == names.session {
                     &mut out.session
@@ -116,7 +126,11 @@ mod tests {
     #[test]
     fn r_ck_1_duplicate_gateway_cookie_rejected_lookalikes_ignored() {
         let n = CookieNames::new(true);
-        let c = Cookies::parse(["session=evil; __Host-session=good; other=1"].into_iter(), &n).unwrap();
+        let c = Cookies::parse(
+            ["session=evil; __Host-session=good; other=1"].into_iter(),
+            &n,
+        )
+        .unwrap();
         assert_eq!(c.session.as_deref(), Some("good"));
         assert_eq!(
             Cookies::parse(["__Host-session=a", "__Host-session=b"].into_iter(), &n),
@@ -128,7 +142,10 @@ mod tests {
     #[test]
     fn r_hd_4_strip_gateway_cookies() {
         let n = CookieNames::new(true);
-        assert_eq!(Cookies::strip("a=1; __Host-session=x; __Host-oidc_tx=y; b=2", &n).as_deref(), Some("a=1; b=2"));
+        assert_eq!(
+            Cookies::strip("a=1; __Host-session=x; __Host-oidc_tx=y; b=2", &n).as_deref(),
+            Some("a=1; b=2")
+        );
         assert_eq!(Cookies::strip("__Host-session=x", &n), None);
     }
 }

@@ -169,7 +169,10 @@ mod tests {
         let c = claims(1_000_000);
         let t = c.issue(&keys());
         assert!(t.len() < MAX_LEN);
-        assert_eq!(SessionClaims::verify(&t, &keys(), URL, 1_000_100).unwrap(), c);
+        assert_eq!(
+            SessionClaims::verify(&t, &keys(), URL, 1_000_100).unwrap(),
+            c
+        );
     }
 
     #[test]
@@ -189,8 +192,12 @@ mod tests {
     fn r_sj_1_other_secret_alg_and_typ_rejected() {
         let now = 1_000_000;
         let t = claims(now).issue(&SessionKeys::derive("another-secret-another-secret-xx"));
-        assert_eq!(SessionClaims::verify(&t, &keys(), URL, now), Err(SessionError::Signature));
-        let body = json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
+        assert_eq!(
+            SessionClaims::verify(&t, &keys(), URL, now),
+            Err(SessionError::Signature)
+        );
+        let body =
+            json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
         for h in [
             json!({"alg":"none","typ":"session+jwt"}),
             json!({"alg":"HS512","typ":"session+jwt"}),
@@ -199,16 +206,28 @@ mod tests {
             json!({"alg":"HS256","typ":"session+jwt","kid":"x"}),
         ] {
             let t = forge(&h, &body, keys().session_jwt());
-            assert_eq!(SessionClaims::verify(&t, &keys(), URL, now), Err(SessionError::Header), "{h}");
+            assert_eq!(
+                SessionClaims::verify(&t, &keys(), URL, now),
+                Err(SessionError::Header),
+                "{h}"
+            );
         }
     }
 
     #[test]
     fn r_sj_5_tx_subkey_cannot_mint_sessions() {
         let now = 1_000_000;
-        let body = json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
-        let t = forge(&json!({"alg":"HS256","typ":"session+jwt"}), &body, keys().tx_binding());
-        assert_eq!(SessionClaims::verify(&t, &keys(), URL, now), Err(SessionError::Signature));
+        let body =
+            json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
+        let t = forge(
+            &json!({"alg":"HS256","typ":"session+jwt"}),
+            &body,
+            keys().tx_binding(),
+        );
+        assert_eq!(
+            SessionClaims::verify(&t, &keys(), URL, now),
+            Err(SessionError::Signature)
+        );
     }
 
     #[test]
@@ -222,13 +241,23 @@ mod tests {
             json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+7200,"auth_time":now}),
         ] {
             let t = forge(&h, &body, keys().session_jwt());
-            assert!(SessionClaims::verify(&t, &keys(), URL, now).is_err(), "{body}");
+            assert!(
+                SessionClaims::verify(&t, &keys(), URL, now).is_err(),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn garbage_never_panics() {
-        for t in ["", ".", "..", "a.b.c", "x".repeat(10_000).as_str(), "eyJ9.eyJ9.AA"] {
+        for t in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "x".repeat(10_000).as_str(),
+            "eyJ9.eyJ9.AA",
+        ] {
             assert!(SessionClaims::verify(t, &keys(), URL, 0).is_err());
         }
     }

@@ -56,13 +56,7 @@ pub struct DevUser {
 /// Carol's family name contains non-ASCII characters (`Ødegård`) so the demo
 /// shows the gateway's percent-encoding of identity headers.
 pub fn demo_users() -> Vec<DevUser> {
-    fn user(
-        username: &str,
-        sub: &str,
-        given: &str,
-        family: &str,
-        groups: &[&str],
-    ) -> DevUser {
+    fn user(username: &str, sub: &str, given: &str, family: &str, groups: &[&str]) -> DevUser {
         DevUser {
             username: username.to_owned(),
             password: username.to_owned(),

@@ -29,9 +29,7 @@ impl SigningKey {
         let key_err = |what: &str| DevIdpError::KeyGeneration(what.to_owned());
         let pair = KeyPair::generate(KeySize::Rsa2048)
             .map_err(|_| key_err("RSA-2048 key generation failed"))?;
-        let pkcs8 = pair
-            .as_der()
-            .map_err(|_| key_err("PKCS#8 export failed"))?;
+        let pkcs8 = pair.as_der().map_err(|_| key_err("PKCS#8 export failed"))?;
         let pkcs1 = pkcs1_from_pkcs8(pkcs8.as_ref())
             .ok_or_else(|| key_err("unexpected PKCS#8 structure"))?;
         KeyPair::from_der(pkcs1).map_err(|_| key_err("PKCS#1 re-import failed"))?;
@@ -171,7 +169,12 @@ mod tests {
         let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
         let jwk = set.find(&key.kid).unwrap();
         assert!(!key.jwk.as_object().unwrap().contains_key("d"));
-        let token = key.sign("JWT", &serde_json::json!({"exp": 4_000_000_000u64, "iss": "x"})).unwrap();
+        let token = key
+            .sign(
+                "JWT",
+                &serde_json::json!({"exp": 4_000_000_000u64, "iss": "x"}),
+            )
+            .unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
         let mut v = Validation::new(ALG);

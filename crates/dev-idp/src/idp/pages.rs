@@ -55,7 +55,10 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response {
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -95,7 +98,10 @@ pub(crate) fn login_page(form: &LoginForm<'_>) -> Response {
         esc(form.redirect_uri)
     ));
     if let Some(error) = form.error {
-        body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(error)));
+        body.push_str(&format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            esc(error)
+        ));
     }
     body.push_str(&format!(
         "<form method=\"post\" action=\"{action}\">\

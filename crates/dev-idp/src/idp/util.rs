@@ -63,12 +63,15 @@ impl Params {
         let mut params = Params::default();
         for (k, v) in url::form_urlencoded::parse(raw) {
             let k = k.into_owned();
-            if params.map.contains_key(&k) {
-                if !params.duplicates.contains(&k) {
-                    params.duplicates.push(k);
+            match params.map.entry(k) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    if !params.duplicates.contains(e.key()) {
+                        params.duplicates.push(e.key().clone());
+                    }
                 }
-            } else {
-                params.map.insert(k, v.into_owned());
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(v.into_owned());
+                }
             }
         }
         params
@@ -166,7 +169,7 @@ mod tests {
     fn pkce_s256_rfc7636_vector() {
         assert_eq!(
             s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGKSsw8E-M"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 

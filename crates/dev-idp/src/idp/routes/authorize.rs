@@ -11,7 +11,10 @@ use axum::response::Response;
 
 use crate::idp::pages::{LoginForm, error_page, login_page};
 use crate::idp::routes::{SUPPORTED_SCOPES, found, with_query};
-use crate::idp::state::{AuthRequest, CODE_TTL, CodeEntry, IdpSession, PENDING_TTL, Pending, SESSION_TTL, State as IdpState};
+use crate::idp::state::{
+    AuthRequest, CODE_TTL, CodeEntry, IdpSession, PENDING_TTL, Pending, SESSION_TTL,
+    State as IdpState,
+};
 use crate::idp::util::{Params, cookie_value, ct_eq, now, random_token};
 use crate::idp::{DevIdp, SESSION_COOKIE};
 
@@ -36,7 +39,11 @@ pub(crate) async fn authorize_post(
 }
 
 fn server_error_page(what: &str) -> Response {
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Development IdP error", what)
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Development IdP error",
+        what,
+    )
 }
 
 /// Outcome of checking an authorization request.
@@ -308,8 +315,10 @@ pub(crate) async fn login(
         return expired();
     }
     // Re-use the browser's session when the same user signs in again.
-    let existing = cookie_value(&headers, SESSION_COOKIE)
-        .filter(|c| st.session(c, now).is_some_and(|s| s.username == user.username));
+    let existing = cookie_value(&headers, SESSION_COOKIE).filter(|c| {
+        st.session(c, now)
+            .is_some_and(|s| s.username == user.username)
+    });
     let cookie = match existing {
         Some(cookie) => {
             if let Some(s) = st.sessions.get_mut(&cookie) {
@@ -351,7 +360,11 @@ fn new_session(st: &mut IdpState, username: &str, now: u64) -> Option<String> {
 fn issue_code(st: &mut IdpState, request: AuthRequest, cookie: &str, now: u64) -> Option<String> {
     let session = st.sessions.get_mut(cookie)?;
     session.clients.insert(request.client_id.clone());
-    let (username, sid, auth_time) = (session.username.clone(), session.sid.clone(), session.auth_time);
+    let (username, sid, auth_time) = (
+        session.username.clone(),
+        session.sid.clone(),
+        session.auth_time,
+    );
     let code = random_token(32).ok()?;
     st.codes.insert(
         code.clone(),
@@ -375,7 +388,9 @@ pub(crate) fn session_cookie(idp: &DevIdp, value: &str) -> String {
         idp.base_path.as_str()
     };
     let secure = if idp.secure_cookies { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={value}; Path={path}; Max-Age={SESSION_TTL}; HttpOnly; SameSite=Lax{secure}")
+    format!(
+        "{SESSION_COOKIE}={value}; Path={path}; Max-Age={SESSION_TTL}; HttpOnly; SameSite=Lax{secure}"
+    )
 }
 
 fn success_redirect(

@@ -23,7 +23,11 @@ pub(crate) async fn end_session_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    end_session(&idp, &headers, &Params::parse(query.unwrap_or_default().as_bytes()))
+    end_session(
+        &idp,
+        &headers,
+        &Params::parse(query.unwrap_or_default().as_bytes()),
+    )
 }
 
 pub(crate) async fn end_session_post(
@@ -63,7 +67,10 @@ fn end_session(idp: &DevIdp, headers: &HeaderMap, p: &Params) -> Response {
             return rejected("The audience of id_token_hint is not a registered client.");
         };
         hint_client = Some(client);
-        hint_sid = claims.get("sid").and_then(|s| s.as_str()).map(str::to_owned);
+        hint_sid = claims
+            .get("sid")
+            .and_then(|s| s.as_str())
+            .map(str::to_owned);
     }
     let client = match p.get("client_id") {
         Some(id) => {
@@ -122,7 +129,8 @@ fn end_session(idp: &DevIdp, headers: &HeaderMap, p: &Params) -> Response {
 
     let mut resp = match post_logout_redirect {
         Some(uri) => {
-            let params: Vec<(&str, &str)> = p.get("state").map(|s| ("state", s)).into_iter().collect();
+            let params: Vec<(&str, &str)> =
+                p.get("state").map(|s| ("state", s)).into_iter().collect();
             match with_query(uri, &params) {
                 Some(location) => found(&location),
                 None => rejected("post_logout_redirect_uri could not be parsed."),

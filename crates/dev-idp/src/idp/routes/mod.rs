@@ -34,7 +34,10 @@ pub(crate) fn router(idp: Arc<DevIdp>) -> Router {
         )
         .route("/login", post(authorize::login))
         .route("/token", post(token::token))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .route(
             "/end-session",
             get(end_session::end_session_get).post(end_session::end_session_post),

@@ -10,12 +10,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
+use crate::idp::DevIdp;
 use crate::idp::config::DevClient;
 use crate::idp::routes::claims::{IdTokenInput, id_token};
 use crate::idp::routes::{json_error, no_store_json};
 use crate::idp::state::{ACCESS_TOKEN_TTL, Grant, REFRESH_TOKEN_TTL};
 use crate::idp::util::{Params, ct_eq, form_urldecode, is_pkce_value, now, random_token, s256};
-use crate::idp::DevIdp;
 
 fn invalid_request(desc: &str) -> Response {
     json_error(StatusCode::BAD_REQUEST, "invalid_request", desc)
@@ -53,7 +53,7 @@ pub(crate) async fn token(
     }
     let client = match authenticate_client(&idp, &headers, &p) {
         Ok(client) => client,
-        Err(resp) => return resp,
+        Err(failure) => return failure.into_response(),
     };
     match p.get("grant_type") {
         None => invalid_request("grant_type is required"),
@@ -79,27 +79,44 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
     Some((form_urldecode(id)?, form_urldecode(secret)?))
 }
 
+/// Why client authentication failed (kept small; turned into a response by the caller).
+enum AuthFailure {
+    /// `invalid_client` (401); `true` when the Authorization header was used.
+    Client(&'static str, bool),
+    /// `invalid_request` (400).
+    Request(&'static str),
+}
+
+impl AuthFailure {
+    fn into_response(self) -> Response {
+        match self {
+            AuthFailure::Client(desc, basic) => invalid_client(desc, basic),
+            AuthFailure::Request(desc) => invalid_request(desc),
+        }
+    }
+}
+
 fn authenticate_client<'a>(
     idp: &'a DevIdp,
     headers: &HeaderMap,
     p: &Params,
-) -> Result<&'a DevClient, Response> {
+) -> Result<&'a DevClient, AuthFailure> {
     let authorization = headers.get(header::AUTHORIZATION);
     let (client_id, secret, basic) = match authorization {
         Some(value) => {
             let Some((id, secret)) = value.to_str().ok().and_then(basic_credentials) else {
-                return Err(invalid_client(
+                return Err(AuthFailure::Client(
                     "the Authorization header is not valid client_secret_basic credentials",
                     true,
                 ));
             };
             if p.get("client_secret").is_some() {
-                return Err(invalid_request(
+                return Err(AuthFailure::Request(
                     "use only one client authentication method (Authorization header or client_secret)",
                 ));
             }
             if p.get("client_id").is_some_and(|body_id| body_id != id) {
-                return Err(invalid_request(
+                return Err(AuthFailure::Request(
                     "client_id in the body does not match the Authorization header",
                 ));
             }
@@ -107,25 +124,28 @@ fn authenticate_client<'a>(
         }
         None => {
             let Some(secret) = p.get("client_secret") else {
-                return Err(invalid_client(
+                return Err(AuthFailure::Client(
                     "client authentication is required (client_secret_basic or client_secret_post)",
                     false,
                 ));
             };
             let Some(id) = p.get("client_id") else {
-                return Err(invalid_client("client_id is required", false));
+                return Err(AuthFailure::Client("client_id is required", false));
             };
             (id.to_owned(), secret.to_owned(), false)
         }
     };
     let client = idp.client(&client_id);
     // Compare even for unknown clients so timing does not reveal client ids.
-    let secret_ok = ct_eq(&secret, client.map_or("\u{0}", |c| c.client_secret.as_str()));
+    let secret_ok = ct_eq(
+        &secret,
+        client.map_or("\u{0}", |c| c.client_secret.as_str()),
+    );
     match client {
         Some(client) if secret_ok => Ok(client),
         _ => {
             tracing::info!(client_id, "dev IdP: client authentication failed");
-            Err(invalid_client("client authentication failed", basic))
+            Err(AuthFailure::Client("client authentication failed", basic))
         }
     }
 }
@@ -190,7 +210,9 @@ fn code_grant(idp: &DevIdp, client: &DevClient, p: &Params) -> Response {
         return invalid_grant("code_verifier must be 43-128 unreserved characters");
     }
     if !ct_eq(&s256(verifier), &entry.request.code_challenge) {
-        return invalid_grant("PKCE verification failed: code_verifier does not match code_challenge");
+        return invalid_grant(
+            "PKCE verification failed: code_verifier does not match code_challenge",
+        );
     }
     let request = entry.request.clone();
     let (username, sid, auth_time) = (entry.username.clone(), entry.sid.clone(), entry.auth_time);

@@ -1,0 +1,173 @@
+//! `portcullis demo` and `portcullis dev-idp`: a first look on one machine. The IdP here is the
+//! built-in DEVELOPMENT IdP; it is never the evidence that the gateway works (tests use a real
+//! OpenID Provider).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use portcullis_core::config::{RawSettings, validate};
+use portcullis_dev_idp::{DevClient, DevIdp, DevIdpConfig, demo_users, sample_app};
+use tokio::net::TcpListener;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Port of the gateway on localhost (the URL you open).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Port of the development IdP on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    idp_port: u16,
+    /// SQLite file for the demo's users and sessions.
+    #[arg(long, default_value_t = default_db())]
+    database: String,
+}
+
+#[derive(Args)]
+pub struct DevIdpArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// Client id to register.
+    #[arg(long, default_value = "portcullis")]
+    client_id: String,
+    /// Client secret to register.
+    #[arg(long, default_value = "dev-idp-client-secret-change-me")]
+    client_secret: String,
+    /// Redirect URI(s) to register (repeatable).
+    #[arg(long, default_value = "http://localhost:8080/api/callback")]
+    redirect_uri: Vec<String>,
+}
+
+fn default_db() -> String {
+    std::env::temp_dir()
+        .join("portcullis-demo")
+        .join("demo.db")
+        .display()
+        .to_string()
+}
+
+fn random_secret() -> anyhow::Result<String> {
+    let mut b = [0u8; 24];
+    aws_lc_rs_fill(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn aws_lc_rs_fill(b: &mut [u8]) -> anyhow::Result<()> {
+    // Reuse the gateway's CSPRNG helper: 43 base64url chars, take the bytes we need.
+    let t = portcullis_gateway::routes::login::random_token().map_err(|e| anyhow!("{e}"))?;
+    for (dst, src) in b.iter_mut().zip(t.bytes()) {
+        *dst = src;
+    }
+    Ok(())
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let gw_listener = TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{} (try --port)", args.port))?;
+    let port = gw_listener.local_addr()?.port();
+    let idp_listener = TcpListener::bind(("127.0.0.1", args.idp_port)).await?;
+    let app_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let idp_addr = idp_listener.local_addr()?;
+    let app_addr = app_listener.local_addr()?;
+
+    // The gateway is reached as `localhost` and the IdP as `127.0.0.1`, so their cookies never
+    // mix (browsers share cookies across ports of one host).
+    let public = format!("http://localhost:{port}");
+    let issuer = format!("http://127.0.0.1:{}", idp_addr.port());
+    let client_secret = random_secret()?;
+    let idp = DevIdp::new(DevIdpConfig {
+        issuer: issuer.parse()?,
+        clients: vec![DevClient {
+            client_id: "portcullis-demo".into(),
+            client_secret: client_secret.clone(),
+            redirect_uris: vec![format!("{public}/api/callback")],
+            post_logout_redirect_uris: vec![format!("{public}/")],
+            backchannel_logout_uri: None,
+        }],
+        users: demo_users(),
+    })
+    .map_err(|e| anyhow!("dev IdP: {e}"))?;
+    tokio::spawn(portcullis_dev_idp::serve(idp_listener, idp.router()));
+    tokio::spawn(portcullis_dev_idp::serve(
+        app_listener,
+        sample_app::router(),
+    ));
+
+    let raw = RawSettings {
+        api_auth: Some("OIDC".into()),
+        discovery_url: Some(format!("{issuer}/.well-known/openid-configuration")),
+        redirect_url: Some(format!("{public}/api/callback")),
+        scopes: Some(
+            ["openid", "email", "profile", "groups"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        client_id: Some("portcullis-demo".into()),
+        client_secret: Some(client_secret),
+        // The dev IdP speaks plain http on loopback; a real deployment never sets this.
+        allow_insecure_http: Some("true".into()),
+        jwt_signing_secret: Some(format!("{}{}", random_secret()?, random_secret()?)),
+        upstream: Some(format!("http://{app_addr}")),
+        database_url: Some(format!("sqlite://{}", args.database)),
+        roles: BTreeMap::new(),
+        ..Default::default()
+    };
+    let config = validate(&raw).map_err(|p| anyhow!("demo configuration invalid: {p:?}"))?;
+    let mut gw = portcullis_gateway::start(config, gw_listener).await?;
+
+    println!();
+    println!(
+        "  Portcullis demo is running (DEVELOPMENT ONLY: built-in test IdP, not for production)"
+    );
+    println!();
+    println!("  Open:            {public}/");
+    println!("  Dev IdP:         {issuer}  (demo users below; password = username)");
+    println!("  Sample app:      http://{app_addr}  (reached through Portcullis)");
+    println!("  Database:        {}", args.database);
+    println!();
+    println!("  Demo users:      alice / alice   (groups: admins, devs)");
+    println!("                   bob   / bob     (groups: devs)");
+    println!("                   carol / carol   (no groups)");
+    println!();
+    println!("  Session JSON:    {public}/api/session     Sign out: {public}/api/logout");
+    println!("  Press Ctrl-C to stop.");
+    println!();
+    crate::serve::shutdown_signal().await;
+    gw.shutdown();
+    gw.wait().await?;
+    Ok(())
+}
+
+pub async fn run_dev_idp(args: DevIdpArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let issuer = format!("http://{}", listener.local_addr()?);
+    let idp = DevIdp::new(DevIdpConfig {
+        issuer: issuer.parse()?,
+        clients: vec![DevClient {
+            client_id: args.client_id.clone(),
+            client_secret: args.client_secret,
+            redirect_uris: args.redirect_uri,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+        }],
+        users: demo_users(),
+    })
+    .map_err(|e| anyhow!("dev IdP: {e}"))?;
+    eprintln!(
+        "DEVELOPMENT IdP — never use in production. Issuer: {issuer}  (client id: {})",
+        args.client_id
+    );
+    eprintln!(
+        "Discovery: {issuer}/.well-known/openid-configuration; users alice/alice, bob/bob, carol/carol"
+    );
+    tokio::select! {
+        r = portcullis_dev_idp::serve(listener, idp.router()) => r?,
+        _ = crate::serve::shutdown_signal() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `portcullis serve`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use portcullis_core::config;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// YAML configuration file (seed 001 authentication.yaml or seed 000 values.yaml shape).
+    #[arg(long, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Check the configuration and exit (0 when valid).
+    #[arg(long)]
+    check: bool,
+}
+
+/// Load configuration from the process environment and the optional file; print every
+/// problem, one per line.
+pub fn load(path: Option<&PathBuf>) -> anyhow::Result<config::Config> {
+    let text = match path {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let label = path.map(|p| p.display().to_string()).unwrap_or_default();
+    let env = |k: &str| std::env::var(k).ok();
+    for v in config::unknown_vars(
+        std::env::vars()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str),
+    ) {
+        tracing::warn!("unknown setting {v} in the environment (ignored); check its spelling");
+    }
+    match config::load(&env, text.as_deref().map(|t| (label.as_str(), t))) {
+        Ok(c) => Ok(c),
+        Err(problems) => {
+            eprintln!(
+                "portcullis: the configuration has {} problem(s):",
+                problems.len()
+            );
+            for p in &problems {
+                eprintln!("  - {p}");
+            }
+            bail!("refusing to start with an invalid configuration")
+        }
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load(args.config.as_ref())?;
+    if args.check {
+        println!("configuration OK");
+        return Ok(());
+    }
+    let mut gw = portcullis_gateway::bind_and_start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    gw.shutdown();
+    gw.wait().await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (Kubernetes stops pods with SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,124 @@
+//! The back-channel calls of a sign-in: code exchange (R-CB-6/7) and userinfo (R-UI-1/2).
+
+use portcullis_core::config::{ClientAuthMethod, OidcConfig};
+use portcullis_core::jose::json::parse_strict_object;
+use serde_json::Value;
+
+use super::client::{CAP_TOKEN, CAP_USERINFO, IdpError, IdpHttp};
+
+/// Tokens from a successful exchange. Never logged, never sent to the browser.
+pub struct TokenSet {
+    pub access_token: String,
+    pub id_token: String,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSet(***)")
+    }
+}
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The IdP refused (OAuth error such as `invalid_grant`) or the answer broke a rule → 401.
+    #[error("token endpoint refused: {0}")]
+    Refused(String),
+    /// Unreachable, timeout, over-size, non-JSON → 502.
+    #[error(transparent)]
+    Idp(#[from] IdpError),
+}
+
+/// Exchange `code` (Core §3.1.3.1): one attempt, never retried with the same code.
+pub async fn exchange_code(
+    http: &IdpHttp,
+    token_endpoint: &url::Url,
+    cfg: &OidcConfig,
+    code: &str,
+    code_verifier: &str,
+) -> Result<TokenSet, ExchangeError> {
+    let redirect_uri = cfg.redirect_url.as_str();
+    let secret = cfg.client_secret.expose();
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", code_verifier),
+    ];
+    // RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let (id_enc, secret_enc) = (enc(&cfg.client_id), enc(secret));
+    let basic = match cfg.auth_method {
+        ClientAuthMethod::ClientSecretPost => {
+            form.push(("client_id", &cfg.client_id));
+            form.push(("client_secret", secret));
+            None
+        }
+        ClientAuthMethod::ClientSecretBasic => Some((id_enc.as_str(), secret_enc.as_str())),
+    };
+    let r = http
+        .post_form(token_endpoint, &form, basic, CAP_TOKEN)
+        .await?;
+    let body = parse_strict_object(&r.body).map_err(|e| IdpError::Invalid {
+        url: token_endpoint.to_string(),
+        reason: format!(
+            "token response is not a JSON object ({e}; HTTP {})",
+            r.status
+        ),
+    })?;
+    if r.status != 200 {
+        let err = body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown_error");
+        return Err(ExchangeError::Refused(format!("HTTP {}: {err}", r.status)));
+    }
+    let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+    if !s("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
+        return Err(ExchangeError::Refused("token_type is not Bearer".into()));
+    }
+    match (s("access_token"), s("id_token")) {
+        (Some(access_token), Some(id_token)) => Ok(TokenSet {
+            access_token,
+            id_token,
+        }),
+        _ => Err(ExchangeError::Refused(
+            "access_token or id_token missing".into(),
+        )),
+    }
+}
+
+/// The userinfo answer, before validation.
+pub enum UserInfoBody {
+    Json(bytes::Bytes),
+    Jwt(String),
+}
+
+/// Call userinfo with the access token in the header, never the query (R-UI-1).
+pub async fn fetch_userinfo(
+    http: &IdpHttp,
+    url: &url::Url,
+    access_token: &str,
+) -> Result<UserInfoBody, ExchangeError> {
+    let r = http.get(url, Some(access_token), CAP_USERINFO).await?;
+    if r.status == 401 || r.status == 403 {
+        return Err(ExchangeError::Refused(format!(
+            "userinfo answered HTTP {}",
+            r.status
+        )));
+    }
+    if r.status != 200 {
+        return Err(IdpError::Status {
+            url: url.to_string(),
+            status: r.status,
+        }
+        .into());
+    }
+    match r.content_type.as_str() {
+        "application/jwt" => Ok(UserInfoBody::Jwt(
+            String::from_utf8(r.body.to_vec())
+                .map_err(|_| ExchangeError::Refused("userinfo JWT is not UTF-8".into()))?,
+        )),
+        _ => Ok(UserInfoBody::Json(r.body)),
+    }
+}

@@ -1,0 +1,10 @@
+//! Talking to the identity provider: HTTP client, metadata/JWKS, background loading, and the
+//! code-exchange/userinfo calls of the callback.
+
+pub mod client;
+pub mod exchange;
+pub mod loader;
+pub mod provider;
+
+pub use client::{IdpError, IdpHttp};
+pub use provider::{Metadata, Provider};

@@ -1,0 +1,326 @@
+//! The redirect URI (`/api/callback`, or the path of the configured redirect URL such as seed
+//! 001's `/loginCallback`): R-CB, then R-IDT and R-UI, then the session. Every refusal stores
+//! nothing and sets no session cookie.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use portcullis_core::claims::map_claims;
+use portcullis_core::oidc::id_token::{IdTokenClaims, IdTokenExpectations, validate_id_token};
+use portcullis_core::oidc::userinfo::{parse_userinfo_json, verify_userinfo_jwt};
+use portcullis_core::session::{SESSION_TTL, SessionClaims};
+use portcullis_store::{LoginTx, Session};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+
+use super::login::{binding_hash, random_token};
+use super::{no_store, set_cookie};
+use crate::auth;
+use crate::error::WebError;
+use crate::idp::Provider;
+use crate::idp::exchange::{ExchangeError, UserInfoBody, exchange_code, fetch_userinfo};
+use crate::pages;
+use crate::state::AppState;
+
+/// R-CB-1 limits.
+const MAX_STATE: usize = 512;
+const MAX_CODE: usize = 4096;
+/// Absolute session lifetime (the JWT is re-issued within it by a later release).
+pub const SESSION_ABSOLUTE: i64 = 12 * 3600;
+
+/// The parameters of an authorization response, each present at most once.
+#[derive(Default, Debug)]
+struct Params {
+    state: Option<String>,
+    code: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// R-CB-1: duplicates of state/code/iss/error and over-long values are refused.
+fn parse_params(query: Option<&str>) -> Result<Params, WebError> {
+    let mut p = Params::default();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let slot = match k.as_ref() {
+            "state" => &mut p.state,
+            "code" => &mut p.code,
+            "iss" => &mut p.iss,
+            "error" => &mut p.error,
+            "error_description" => &mut p.error_description,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(WebError::BadRequest(
+                "duplicate parameter in authorization response",
+            ));
+        }
+        *slot = Some(v.into_owned());
+    }
+    if p.state.as_ref().is_some_and(|s| s.len() > MAX_STATE)
+        || p.code.as_ref().is_some_and(|c| c.len() > MAX_CODE)
+    {
+        return Err(WebError::BadRequest("state or code too long"));
+    }
+    Ok(p)
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut resp = match complete(&state, &headers, query.as_deref()).await {
+        Ok(r) => r,
+        Err(Outcome::Web(e)) => {
+            tracing::warn!(event = "auth.failure", reason = %e, "sign-in refused");
+            e.render(&headers)
+        }
+        Err(Outcome::IdpError(page)) => (StatusCode::UNAUTHORIZED, Html(page)).into_response(),
+    };
+    no_store(&mut resp);
+    resp
+}
+
+enum Outcome {
+    Web(WebError),
+    /// R-CB-4: the IdP answered `error=` for a valid state.
+    IdpError(String),
+}
+
+impl From<WebError> for Outcome {
+    fn from(e: WebError) -> Self {
+        Outcome::Web(e)
+    }
+}
+
+impl From<ExchangeError> for WebError {
+    fn from(e: ExchangeError) -> Self {
+        match e {
+            ExchangeError::Refused(m) => WebError::SignInFailed(m),
+            ExchangeError::Idp(e) => WebError::IdpUnavailable(e.to_string()),
+        }
+    }
+}
+
+async fn complete(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Response, Outcome> {
+    let params = parse_params(query)?;
+    let provider = state.provider().map_err(WebError::NotReady)?;
+    let st = params
+        .state
+        .as_deref()
+        .ok_or(WebError::BadRequest("missing state"))?;
+    let now = portcullis_core::time::now_unix();
+    // R-CB-2: consume before anything else, so a replay finds nothing.
+    let tx = state
+        .store
+        .take_login_tx(st, now)
+        .await
+        .map_err(WebError::from)?;
+    let tx = tx.ok_or(WebError::BadRequest("unknown, expired or consumed state"))?;
+    check_binding(state, headers, &tx)?;
+    if let Some(error) = &params.error {
+        tracing::warn!(event = "auth.failure", idp_error = %error, "the IdP returned an error");
+        return Err(Outcome::IdpError(pages::idp_error_page(
+            error,
+            params.error_description.as_deref(),
+        )));
+    }
+    check_iss(&params, &tx, &provider)?;
+    let code = params
+        .code
+        .as_deref()
+        .ok_or(WebError::BadRequest("missing code"))?;
+
+    let cfg = &state.config.oidc;
+    let meta = &provider.metadata;
+    let tokens = exchange_code(
+        &state.idp,
+        &meta.token_endpoint,
+        cfg,
+        code,
+        &tx.code_verifier,
+    )
+    .await
+    .map_err(WebError::from)?;
+    let id = validate_with_refetch(
+        state,
+        &provider,
+        &tokens.id_token,
+        &tokens.access_token,
+        &tx,
+        now,
+    )
+    .await?;
+    let claims = merged_claims(state, &provider, &id, &tokens.access_token).await?;
+    let mapped = map_claims(&id.iss, &id.sub, &claims, &cfg.claim_keys)
+        .map_err(|e| WebError::SignInFailed(e.to_string()))?;
+
+    // Everything checked: now, and only now, write.
+    let user = state
+        .store
+        .upsert_user(&mapped, &uuid::Uuid::now_v7().to_string(), now)
+        .await
+        .map_err(WebError::from)?;
+    let user = state.users.put(user);
+    let sid = random_token()?;
+    let session = Session {
+        id: sid.clone(),
+        user_id: user.id.clone(),
+        created_at: now,
+        last_seen: now,
+        expires_at: now + SESSION_ABSOLUTE,
+        revoked_at: None,
+        idp_sid: id.sid.clone(),
+    };
+    state
+        .store
+        .create_session(&session)
+        .await
+        .map_err(WebError::from)?;
+    let jwt = SessionClaims {
+        iss: state.public_origin.clone(),
+        sub: user.id.clone(),
+        sid,
+        iat: now,
+        exp: now + SESSION_TTL,
+        auth_time: now,
+        idp_sid: id.sid.clone(),
+    }
+    .issue(&state.keys);
+    tracing::info!(event = "auth.success", user = %user.id, "signed in");
+
+    // R-CB-9: a fresh session id, an absolute same-origin Location, no referrer.
+    let mut resp = (
+        StatusCode::FOUND,
+        [(header::LOCATION, tx.return_to.clone())],
+    )
+        .into_response();
+    set_cookie(
+        &mut resp,
+        state.cookies.set(state.cookies.session, &jwt, SESSION_TTL),
+    );
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(resp)
+}
+
+/// R-CB-3: the tx cookie must hash to the stored binding (constant time).
+fn check_binding(state: &AppState, headers: &HeaderMap, tx: &LoginTx) -> Result<(), WebError> {
+    let cookie = auth::cookies(state, headers)
+        .map_err(|_| WebError::BadRequest("duplicate tx cookie"))?
+        .tx;
+    let Some(cookie) = cookie else {
+        return Err(WebError::BadRequest(
+            "missing tx cookie: sign-in started in another browser",
+        ));
+    };
+    let ok: bool = binding_hash(state, &cookie)
+        .as_bytes()
+        .ct_eq(tx.binding_hash.as_bytes())
+        .into();
+    if !ok {
+        return Err(WebError::BadRequest(
+            "tx cookie does not match: sign-in started in another browser",
+        ));
+    }
+    Ok(())
+}
+
+/// R-CB-5 (RFC 9207 §2.4): `iss`, when present, equals the issuer the request went to; when the
+/// IdP advertises support it must be present.
+fn check_iss(params: &Params, tx: &LoginTx, provider: &Provider) -> Result<(), WebError> {
+    match &params.iss {
+        Some(iss) if iss != &tx.issuer => Err(WebError::BadRequest(
+            "iss in the authorization response does not match",
+        )),
+        None if provider.metadata.iss_parameter_supported => Err(WebError::BadRequest(
+            "iss missing from the authorization response",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// R-IDT with one JWKS refetch on an unknown `kid` (Core §10.1.1).
+async fn validate_with_refetch(
+    state: &AppState,
+    provider: &Arc<Provider>,
+    id_token: &str,
+    access_token: &str,
+    tx: &LoginTx,
+    now: i64,
+) -> Result<IdTokenClaims, WebError> {
+    let cfg = &state.config.oidc;
+    let exp = IdTokenExpectations {
+        issuer: &provider.metadata.issuer,
+        client_id: &cfg.client_id,
+        nonce: &tx.nonce,
+        allowed_algs: &cfg.allowed_algs,
+        extra_audiences: &[],
+        access_token: Some(access_token),
+        now,
+    };
+    match validate_id_token(id_token, &provider.jwks(), &exp) {
+        Err(e) if e.is_unknown_kid() => {
+            provider.refetch_jwks(&state.idp).await;
+            validate_id_token(id_token, &provider.jwks(), &exp)
+        }
+        other => other,
+    }
+    .map_err(|e| WebError::SignInFailed(format!("ID token rejected: {e}")))
+}
+
+/// Claims of the ID token with UserInfo's on top (R-UI); `sub` must match.
+async fn merged_claims(
+    state: &AppState,
+    provider: &Arc<Provider>,
+    id: &IdTokenClaims,
+    access_token: &str,
+) -> Result<Map<String, Value>, WebError> {
+    let mut claims = id.claims.clone();
+    let Some(url) = &provider.metadata.userinfo_endpoint else {
+        return Ok(claims);
+    };
+    let cfg = &state.config.oidc;
+    let info = match fetch_userinfo(&state.idp, url, access_token).await? {
+        UserInfoBody::Json(body) => parse_userinfo_json(&body, &id.sub),
+        UserInfoBody::Jwt(token) => {
+            let verify = |jwks: &portcullis_core::jose::Jwks| {
+                verify_userinfo_jwt(
+                    &token,
+                    jwks,
+                    &provider.metadata.issuer,
+                    &cfg.client_id,
+                    &cfg.allowed_algs,
+                    &id.sub,
+                )
+            };
+            match verify(&provider.jwks()) {
+                Err(e) if e.is_unknown_kid() => {
+                    provider.refetch_jwks(&state.idp).await;
+                    verify(&provider.jwks())
+                }
+                other => other,
+            }
+        }
+    }
+    .map_err(|e| WebError::SignInFailed(format!("userinfo rejected: {e}")))?;
+    for (k, v) in info {
+        // Identity and token-binding claims come from the validated ID token only.
+        if !matches!(
+            k.as_str(),
+            "iss" | "sub" | "aud" | "azp" | "exp" | "iat" | "nbf" | "nonce" | "auth_time" | "sid"
+        ) {
+            claims.insert(k, v);
+        }
+    }
+    Ok(claims)
+}

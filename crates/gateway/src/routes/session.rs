@@ -1,0 +1,78 @@
+//! `GET /api/session` (who am I) and `/api/logout` (end the session here).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+use super::{no_store, set_cookie};
+use crate::auth;
+use crate::error::{WebError, wants_json};
+use crate::pages;
+use crate::state::AppState;
+
+pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut resp = match auth::authenticate(&state, &headers).await {
+        Ok(Some(a)) => {
+            let u = &a.user;
+            Json(json!({
+                "user": {
+                    "id": u.id,
+                    "user_id": u.user_id,
+                    "issuer": u.issuer,
+                    "subject": u.subject,
+                    "email": u.email,
+                    "name": u.name,
+                    "given_name": u.given_name,
+                    "family_name": u.family_name,
+                    "picture": u.picture,
+                    "provider": u.provider,
+                    "username": u.username,
+                    "groups": u.groups,
+                    "first_login": u.first_login,
+                    "last_login": u.last_login,
+                },
+                "session": {
+                    "expires_at": a.session.exp,
+                    "auth_time": a.session.auth_time,
+                },
+            }))
+            .into_response()
+        }
+        // The API answers JSON whatever the Accept header says.
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "unauthorized"})),
+        )
+            .into_response(),
+        Err(e) => e.render(&HeaderMap::new()),
+    };
+    no_store(&mut resp);
+    resp
+}
+
+/// Ends the session: revoked server-side (so a copied cookie stops working at once) and the
+/// cookie cleared. Answers a page (browsers) or JSON.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut resp = match end(&state, &headers).await {
+        Ok(()) if wants_json(&headers) => Json(json!({"status": "signed_out"})).into_response(),
+        Ok(()) => Html(pages::signed_out_page()).into_response(),
+        Err(e) => e.render(&headers),
+    };
+    set_cookie(&mut resp, state.cookies.clear(state.cookies.session));
+    no_store(&mut resp);
+    resp
+}
+
+async fn end(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
+    if let Some(a) = auth::authenticate(state, headers).await? {
+        let now = portcullis_core::time::now_unix();
+        state.store.revoke_session(&a.session.sid, now).await?;
+        state
+            .revoked
+            .revoke(&a.session.sid, now + super::callback::SESSION_ABSOLUTE);
+        tracing::info!(event = "auth.logout", user = %a.user.id, "signed out");
+    }
+    Ok(())
+}
