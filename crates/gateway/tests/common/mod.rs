@@ -1,0 +1,678 @@
+//! Test harness: a real OpenID Provider (`oidc-provider` from npm, tests/harness/op.mjs), a
+//! recording upstream app, a gateway started in-process on a real loopback listener, and a
+//! cookie-keeping HTTP client that signs in through the OP's login form.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::Request;
+use portcullis_core::config::{RawSettings, validate};
+use portcullis_gateway::RunningGateway;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+pub const CLIENT_ID: &str = "portcullis";
+pub const CLIENT_SECRET: &str = "a-long-test-secret-of-at-least-32-chars!!";
+pub const JWT_SECRET: &str = "test-signing-secret-0123456789-abcdefghij";
+
+fn harness_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/harness")
+}
+
+// ------------------------------------------------------------------------------------------
+// The OpenID Provider
+// ------------------------------------------------------------------------------------------
+
+/// A running `oidc-provider` instance (killed on drop).
+pub struct Op {
+    child: Child,
+    pub issuer: String,
+    pub port: u16,
+    http: reqwest::Client,
+}
+
+impl Op {
+    /// Start the OP with these clients (see tests/harness/README.md for the schema).
+    pub async fn start(config: Value) -> Op {
+        let dir = harness_dir();
+        assert!(
+            dir.join("node_modules/oidc-provider").exists(),
+            "the OP harness is not installed: run `npm ci --prefix tests/harness` (scripts/test does)"
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("op.mjs"))
+            .env("OP_CONFIG", config.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var("OP_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node must be installed to run the OP harness");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("OP did not start within 30 s")
+            .unwrap()
+            .expect("OP exited before printing its address");
+        // Keep draining stdout: a closed pipe would kill the OP with EPIPE on its next write.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        Op {
+            child,
+            issuer: v["issuer"].as_str().unwrap().to_string(),
+            port: v["port"].as_u64().unwrap() as u16,
+            http,
+        }
+    }
+
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    /// Set misbehaviour modes (`POST /__control/mode`).
+    pub async fn mode(&self, modes: Value) {
+        let r = self
+            .http
+            .post(format!("{}/__control/mode", self.issuer))
+            .json(&modes)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "mode rejected: {}",
+            r.text().await.unwrap()
+        );
+    }
+
+    /// Paths the OP received, in order.
+    pub async fn log(&self) -> Vec<Value> {
+        let r = self
+            .http
+            .get(format!("{}/__control/log", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Vec<Value>>().await.unwrap()
+    }
+
+    pub async fn calls(&self, path: &str) -> usize {
+        self.log()
+            .await
+            .iter()
+            .filter(|e| e["path"] == path)
+            .count()
+    }
+
+    pub async fn clear_log(&self) {
+        self.http
+            .post(format!("{}/__control/log/clear", self.issuer))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// One OP client registration.
+pub fn client(redirect_uri: &str, auth: &str, alg: &str) -> Value {
+    json!({
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [redirect_uri],
+        "token_endpoint_auth_method": auth,
+        "id_token_signed_response_alg": alg,
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// The upstream application
+// ------------------------------------------------------------------------------------------
+
+/// What the upstream received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body_len: usize,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+    pub fn one(&self, name: &str) -> Option<String> {
+        let v = self.header(name);
+        assert!(v.len() <= 1, "{name} sent {} times: {v:?}", v.len());
+        v.into_iter().next()
+    }
+}
+
+/// A recording upstream: answers every request with 200 and `upstream saw <path>`;
+/// `/big` answers 5 MiB, `/hop` answers with hop-by-hop headers.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let rec = received.clone();
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let rec = rec.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                let path = parts.uri.path().to_string();
+                rec.lock().unwrap().push(Received {
+                    method: parts.method.to_string(),
+                    uri: parts.uri.to_string(),
+                    headers: parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect(),
+                    body_len: bytes.len(),
+                });
+                match path.as_str() {
+                    "/big" => axum::response::Response::new(axum::body::Body::from(vec![
+                        b'x';
+                        5 * 1024
+                            * 1024
+                    ])),
+                    "/hop" => axum::response::Response::builder()
+                        .header("connection", "x-internal")
+                        .header("x-internal", "secret")
+                        .header("keep-alive", "timeout=5")
+                        .header("x-app", "kept")
+                        .body(axum::body::Body::from("hop"))
+                        .unwrap(),
+                    _ => axum::response::Response::new(axum::body::Body::from(format!(
+                        "upstream saw {path}"
+                    ))),
+                }
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Upstream { addr, received }
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The gateway
+// ------------------------------------------------------------------------------------------
+
+/// OP + upstream + gateway, wired together.
+pub struct TestEnv {
+    pub op: Op,
+    pub upstream: Upstream,
+    pub gw: RunningGateway,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    _dir: TempDir,
+}
+
+/// Options for [`TestEnv::start_with`].
+pub struct Options {
+    pub auth_method: &'static str,
+    pub alg: &'static str,
+    /// Path of the redirect URI (seed 001 uses `/loginCallback`).
+    pub callback_path: &'static str,
+    /// Adjust the raw settings before validation.
+    pub tweak: Box<dyn FnOnce(&mut RawSettings, &Op) + Send>,
+    pub op_extra: Value,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            auth_method: "client_secret_post",
+            alg: "RS256",
+            callback_path: "/api/callback",
+            tweak: Box::new(|_, _| {}),
+            op_extra: json!({}),
+        }
+    }
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let mut b = [0u8; 8];
+        getrandom_fill(&mut b);
+        let p = std::env::temp_dir().join(format!("portcullis-test-{}", hex(&b)));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn getrandom_fill(b: &mut [u8]) {
+    let t = portcullis_gateway::routes::login::random_token().unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = t.as_bytes()[i] ^ (nanos >> (i * 8)) as u8;
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl TestEnv {
+    pub async fn start() -> TestEnv {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(o: Options) -> TestEnv {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let redirect = format!("{base}{}", o.callback_path);
+        let mut op_cfg = json!({"clients": [client(&redirect, o.auth_method, o.alg)]});
+        if let (Some(dst), Some(src)) = (op_cfg.as_object_mut(), o.op_extra.as_object()) {
+            for (k, v) in src {
+                dst.insert(k.clone(), v.clone());
+            }
+        }
+        let op = Op::start(op_cfg).await;
+        let upstream = Upstream::start().await;
+        let dir = TempDir::new();
+        let mut raw = RawSettings {
+            discovery_url: Some(op.discovery_url()),
+            redirect_url: Some(redirect),
+            client_id: Some(CLIENT_ID.into()),
+            client_secret: Some(CLIENT_SECRET.into()),
+            token_endpoint_auth_method: Some(o.auth_method.into()),
+            jws_algorithms: Some(vec![o.alg.into()]),
+            allow_insecure_http: Some("true".into()),
+            jwt_signing_secret: Some(JWT_SECRET.into()),
+            upstream: Some(format!("http://{}", upstream.addr)),
+            database_url: Some(format!("sqlite://{}", dir.0.join("p.db").display())),
+            scopes: Some(vec![
+                "openid".into(),
+                "email".into(),
+                "profile".into(),
+                "groups".into(),
+            ]),
+            ..Default::default()
+        };
+        (o.tweak)(&mut raw, &op);
+        let config = validate(&raw).unwrap_or_else(|p| panic!("test config invalid: {p:?}"));
+        let gw = portcullis_gateway::start(config, listener).await.unwrap();
+        let env = TestEnv {
+            op,
+            upstream,
+            gw,
+            base,
+            _dir: dir,
+        };
+        env.wait_ready().await;
+        env
+    }
+
+    /// Wait until `/readyz` answers 200 (the IdP loaded).
+    pub async fn wait_ready(&self) {
+        let c = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("gateway did not become ready");
+    }
+
+    pub fn store(&self) -> &portcullis_store::Store {
+        &self.gw.state.store
+    }
+
+    pub async fn users(&self) -> i64 {
+        self.store().count_users().await.unwrap()
+    }
+
+    pub async fn sessions(&self) -> i64 {
+        self.store().count_sessions().await.unwrap()
+    }
+
+    /// NS + NP: nobody signed in, nothing stored, upstream untouched.
+    pub async fn assert_nothing_stored(&self) {
+        assert_eq!(self.users().await, 0, "no user row may be created");
+        assert_eq!(self.sessions().await, 0, "no session may be created");
+        assert_eq!(self.upstream.count(), 0, "the upstream must not be reached");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// A cookie-keeping client
+// ------------------------------------------------------------------------------------------
+
+/// One response, with the `Set-Cookie` headers kept for assertions.
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+    pub url: String,
+}
+
+impl Resp {
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+    /// Whether a session cookie with a value (not a deletion) was set.
+    pub fn sets_session(&self) -> bool {
+        self.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-session=") && !c.contains("Max-Age=0"))
+    }
+    pub fn header(&self, n: &str) -> Option<String> {
+        self.headers.get(n).map(|v| v.to_str().unwrap().to_string())
+    }
+}
+
+/// A browser-like client: keeps cookies per host:port, follows nothing by itself.
+#[derive(Clone)]
+pub struct Browser {
+    http: reqwest::Client,
+    jar: Arc<Mutex<HashMap<String, Vec<(String, String)>>>>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap(),
+            jar: Arc::default(),
+        }
+    }
+
+    fn key(url: &url::Url) -> String {
+        format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        )
+    }
+
+    pub fn cookie(&self, base: &str, name: &str) -> Option<String> {
+        let u = url::Url::parse(base).unwrap();
+        self.jar
+            .lock()
+            .unwrap()
+            .get(&Self::key(&u))?
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn set_cookie(&self, base: &str, name: &str, value: &str) {
+        let u = url::Url::parse(base).unwrap();
+        let mut jar = self.jar.lock().unwrap();
+        let e = jar.entry(Self::key(&u)).or_default();
+        e.retain(|(k, _)| k != name);
+        e.push((name.into(), value.into()));
+    }
+
+    pub fn clear_cookie(&self, base: &str, name: &str) {
+        let u = url::Url::parse(base).unwrap();
+        if let Some(e) = self.jar.lock().unwrap().get_mut(&Self::key(&u)) {
+            e.retain(|(k, _)| k != name);
+        }
+    }
+
+    fn cookie_header(&self, url: &url::Url) -> Option<String> {
+        let jar = self.jar.lock().unwrap();
+        let c = jar.get(&Self::key(url))?;
+        (!c.is_empty()).then(|| {
+            c.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    fn store(&self, url: &url::Url, resp: &reqwest::Response) {
+        let mut jar = self.jar.lock().unwrap();
+        let e = jar.entry(Self::key(url)).or_default();
+        for sc in resp.headers().get_all("set-cookie") {
+            let s = sc.to_str().unwrap();
+            let first = s.split(';').next().unwrap();
+            let Some((k, v)) = first.split_once('=') else {
+                continue;
+            };
+            let (k, v) = (k.trim().to_string(), v.trim().to_string());
+            e.retain(|(n, _)| n != &k);
+            let deleted = s.to_ascii_lowercase().contains("max-age=0") || v.is_empty();
+            if !deleted {
+                e.push((k, v));
+            }
+        }
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder, url: &str) -> Resp {
+        let u = url::Url::parse(url).unwrap();
+        let mut req = req;
+        if let Some(c) = self.cookie_header(&u) {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await.unwrap();
+        self.store(&u, &resp);
+        Resp {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            url: url.to_string(),
+            body: resp.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Resp {
+        self.send(self.http.get(url), url).await
+    }
+
+    pub async fn get_with(&self, url: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut r = self.http.get(url);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        self.send(r, url).await
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Resp {
+        self.send(self.http.post(url).form(form), url).await
+    }
+
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Follow redirects from `url` until a response is not a redirect, or until the next hop
+    /// would go to `stop_at_prefix` (returned as the last `Resp`'s location).
+    pub async fn follow(&self, url: &str, stop_at_prefix: Option<&str>) -> (Resp, Vec<String>) {
+        let mut hops = vec![url.to_string()];
+        let mut r = self.get(url).await;
+        for _ in 0..20 {
+            let Some(loc) = r.location() else { break };
+            if !(300..400).contains(&r.status) {
+                break;
+            }
+            let next = url::Url::parse(&r.url)
+                .unwrap()
+                .join(&loc)
+                .unwrap()
+                .to_string();
+            if stop_at_prefix.is_some_and(|p| next.starts_with(p)) {
+                break;
+            }
+            hops.push(next.clone());
+            r = self.get(&next).await;
+        }
+        (r, hops)
+    }
+
+    /// Drive the OP from an authorization URL to the redirect back to the gateway; returns
+    /// the callback URL (not yet requested), so tests can tamper with it.
+    pub async fn authorize_at_op(
+        &self,
+        authorize_url: &str,
+        gw_base: &str,
+        user: &str,
+        password: &str,
+    ) -> String {
+        let (form_page, _) = self.follow(authorize_url, Some(gw_base)).await;
+        if let Some(loc) = form_page.location() {
+            // Already signed in at the OP: it redirected straight back.
+            return url::Url::parse(&form_page.url)
+                .unwrap()
+                .join(&loc)
+                .unwrap()
+                .to_string();
+        }
+        assert_eq!(
+            form_page.status, 200,
+            "expected the OP login form, got {} {}",
+            form_page.status, form_page.body
+        );
+        let action = form_page
+            .body
+            .split("action=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("login form action");
+        let post_url = url::Url::parse(&form_page.url)
+            .unwrap()
+            .join(action)
+            .unwrap()
+            .to_string();
+        let mut r = self
+            .post_form(&post_url, &[("login", user), ("password", password)])
+            .await;
+        for _ in 0..20 {
+            let loc = r
+                .location()
+                .unwrap_or_else(|| panic!("OP did not redirect: {} {}", r.status, r.body));
+            let next = url::Url::parse(&r.url)
+                .unwrap()
+                .join(&loc)
+                .unwrap()
+                .to_string();
+            if next.starts_with(gw_base) {
+                return next;
+            }
+            r = self.get(&next).await;
+        }
+        panic!("too many redirects at the OP");
+    }
+
+    /// `GET gw/path` (no session) → sign-in redirect → OP → callback URL (not requested).
+    pub async fn start_login(
+        &self,
+        env: &TestEnv,
+        path: &str,
+        user: &str,
+        password: &str,
+    ) -> String {
+        let r = self.get(&format!("{}{path}", env.base)).await;
+        assert_eq!(
+            r.status, 302,
+            "protected page must redirect to sign in: {}",
+            r.body
+        );
+        let login = url::Url::parse(&env.base)
+            .unwrap()
+            .join(&r.location().unwrap())
+            .unwrap()
+            .to_string();
+        let r = self.get(&login).await;
+        assert_eq!(
+            r.status, 302,
+            "/api/login must redirect to the IdP: {}",
+            r.body
+        );
+        let authorize = r.location().unwrap();
+        assert!(authorize.starts_with(&env.op.issuer), "{authorize}");
+        self.authorize_at_op(&authorize, &env.base, user, password)
+            .await
+    }
+
+    /// Full sign-in; returns the callback response (302 back to `path`).
+    pub async fn sign_in(&self, env: &TestEnv, path: &str, user: &str, password: &str) -> Resp {
+        let cb = self.start_login(env, path, user, password).await;
+        let r = self.get(&cb).await;
+        assert_eq!(
+            r.status, 302,
+            "callback must succeed: {} {}",
+            r.status, r.body
+        );
+        assert!(r.sets_session());
+        r
+    }
+}
+
+/// Alice's password at the test OP.
+pub const ALICE: (&str, &str) = ("alice", "alice-pass");
+pub const BOB: (&str, &str) = ("bob", "bob-pass");
+pub const MALLORY: (&str, &str) = ("mallory", "mallory-pass");
