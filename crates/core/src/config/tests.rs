@@ -392,3 +392,12 @@ fn unknown_env_vars_are_flagged() {
     );
     assert_eq!(u, vec!["OIDC_CLIENTID", "PORTCULLIS_LISTN"]);
 }
+
+/// The README's configuration reference documents every environment variable.
+#[test]
+fn readme_documents_every_env_var() {
+    let readme = include_str!("../../../../README.md");
+    for (name, _) in ENV_VARS {
+        assert!(readme.contains(&format!("`{name}`")), "README lacks {name}");
+    }
+}

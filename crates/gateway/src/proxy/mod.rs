@@ -58,14 +58,14 @@ pub async fn gate(
         Ok(Some(a)) => forward(&state, Some(a), peer, req)
             .await
             .unwrap_or_else(|e| e.render(&headers)),
-        Ok(None) => sign_in_or_401(&req),
+        Ok(None) => sign_in_or_401(&state, &req),
         Err(e) => e.render(&headers),
     }
 }
 
 /// A browser is sent to sign in and brought back (R-RD applies in `/api/login`); API clients
 /// (`Accept: application/json`, or any non-GET) get 401 JSON.
-fn sign_in_or_401(req: &Request) -> Response {
+fn sign_in_or_401(state: &AppState, req: &Request) -> Response {
     let browser = matches!(*req.method(), Method::GET | Method::HEAD) && !wants_json(req.headers());
     if !browser {
         return WebError::Unauthorized.render(&api_headers());
@@ -76,11 +76,10 @@ fn sign_in_or_401(req: &Request) -> Response {
         .map(|p| p.as_str())
         .unwrap_or("/");
     let rd: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
-    let mut resp = (
-        StatusCode::FOUND,
-        [(header::LOCATION, format!("/api/login?rd={rd}"))],
-    )
-        .into_response();
+    // Absolute, on the public origin: the tx cookie must be set on the host the IdP will
+    // redirect back to, even if this request arrived under another name (e.g. an IP).
+    let login = format!("{}/api/login?rd={rd}", state.public_origin);
+    let mut resp = (StatusCode::FOUND, [(header::LOCATION, login)]).into_response();
     crate::routes::no_store(&mut resp);
     resp
 }
