@@ -16,6 +16,9 @@ pub struct ServeArgs {
     check: bool,
 }
 
+/// Variables the CLI itself reads (not configuration settings): never "unknown".
+const CLI_VARS: &[&str] = &["PORTCULLIS_LOG_FORMAT"];
+
 /// Load configuration from the process environment and the optional file; print every
 /// problem, one per line.
 pub fn load(path: Option<&PathBuf>) -> anyhow::Result<config::Config> {
@@ -30,6 +33,7 @@ pub fn load(path: Option<&PathBuf>) -> anyhow::Result<config::Config> {
     for v in config::unknown_vars(
         std::env::vars()
             .map(|(k, _)| k)
+            .filter(|k| !CLI_VARS.contains(&k.as_str()))
             .collect::<Vec<_>>()
             .iter()
             .map(String::as_str),

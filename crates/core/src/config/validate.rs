@@ -257,11 +257,9 @@ fn check_endpoints(raw: &RawSettings, ctx: &mut Ctx) -> IdpEndpoints {
         && iss.ends_with('/')
         && raw.discovery_url.is_none()
     {
-        {
-            ctx.warnings.push(format!(
-                "OIDC_ISSUER `{iss}` ends with `/`: it must match the IdP's `iss` claim byte for byte"
-            ));
-        }
+        ctx.warnings.push(format!(
+            "OIDC_ISSUER `{iss}` ends with `/`: it must match the IdP's `iss` claim byte for byte"
+        ));
     }
     IdpEndpoints {
         discovery_url,
@@ -332,7 +330,7 @@ fn check_ca(raw: &RawSettings, ctx: &mut Ctx) -> Option<CaSource> {
         Ok(u) if u.scheme() == "http" && ctx.insecure => Some(CaSource::Url(u)),
         Ok(u) if u.scheme() == "http" => {
             ctx.problem("OIDC_SIGNER_PEM_URL uses plain http; use https or file://, or set OIDC_ALLOW_INSECURE_HTTP=true for development only");
-            drop(u);
+
             None
         }
         _ => {

@@ -1,0 +1,79 @@
+//! Per-request and per-sign-in verification costs: session JWT verify (every request), ID
+//! token validation (every sign-in), cookie parsing and redirect validation.
+//! Run: `cargo bench -p portcullis-core --bench verify`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis_core::jose::{JwsAlg, Jwks};
+use portcullis_core::oidc::id_token::{IdTokenExpectations, validate_id_token};
+use portcullis_core::redirect::validate_return_to;
+use portcullis_core::session::{CookieNames, Cookies, SessionClaims, SessionKeys};
+use serde_json::json;
+
+fn id_token_fixture(now: i64) -> (String, Jwks) {
+    let kp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let pk = kp.public_key();
+    let jwks = json!({"keys": [{
+        "kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+        "n": B64.encode(pk.modulus().big_endian_without_leading_zero()),
+        "e": B64.encode(pk.exponent().big_endian_without_leading_zero()),
+    }]});
+    let header = json!({"alg": "RS256", "kid": "k1", "typ": "JWT"});
+    let claims = json!({
+        "iss": "https://idp.example.com", "aud": "client", "sub": "user-1", "nonce": "n-123",
+        "iat": now, "exp": now + 300, "email": "a@example.com", "groups": ["a", "b", "c"],
+    });
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    let mut sig = vec![0; kp.public_modulus_len()];
+    kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
+    (format!("{input}.{}", B64.encode(sig)), Jwks::parse(jwks.to_string().as_bytes()).unwrap())
+}
+
+fn benches(c: &mut Criterion) {
+    let now = portcullis_core::time::now_unix();
+    let keys = SessionKeys::derive("bench-secret-0123456789-abcdefghijklmnop");
+    let origin = "https://gw.example.com";
+    let session = SessionClaims {
+        iss: origin.into(),
+        sub: "0190a3b2-user".into(),
+        sid: "sid-0123456789abcdefghijklmnopqrstuvwxyzABCDE".into(),
+        iat: now,
+        exp: now + 1800,
+        auth_time: now,
+        idp_sid: Some("idp-sid".into()),
+    };
+    let token = session.issue(&keys);
+    c.bench_function("session_jwt_verify", |b| {
+        b.iter(|| SessionClaims::verify(&token, &keys, origin, now).unwrap())
+    });
+    c.bench_function("session_jwt_issue", |b| b.iter(|| session.issue(&keys)));
+
+    let names = CookieNames::new(true);
+    let header = format!("_ga=GA1.2.3; theme=dark; __Host-session={token}; csrf_token=abc");
+    c.bench_function("cookie_parse", |b| b.iter(|| Cookies::parse([header.as_str()].into_iter(), &names).unwrap()));
+
+    let (id_token, jwks) = id_token_fixture(now);
+    let exp = IdTokenExpectations {
+        issuer: "https://idp.example.com",
+        client_id: "client",
+        nonce: "n-123",
+        allowed_algs: &[JwsAlg::RS256],
+        extra_audiences: &[],
+        access_token: None,
+        now,
+    };
+    c.bench_function("id_token_validate_rs256", |b| b.iter(|| validate_id_token(&id_token, &jwks, &exp).unwrap()));
+
+    let base = url::Url::parse("https://gw.example.com/").unwrap();
+    c.bench_function("return_to_validate", |b| {
+        b.iter(|| validate_return_to("/reports/2026/q3?tab=summary", &base).unwrap())
+    });
+}
+
+criterion_group!(verify, benches);
+criterion_main!(verify);

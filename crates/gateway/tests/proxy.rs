@@ -1,0 +1,554 @@
+//! The reverse proxy: streaming bodies, hop-by-hop and forwarding headers, gateway-cookie
+//! stripping, WebSocket upgrades, the sign-in redirect versus 401 JSON for anonymous requests,
+//! an unreachable upstream, and the inbound limits (R-HD-1/4/6, R-RS-1, §0.3, NP, NC).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+fn session_cookie(b: &Browser, env: &TestEnv) -> String {
+    b.cookie(&env.base, "__Host-session")
+        .expect("signed in: the browser holds a session cookie")
+}
+
+/// A 5 MiB response streams through; a 2 MiB request body reaches the upstream intact; the
+/// query string and an encoded path are forwarded byte for byte.
+#[tokio::test]
+async fn signed_in_bodies_stream_and_uri_is_preserved() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+
+    let big = b.get(&format!("{}/big", env.base)).await;
+    assert_eq!(big.status, 200);
+    assert_eq!(big.body.len(), 5 * 1024 * 1024);
+    assert!(big.body.bytes().all(|c| c == b'x'));
+
+    let url = format!("{}/upload?kind=blob", env.base);
+    let payload = vec![7u8; 2 * 1024 * 1024];
+    let r = b
+        .send(
+            b.raw()
+                .post(&url)
+                .header("content-type", "application/octet-stream")
+                .body(payload),
+            &url,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "upstream saw /upload");
+    let got = env.upstream.requests().pop().unwrap();
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.uri, "/upload?kind=blob");
+    assert_eq!(got.body_len, 2 * 1024 * 1024);
+
+    let pq = "/files/a%2Fb%20c?q=a%20b&x=1&x=2&empty=&u=%C3%A9&plus=a+b";
+    let r = b.get(&format!("{}{pq}", env.base)).await;
+    assert_eq!(r.status, 200);
+    let got = env.upstream.requests().pop().unwrap();
+    assert_eq!(got.method, "GET");
+    assert_eq!(got.uri, pq, "path and query are forwarded unchanged");
+}
+
+/// RFC 9110 §7.6.1: hop-by-hop headers of the upstream's response (the fixed list and those
+/// named in `Connection`) do not reach the client; end-to-end headers do.
+#[tokio::test]
+async fn response_hop_by_hop_headers_are_removed() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let r = b.get(&format!("{}/hop", env.base)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "hop");
+    assert_eq!(r.header("x-app").as_deref(), Some("kept"));
+    assert!(r.header("x-internal").is_none(), "named in Connection");
+    assert!(r.header("keep-alive").is_none());
+    assert!(
+        r.header("connection")
+            .is_none_or(|c| !c.to_ascii_lowercase().contains("x-internal")),
+        "{:?}",
+        r.header("connection")
+    );
+}
+
+/// Request side: hop-by-hop headers are not forwarded (R-HD, RFC 9110 §7.6.1); forwarding
+/// headers are built by the gateway, never taken from the client (R-HD-6, R-CFG-6);
+/// gateway cookies are stripped while the app's own cookies pass (R-HD-4); spoofed identity
+/// headers are dropped and the real ones set once (R-HD-1/2).
+#[tokio::test]
+async fn r_hd_request_headers_forwarding_and_cookies() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let session = session_cookie(&b, &env);
+    let r = b
+        .raw()
+        .get(format!("{}/app/page", env.base))
+        .header(
+            "cookie",
+            format!("theme=dark; __Host-session={session}; lang=en"),
+        )
+        .header("connection", "x-hop-secret")
+        .header("x-hop-secret", "must-not-pass")
+        .header("te", "trailers")
+        .header("keep-alive", "timeout=5")
+        .header("proxy-authorization", "Basic Zm9vOmJhcg==")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-port", "443")
+        .header("forwarded", "for=6.6.6.6;host=evil.example;proto=https")
+        .header("x-real-ip", "6.6.6.6")
+        .header("x-forwarded-user", "admin")
+        .header("x-forwarded-groups", "admins")
+        .header("x-end-to-end", "passes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got = env.upstream.requests().pop().unwrap();
+    assert_eq!(got.uri, "/app/page");
+    for h in [
+        "x-hop-secret",
+        "te",
+        "keep-alive",
+        "proxy-authorization",
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-port",
+    ] {
+        assert!(
+            got.header(h).is_empty(),
+            "{h} was forwarded: {:?}",
+            got.headers
+        );
+    }
+    assert!(
+        got.one("connection")
+            .is_none_or(|c| !c.to_ascii_lowercase().contains("x-hop-secret")),
+        "{:?}",
+        got.header("connection")
+    );
+    assert_eq!(got.one("x-end-to-end").as_deref(), Some("passes"));
+    // X-Forwarded-For is the TCP peer; proto and host come from the configured public URL.
+    assert_eq!(got.one("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(got.one("x-forwarded-proto").as_deref(), Some("http"));
+    let public_host = env.base.trim_start_matches("http://");
+    assert_eq!(got.one("x-forwarded-host").as_deref(), Some(public_host));
+    // Identity: the gateway's values, once each.
+    assert_eq!(
+        got.one("x-forwarded-user").as_deref(),
+        Some("alice-sub-0001")
+    );
+    assert_eq!(
+        got.one("x-forwarded-groups").as_deref(),
+        Some("admins,devs")
+    );
+    // Cookies: only the app's.
+    let cookies = got.header("cookie").join("; ");
+    assert!(!cookies.contains("__Host-"), "{cookies}");
+    assert!(cookies.contains("theme=dark"), "{cookies}");
+    assert!(cookies.contains("lang=en"), "{cookies}");
+}
+
+/// A raw WebSocket echo server that records the handshake headers it saw and counts TCP
+/// connections.
+struct WsUpstream {
+    url: String,
+    seen: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    connections: Arc<AtomicUsize>,
+}
+
+async fn ws_upstream() -> WsUpstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<Vec<(String, String)>>>> = Arc::default();
+    let connections: Arc<AtomicUsize> = Arc::default();
+    let (seen2, conns2) = (seen.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            conns2.fetch_add(1, Ordering::SeqCst);
+            let seen = seen2.clone();
+            tokio::spawn(async move {
+                let cb = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                    let mut h: Vec<(String, String)> = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect();
+                    h.push((":path".into(), req.uri().to_string()));
+                    seen.lock().unwrap().push(h);
+                    Ok(resp)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, cb).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    match msg {
+                        Message::Text(_) | Message::Binary(_) => {
+                            if ws.send(msg).await.is_err() {
+                                break;
+                            }
+                        }
+                        Message::Close(_) => break,
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    WsUpstream {
+        url,
+        seen,
+        connections,
+    }
+}
+
+fn ws_request(
+    env: &TestEnv,
+    path: &str,
+    headers: &[(&str, String)],
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let ws = env.base.replacen("http://", "ws://", 1);
+    let mut req = format!("{ws}{path}").into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    req
+}
+
+/// WebSocket upgrade is tunnelled for a signed-in user (text and binary frames echo, the
+/// upstream gets the identity headers and no gateway cookie); without a session the upgrade
+/// is refused and the upstream sees no connection (NP).
+#[tokio::test]
+async fn websocket_upgrade_tunnels_for_signed_in_user_only() {
+    let up = ws_upstream().await;
+    let up_url = up.url.clone();
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(move |raw, _| raw.upstream = Some(up_url)),
+        ..Default::default()
+    })
+    .await;
+
+    // Anonymous browser-like upgrade: redirected to sign in, no tunnel.
+    let err = tokio_tungstenite::connect_async(ws_request(&env, "/socket", &[]))
+        .await
+        .expect_err("an anonymous upgrade must fail");
+    match err {
+        WsError::Http(resp) => {
+            assert_eq!(resp.status(), 302);
+            assert_eq!(
+                resp.headers().get("location").unwrap().to_str().unwrap(),
+                format!("{}/api/login?rd=%2Fsocket", env.base)
+            );
+        }
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+    // Anonymous API-style upgrade: 401.
+    let err = tokio_tungstenite::connect_async(ws_request(
+        &env,
+        "/socket",
+        &[("accept", "application/json".into())],
+    ))
+    .await
+    .expect_err("an anonymous upgrade must fail");
+    match err {
+        WsError::Http(resp) => assert_eq!(resp.status(), 401),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+    // A forged session cookie is no better.
+    let err = tokio_tungstenite::connect_async(ws_request(
+        &env,
+        "/socket",
+        &[("cookie", "__Host-session=forged.jwt.value".into())],
+    ))
+    .await
+    .expect_err("a forged session must fail");
+    assert!(
+        matches!(err, WsError::Http(ref r) if r.status() == 302),
+        "{err:?}"
+    );
+    assert_eq!(up.connections.load(Ordering::SeqCst), 0, "NP");
+
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let session = session_cookie(&b, &env);
+    let (mut ws, resp) = tokio_tungstenite::connect_async(ws_request(
+        &env,
+        "/socket?room=1",
+        &[("cookie", format!("__Host-session={session}; app=1"))],
+    ))
+    .await
+    .expect("the signed-in upgrade succeeds");
+    assert_eq!(resp.status(), 101);
+
+    ws.send(Message::text("hello through the gate"))
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(m, Message::text("hello through the gate"));
+
+    let bin: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    ws.send(Message::binary(bin.clone())).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(m, Message::binary(bin));
+    ws.close(None).await.unwrap();
+
+    let seen = up.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let h = |n: &str| -> Vec<String> {
+        seen[0]
+            .iter()
+            .filter(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    assert_eq!(h(":path"), vec!["/socket?room=1"]);
+    assert_eq!(h("x-forwarded-user"), vec!["alice-sub-0001"]);
+    assert_eq!(h("x-forwarded-email"), vec!["alice@example.com"]);
+    assert_eq!(h("upgrade"), vec!["websocket"]);
+    assert_eq!(h("cookie"), vec!["app=1"], "gateway cookie stripped");
+    assert_eq!(h("sec-websocket-key").len(), 1);
+}
+
+/// §0.3 / NP: anonymous browsers are sent to sign in and brought back to the page they asked
+/// for; API clients (Accept: application/json, or any non-GET) get 401 JSON. The upstream is
+/// never reached.
+#[tokio::test]
+async fn anonymous_browser_redirects_api_gets_401() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+
+    let r = b
+        .get_with(
+            &format!("{}/reports/q?year=2026&a=b", env.base),
+            &[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")],
+        )
+        .await;
+    assert_eq!(r.status, 302);
+    let loc = r.location().unwrap();
+    assert_eq!(
+        loc,
+        format!(
+            "{}/api/login?rd=%2Freports%2Fq%3Fyear%3D2026%26a%3Db",
+            env.base
+        )
+    );
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let login = b.get(&loc).await;
+    assert_eq!(login.status, 302);
+    let authorize = login.location().unwrap();
+    assert!(
+        authorize.starts_with(&format!("{}/auth?", env.op.issuer)),
+        "{authorize}"
+    );
+    // After signing in the browser lands on the page it asked for.
+    let cb = b
+        .authorize_at_op(&authorize, &env.base, ALICE.0, ALICE.1)
+        .await;
+    let back = b.get(&cb).await;
+    assert_eq!(back.status, 302);
+    assert_eq!(
+        back.location().unwrap(),
+        format!("{}/reports/q?year=2026&a=b", env.base)
+    );
+    let before = env.upstream.count();
+    assert_eq!(before, 0, "NP before sign-in");
+
+    let anon = Browser::new();
+    let r = anon
+        .get_with(
+            &format!("{}/api/data", env.base),
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body, r#"{"error":"unauthorized"}"#);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let url = format!("{}/api/items/1", env.base);
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = anon
+            .send(
+                anon.raw()
+                    .request(m, &url)
+                    .header("accept", "text/html")
+                    .body("{}"),
+                &url,
+            )
+            .await;
+        assert_eq!(r.status, 401, "{method}");
+        assert_eq!(r.body, r#"{"error":"unauthorized"}"#, "{method}");
+        assert!(!r.sets_session());
+    }
+    // HEAD from a browser is a navigation too.
+    let url = format!("{}/page", env.base);
+    let r = anon.send(anon.raw().head(&url), &url).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(env.upstream.count(), 0, "NP");
+}
+
+/// An unreachable upstream gives 502 (HTML for browsers, JSON for API clients) and the
+/// gateway keeps serving (NC).
+#[tokio::test]
+async fn upstream_down_gives_502() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(move |raw, _| raw.upstream = Some(format!("http://127.0.0.1:{closed}"))),
+        ..Default::default()
+    })
+    .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let r = b.get(&format!("{}/dashboard", env.base)).await;
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let r = b
+        .get_with(
+            &format!("{}/api/x", env.base),
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(r.status, 502);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["error"], "upstream_unavailable");
+    let h = b.get(&format!("{}/healthz", env.base)).await;
+    assert_eq!(h.status, 200);
+    let s = b.get(&format!("{}/api/session", env.base)).await;
+    assert_eq!(s.status, 200, "the session still works");
+}
+
+/// R-RS-1: URI > 8 KiB → 414; Cookie > 8 KiB → 431; header block > 16 KiB → 431. Checked
+/// before authentication, so the upstream is never reached (NP).
+#[tokio::test]
+async fn r_rs_1_inbound_limits() {
+    let env = TestEnv::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let long = format!("{}/x?pad={}", env.base, "a".repeat(9 * 1024));
+    let r = http.get(&long).send().await.unwrap();
+    assert_eq!(r.status(), 414);
+    let r = http
+        .get(&long)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 414);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "request_too_large");
+    // Just under the limit is fine (a browser is redirected to sign in).
+    let ok = format!("{}/x?pad={}", env.base, "a".repeat(7 * 1024));
+    assert_eq!(http.get(&ok).send().await.unwrap().status(), 302);
+
+    let r = http
+        .get(format!("{}/x", env.base))
+        .header("cookie", format!("big={}", "c".repeat(9 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    // Several Cookie headers count together.
+    let r = http
+        .get(format!("{}/x", env.base))
+        .header("cookie", format!("a={}", "c".repeat(5 * 1024)))
+        .header("cookie", format!("b={}", "c".repeat(5 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+
+    let mut req = http
+        .get(format!("{}/x", env.base))
+        .header("accept", "application/json");
+    for i in 0..20 {
+        req = req.header(format!("x-pad-{i}"), "p".repeat(1000));
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 431);
+    assert_eq!(
+        r.headers().get("cache-control").unwrap().to_str().unwrap(),
+        "no-store"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "request_too_large");
+
+    assert_eq!(env.upstream.count(), 0, "NP");
+    assert_eq!(
+        http.get(format!("{}/healthz", env.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "NC"
+    );
+}
+
+/// Portcullis's own endpoints: `/api/session` answers 401 JSON without a session whatever the
+/// Accept header; a wrong method gets 405 with `Allow` (§0.3) and never reaches the upstream.
+#[tokio::test]
+async fn own_endpoints_session_401_and_405() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    for accept in ["text/html", "application/json"] {
+        let r = b
+            .get_with(&format!("{}/api/session", env.base), &[("accept", accept)])
+            .await;
+        assert_eq!(r.status, 401, "{accept}");
+        assert_eq!(r.body, r#"{"error":"unauthorized"}"#);
+        assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    }
+    for (method, path) in [
+        ("PUT", "/api/login"),
+        ("DELETE", "/api/session"),
+        ("POST", "/healthz"),
+    ] {
+        let url = format!("{}{path}", env.base);
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = b.send(b.raw().request(m, &url), &url).await;
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.body);
+        let allow = r
+            .header("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"));
+        assert!(allow.contains("GET"), "{allow}");
+    }
+    assert_eq!(env.upstream.count(), 0, "NP");
+}
