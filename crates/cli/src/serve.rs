@@ -58,6 +58,7 @@ pub fn load(path: Option<&PathBuf>) -> anyhow::Result<config::Config> {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load(args.config.as_ref())?;
     if args.check {
+        check_ca_file(&config)?;
         println!("configuration OK");
         return Ok(());
     }
@@ -66,6 +67,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     gw.shutdown();
     gw.wait().await?;
+    Ok(())
+}
+
+/// `--check` reads a `file://` custom CA the way start-up does (R-CFG-5), so a PEM that
+/// `serve` would refuse is not reported as OK. (An https CA URL is fetched only at start-up.)
+fn check_ca_file(config: &config::Config) -> anyhow::Result<()> {
+    if let Some(config::CaSource::Url(u)) = &config.oidc.ca
+        && u.scheme() == "file"
+    {
+        let path = u
+            .to_file_path()
+            .map_err(|_| anyhow::anyhow!("custom CA (OIDC_SIGNER_PEM_URL): bad file URL {u}"))?;
+        let pem = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "custom CA (OIDC_SIGNER_PEM_URL): cannot read {}",
+                path.display()
+            )
+        })?;
+        config::check_ca_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("custom CA (OIDC_SIGNER_PEM_URL): {e}"))?;
+    }
     Ok(())
 }
 

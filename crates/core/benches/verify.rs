@@ -9,7 +9,7 @@ use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_core::jose::{JwsAlg, Jwks};
+use portcullis_core::jose::{Jwks, JwsAlg};
 use portcullis_core::oidc::id_token::{IdTokenExpectations, validate_id_token};
 use portcullis_core::redirect::validate_return_to;
 use portcullis_core::session::{CookieNames, Cookies, SessionClaims, SessionKeys};
@@ -28,10 +28,23 @@ fn id_token_fixture(now: i64) -> (String, Jwks) {
         "iss": "https://idp.example.com", "aud": "client", "sub": "user-1", "nonce": "n-123",
         "iat": now, "exp": now + 300, "email": "a@example.com", "groups": ["a", "b", "c"],
     });
-    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    let input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
     let mut sig = vec![0; kp.public_modulus_len()];
-    kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
-    (format!("{input}.{}", B64.encode(sig)), Jwks::parse(jwks.to_string().as_bytes()).unwrap())
+    kp.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    (
+        format!("{input}.{}", B64.encode(sig)),
+        Jwks::parse(jwks.to_string().as_bytes()).unwrap(),
+    )
 }
 
 fn benches(c: &mut Criterion) {
@@ -55,7 +68,9 @@ fn benches(c: &mut Criterion) {
 
     let names = CookieNames::new(true);
     let header = format!("_ga=GA1.2.3; theme=dark; __Host-session={token}; csrf_token=abc");
-    c.bench_function("cookie_parse", |b| b.iter(|| Cookies::parse([header.as_str()].into_iter(), &names).unwrap()));
+    c.bench_function("cookie_parse", |b| {
+        b.iter(|| Cookies::parse([header.as_str()].into_iter(), &names).unwrap())
+    });
 
     let (id_token, jwks) = id_token_fixture(now);
     let exp = IdTokenExpectations {
@@ -67,7 +82,9 @@ fn benches(c: &mut Criterion) {
         access_token: None,
         now,
     };
-    c.bench_function("id_token_validate_rs256", |b| b.iter(|| validate_id_token(&id_token, &jwks, &exp).unwrap()));
+    c.bench_function("id_token_validate_rs256", |b| {
+        b.iter(|| validate_id_token(&id_token, &jwks, &exp).unwrap())
+    });
 
     let base = url::Url::parse("https://gw.example.com/").unwrap();
     c.bench_function("return_to_validate", |b| {

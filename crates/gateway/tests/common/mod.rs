@@ -248,6 +248,9 @@ pub struct TestEnv {
     _dir: TempDir,
 }
 
+/// Adjusts the gateway's raw settings before validation (the OP is already running).
+pub type Tweak = Box<dyn FnOnce(&mut RawSettings, &Op) + Send>;
+
 /// Options for [`TestEnv::start_with`].
 pub struct Options {
     pub auth_method: &'static str,
@@ -255,7 +258,7 @@ pub struct Options {
     /// Path of the redirect URI (seed 001 uses `/loginCallback`).
     pub callback_path: &'static str,
     /// Adjust the raw settings before validation.
-    pub tweak: Box<dyn FnOnce(&mut RawSettings, &Op) + Send>,
+    pub tweak: Tweak,
     pub op_extra: Value,
 }
 
@@ -359,10 +362,10 @@ impl TestEnv {
     pub async fn wait_ready(&self) {
         let c = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -425,11 +428,14 @@ impl Resp {
     }
 }
 
+/// Cookies per `host:port`, in arrival order.
+type Jar = HashMap<String, Vec<(String, String)>>;
+
 /// A browser-like client: keeps cookies per host:port, follows nothing by itself.
 #[derive(Clone)]
 pub struct Browser {
     http: reqwest::Client,
-    jar: Arc<Mutex<HashMap<String, Vec<(String, String)>>>>,
+    jar: Arc<Mutex<Jar>>,
 }
 
 impl Default for Browser {

@@ -1,0 +1,704 @@
+//! The `portcullis` binary: help text, configuration errors (one line per problem, exit 2,
+//! R-CFG), `serve --check` on the seed fixtures (environment over file), and a `demo` smoke
+//! test that signs in through the built-in development IdP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+const GOOD_SECRET: &str = "cli-test-signing-secret-0123456789-abcdefghij";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/seeds")
+        .join(name)
+}
+
+/// `portcullis` with an empty environment (plus PATH/HOME) and the given variables.
+fn cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear();
+    for k in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(k) {
+            c.env(k, v);
+        }
+    }
+    c.env("RUST_LOG", "warn");
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run to completion; a command that does not exit within 30 s (e.g. a `serve` that started
+/// instead of refusing) is killed and fails the test rather than hanging it.
+fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut child = cmd(args, env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = pipe.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`portcullis {}` did not exit within 30 s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let r = Run {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    assert!(
+        !r.stderr.contains("panicked"),
+        "the binary panicked: {}",
+        r.stderr
+    );
+    r
+}
+
+fn strs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// The `  - ` problem lines of a refused configuration.
+fn problems(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - "))
+        .collect()
+}
+
+struct Tmp(PathBuf);
+
+impl Tmp {
+    fn new(tag: &str) -> Tmp {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "portcullis-cli-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Tmp(p)
+    }
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn help_lists_commands_and_serve_mentions_the_config_file() {
+    let r = run(&["--help"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    for (name, words) in [
+        ("serve", "Run the gateway"),
+        ("demo", "Everything on one machine"),
+        ("dev-idp", "DEVELOPMENT identity provider"),
+    ] {
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("--help does not list {name}:\n{}", r.stdout));
+        assert!(line.contains(words), "{line}");
+    }
+    let r = run(&["serve", "--help"], &[]);
+    assert_eq!(r.code, Some(0));
+    assert!(r.stdout.contains("--config <CONFIG>"), "{}", r.stdout);
+    assert!(r.stdout.contains("YAML configuration file"), "{}", r.stdout);
+    assert!(r.stdout.contains("PORTCULLIS_CONFIG"), "{}", r.stdout);
+    assert!(r.stdout.contains("--check"), "{}", r.stdout);
+    let r = run(&["--version"], &[]);
+    assert_eq!(r.code, Some(0));
+    assert!(r.stdout.starts_with("portcullis "), "{}", r.stdout);
+}
+
+/// R-CFG-1/3, R-IDT-6: an invalid environment stops `serve` with exit code 2 and one line per
+/// problem — all problems at once, no panic, nothing started.
+#[test]
+fn r_cfg_invalid_environment_exits_2_with_one_line_per_problem() {
+    let r = run(
+        &["serve"],
+        &[
+            ("JWT_SIGNING_SECRET", "too-short"),
+            (
+                "OIDC_DISCOVERY_URL",
+                "http://idp.example.com/.well-known/openid-configuration",
+            ),
+            ("OIDC_JWS_ALGORITHM", "HS256"),
+            ("OIDC_REDIRECT_URL", "https://app.example.com/api/callback"),
+            ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the configuration has 5 problem(s)"),
+        "{}",
+        r.stderr
+    );
+    let p = problems(&r.stderr);
+    assert_eq!(p.len(), 5, "{}", r.stderr);
+    for (i, needle) in [
+        "JWT_SIGNING_SECRET is 9 characters; it must be at least 32",
+        "OIDC_CLIENT_ID (clientId) is required",
+        "OIDC_CLIENT_SECRET (secret) is required",
+        "OIDC_DISCOVERY_URL uses plain http",
+        "jwsAlgorithm `HS256` is not supported",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            p.iter().any(|l| l.contains(needle)),
+            "problem {i} ({needle}) missing:\n{}",
+            r.stderr
+        );
+    }
+    assert!(r.stderr.contains("refusing to start"), "{}", r.stderr);
+    assert!(!r.stderr.contains("too-short"), "secrets are not echoed");
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+
+    // Nothing at all: every required setting is named.
+    let r = run(&["serve", "--check"], &[]);
+    assert_eq!(r.code, Some(2));
+    let p = problems(&r.stderr);
+    for needle in [
+        "JWT_SIGNING_SECRET is required",
+        "OIDC_CLIENT_ID",
+        "OIDC_CLIENT_SECRET",
+        "no IdP endpoints",
+        "OIDC_REDIRECT_URL",
+    ] {
+        assert!(p.iter().any(|l| l.contains(needle)), "{needle}: {p:?}");
+    }
+}
+
+/// The seed fixtures load unchanged through `--config` and `PORTCULLIS_CONFIG`.
+#[test]
+fn check_accepts_the_seed_fixtures() {
+    for name in [
+        "seed000-values-discovery.yaml",
+        "seed000-values-manual.yaml",
+    ] {
+        let path = fixture(name).display().to_string();
+        let r = run(&["serve", "--check", "--config", &path], &[]);
+        assert_eq!(r.code, Some(0), "{name}: {}", r.stderr);
+        assert_eq!(r.stdout.trim(), "configuration OK", "{name}");
+        let r = run(&["serve", "--check"], &[("PORTCULLIS_CONFIG", &path)]);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "{name} via PORTCULLIS_CONFIG: {}",
+            r.stderr
+        );
+        assert_eq!(r.stdout.trim(), "configuration OK");
+    }
+
+    // seed 001's file has no IdP URL, signing secret or redirect URL: the environment adds
+    // them.
+    let seed001 = fixture("seed001-authentication.yaml").display().to_string();
+    let r = run(&["serve", "--check", "--config", &seed001], &[]);
+    assert_eq!(r.code, Some(2), "incomplete on its own");
+    let env = [
+        (
+            "OIDC_DISCOVERY_URL",
+            "https://idp.example.com/.well-known/openid-configuration",
+        ),
+        ("JWT_SIGNING_SECRET", GOOD_SECRET),
+        (
+            "OIDC_REDIRECT_URL",
+            "https://stackstate.example.com/loginCallback",
+        ),
+    ];
+    let r = run(&["serve", "--check", "--config", &seed001], &env);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "configuration OK");
+}
+
+/// The environment wins over the file, setting by setting.
+#[test]
+fn environment_overrides_the_file() {
+    let seed001 = fixture("seed001-authentication.yaml").display().to_string();
+    // The file says RS256; the environment's HS256 wins (and is refused).
+    let r = run(
+        &["serve", "--check", "--config", &seed001],
+        &[
+            (
+                "OIDC_DISCOVERY_URL",
+                "https://idp.example.com/.well-known/openid-configuration",
+            ),
+            ("JWT_SIGNING_SECRET", GOOD_SECRET),
+            (
+                "OIDC_REDIRECT_URL",
+                "https://stackstate.example.com/loginCallback",
+            ),
+            ("OIDC_JWS_ALGORITHM", "HS256"),
+        ],
+    );
+    assert_eq!(r.code, Some(2));
+    assert_eq!(problems(&r.stderr).len(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("`HS256`"), "{}", r.stderr);
+
+    // A bad value in the file is repaired by the environment.
+    let tmp = Tmp::new("env-over-file");
+    let file = tmp.file(
+        "values.yaml",
+        "global:\n  dnsRecord: \"app.example.com\"\nsecrets:\n  oidc:\n    oidc_discovery_url: \"http://idp.example.com/.well-known/openid-configuration\"\n    oidc_client_id: \"id\"\n    oidc_client_secret: \"secret\"\n  auth:\n    jwt_signing_secret: \"short\"\n",
+    );
+    let r = run(&["serve", "--check", "--config", &file], &[]);
+    assert_eq!(r.code, Some(2));
+    assert_eq!(problems(&r.stderr).len(), 2, "{}", r.stderr);
+    let r = run(
+        &["serve", "--check", "--config", &file],
+        &[
+            ("JWT_SIGNING_SECRET", GOOD_SECRET),
+            (
+                "OIDC_DISCOVERY_URL",
+                "https://idp.example.com/.well-known/openid-configuration",
+            ),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    // An empty variable counts as unset: the file's (bad) value stays.
+    let r = run(
+        &["serve", "--check", "--config", &file],
+        &[
+            ("JWT_SIGNING_SECRET", ""),
+            (
+                "OIDC_DISCOVERY_URL",
+                "https://idp.example.com/.well-known/openid-configuration",
+            ),
+        ],
+    );
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("JWT_SIGNING_SECRET is 5 characters"));
+}
+
+/// YAML mistakes are reported with their line, exit 2; a missing file is a clear error.
+#[test]
+fn bad_yaml_is_reported_with_its_line() {
+    let tmp = Tmp::new("yaml");
+    let cases = [
+        (
+            "unknown-key.yaml",
+            "clientId: \"x\"\nsecret: \"y\"\ndiscoveryUrl: \"https://idp.example.com\"\n",
+            "line 3",
+            "discoveryUrl",
+        ),
+        (
+            "syntax.yaml",
+            "clientId: \"x\"\nsecret: \"y\"\nscope: [openid, email\njwsAlgorithm: RS256\n",
+            "line 4",
+            "",
+        ),
+        (
+            "indent.yaml",
+            "global:\n  dnsRecord: \"a.example.com\"\n authType: \"OIDC\"\n",
+            "line 3",
+            "",
+        ),
+        (
+            "nested-unknown.yaml",
+            "secrets:\n  oidc:\n    oidc_client_id: \"x\"\n    oidc_client_secrte: \"y\"\n",
+            "line 4",
+            "oidc_client_secrte",
+        ),
+    ];
+    for (name, text, line, word) in cases {
+        let path = tmp.file(name, text);
+        let r = run(&["serve", "--check", "--config", &path], &[]);
+        assert_eq!(r.code, Some(2), "{name}: {}", r.stderr);
+        let p = problems(&r.stderr);
+        assert_eq!(p.len(), 1, "{name}: {}", r.stderr);
+        assert!(p[0].contains(&path), "{name}: names the file: {}", p[0]);
+        assert!(p[0].contains(line), "{name}: {}", p[0]);
+        assert!(p[0].contains(word), "{name}: {}", p[0]);
+        assert!(r.stdout.is_empty());
+    }
+
+    let missing = tmp.0.join("does-not-exist.yaml").display().to_string();
+    let r = run(&["serve", "--check", "--config", &missing], &[]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("cannot read"), "{}", r.stderr);
+    assert!(r.stderr.contains(&missing), "{}", r.stderr);
+    let r = run(&["serve", "--check"], &[("PORTCULLIS_CONFIG", &missing)]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("cannot read"), "{}", r.stderr);
+}
+
+/// Typos in OIDC_*/PORTCULLIS_* names are warned about; the CLI's own
+/// PORTCULLIS_LOG_FORMAT (documented in the README) is not a typo.
+#[test]
+fn unknown_variables_are_warned_but_log_format_is_known() {
+    let path = fixture("seed000-values-discovery.yaml")
+        .display()
+        .to_string();
+    let r = run(
+        &["serve", "--check", "--config", &path],
+        &[("PORTCULLIS_LISTN", "0.0.0.0:1"), ("RUST_LOG", "info")],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown setting PORTCULLIS_LISTN"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        &["serve", "--check", "--config", &path],
+        &[("PORTCULLIS_LOG_FORMAT", "json"), ("RUST_LOG", "info")],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stderr.contains("unknown setting"), "{}", r.stderr);
+}
+
+/// R-CFG-5: a custom CA file holding a private key is refused by `serve` (exit 2, before
+/// listening) and by `serve --check`; a file with only the certificate passes the check.
+#[test]
+fn r_cfg_5_ca_file_with_private_key_is_refused() {
+    let tmp = Tmp::new("ca");
+    let cert = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2E=\n-----END CERTIFICATE-----\n";
+    let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgE=\n-----END PRIVATE KEY-----\n";
+    let bad = tmp.file("bad-ca.pem", &format!("{cert}{key}"));
+    let good = tmp.file("ca.pem", cert);
+    let config = fixture("seed000-values-discovery.yaml")
+        .display()
+        .to_string();
+    let db = format!("sqlite://{}", tmp.0.join("p.db").display());
+    let ca_env = |ca: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("PORTCULLIS_CONFIG", config.clone()),
+            ("PORTCULLIS_DATABASE_URL", db.clone()),
+            ("PORTCULLIS_LISTEN", "127.0.0.1:0".into()),
+            ("OIDC_SIGNER_PEM_URL", format!("file://{ca}")),
+        ]
+    };
+    for args in [&["serve"][..], &["serve", "--check"][..]] {
+        let r = run(args, &strs(&ca_env(&bad)));
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("private key"), "{args:?}: {}", r.stderr);
+        assert!(!r.stdout.contains("configuration OK"));
+    }
+    let r = run(&["serve", "--check"], &strs(&ca_env(&good)));
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    // Inline PEM with a key is a validation problem like any other.
+    let r = run(
+        &["serve", "--check"],
+        &[
+            ("PORTCULLIS_CONFIG", config.as_str()),
+            ("OIDC_SIGNER_PEM_URL", &format!("{cert}{key}")),
+        ],
+    );
+    assert_eq!(r.code, Some(2));
+    assert_eq!(problems(&r.stderr).len(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("private key"), "{}", r.stderr);
+}
+
+// ------------------------------------------------------------------------------------------
+// `portcullis demo`
+// ------------------------------------------------------------------------------------------
+
+/// Kills the demo on drop, also when an assertion fails.
+struct Demo {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Demo {
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// Start the demo and return it with its printed `Open:` and `Dev IdP:` URLs.
+fn start_demo(db: &str) -> (Demo, String, String) {
+    let mut child = cmd(&["demo", "--port", "0", "--database", db], &[])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr: Arc<Mutex<String>> = Arc::default();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let demo = Demo { child, stderr };
+    let (mut open, mut idp) = (None, None);
+    while open.is_none() || idp.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the demo printed no URLs:\n{}", demo.log()));
+        let field = |prefix: &str| {
+            line.trim()
+                .strip_prefix(prefix)
+                .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        };
+        if let Some(u) = field("Open:") {
+            open = Some(u);
+        }
+        if let Some(u) = field("Dev IdP:") {
+            idp = Some(u);
+        }
+    }
+    (demo, open.unwrap(), idp.unwrap())
+}
+
+/// A tiny cookie-keeping client (cookies per host:port, no redirects followed).
+struct Client {
+    http: reqwest::Client,
+    jar: Mutex<HashMap<String, Vec<(String, String)>>>,
+}
+
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    body: String,
+    url: url::Url,
+}
+
+impl Reply {
+    fn next(&self) -> String {
+        self.url
+            .join(self.location.as_deref().expect("a redirect"))
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Client {
+    fn new(gateway_port: u16) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve(
+                    "localhost",
+                    std::net::SocketAddr::from(([127, 0, 0, 1], gateway_port)),
+                )
+                .build()
+                .unwrap(),
+            jar: Mutex::default(),
+        }
+    }
+
+    fn key(u: &url::Url) -> String {
+        format!(
+            "{}:{}",
+            u.host_str().unwrap(),
+            u.port_or_known_default().unwrap()
+        )
+    }
+
+    async fn send(&self, url: &str, form: Option<&[(&str, &str)]>) -> Reply {
+        let u = url::Url::parse(url).unwrap();
+        let mut req = match form {
+            Some(f) => self.http.post(url).form(f),
+            None => self.http.get(url),
+        };
+        let cookies = self
+            .jar
+            .lock()
+            .unwrap()
+            .get(&Self::key(&u))
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .filter(|c| !c.is_empty());
+        if let Some(c) = cookies {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await.unwrap();
+        {
+            let mut jar = self.jar.lock().unwrap();
+            let e = jar.entry(Self::key(&u)).or_default();
+            for sc in resp.headers().get_all("set-cookie") {
+                let s = sc.to_str().unwrap();
+                let Some((k, v)) = s.split(';').next().unwrap().split_once('=') else {
+                    continue;
+                };
+                let (k, v) = (k.trim().to_string(), v.trim().to_string());
+                e.retain(|(n, _)| *n != k);
+                if !v.is_empty() && !s.to_ascii_lowercase().contains("max-age=0") {
+                    e.push((k, v));
+                }
+            }
+        }
+        Reply {
+            status: resp.status().as_u16(),
+            location: resp
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_string()),
+            url: u,
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, url: &str) -> Reply {
+        self.send(url, None).await
+    }
+}
+
+/// The value of `attr="…"` after the first occurrence of `anchor` in `html`.
+fn attr_after(html: &str, anchor: &str, attr: &str) -> String {
+    let rest = &html[html
+        .find(anchor)
+        .unwrap_or_else(|| panic!("{anchor} not in page:\n{html}"))..];
+    let start = rest.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
+    rest[start..][..rest[start..].find('"').unwrap()].to_string()
+}
+
+/// `portcullis demo --port 0`: open the printed URL, get sent to the development IdP, sign in
+/// as alice, land on the sample app with identity headers; `/api/session` knows alice.
+#[tokio::test]
+async fn demo_smoke_test_signs_in_through_the_dev_idp() {
+    let tmp = Tmp::new("demo");
+    let db = tmp.0.join("demo.db").display().to_string();
+    let (demo, open, idp) = start_demo(&db);
+    let open_url = url::Url::parse(&open).unwrap();
+    assert_eq!(open_url.host_str(), Some("localhost"), "{open}");
+    let port = open_url.port().unwrap();
+    assert_ne!(port, 0, "the real port is printed");
+    assert!(idp.starts_with("http://127.0.0.1:"), "{idp}");
+    let c = Client::new(port);
+    let ctx = || format!("\n--- demo log ---\n{}", demo.log());
+
+    // The sign-in redirect, then /api/login to the dev IdP.
+    let r = c.get(&open).await;
+    assert_eq!(r.status, 302, "{}{}", r.body, ctx());
+    let login = r.next();
+    assert!(login.contains("/api/login?rd="), "{login}");
+    let r = c.get(&login).await;
+    assert_eq!(r.status, 302, "{}{}", r.body, ctx());
+    let authorize = r.next();
+    assert!(authorize.starts_with(&format!("{idp}/")), "{authorize}");
+
+    // The dev IdP's login form.
+    let form = c.get(&authorize).await;
+    assert_eq!(form.status, 200, "{}{}", form.body, ctx());
+    let action = attr_after(&form.body, "<form method=\"post\"", "action");
+    let request_id = attr_after(&form.body, "name=\"request_id\"", "value");
+    let post_to = form.url.join(&action).unwrap().to_string();
+    let r = c
+        .send(
+            &post_to,
+            Some(&[
+                ("request_id", request_id.as_str()),
+                ("username", "alice"),
+                ("password", "alice"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}{}", r.body, ctx());
+    let callback = r.next();
+    assert!(
+        callback.starts_with(&format!("http://localhost:{port}/api/callback?")),
+        "{callback}"
+    );
+
+    // The callback signs alice in and sends her back to the page she opened.
+    let r = c.get(&callback).await;
+    assert_eq!(r.status, 302, "{}{}", r.body, ctx());
+    assert_eq!(r.next(), open);
+    let page = c.get(&open).await;
+    assert_eq!(page.status, 200, "{}{}", page.body, ctx());
+    assert!(page.body.contains("Sample app behind Portcullis"));
+    assert!(
+        page.body.contains("Signed in as <strong>alice</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("X-Forwarded-User"), "{}", page.body);
+    assert!(page.body.contains("x-forwarded-user"), "{}", page.body);
+    assert!(page.body.contains("alice@example.com"));
+
+    let headers = c.get(&format!("{open}headers.json")).await;
+    assert_eq!(headers.status, 200);
+    let h: Value = serde_json::from_str(&headers.body).unwrap();
+    assert_eq!(h["x-forwarded-email"][0], "alice@example.com");
+    assert_eq!(h["x-forwarded-groups"][0], "admins,devs");
+    assert!(
+        h.get("cookie")
+            .is_none_or(|v| !v.to_string().contains("__Host-")),
+        "gateway cookies stay at the gateway: {h}"
+    );
+
+    let s = c.get(&format!("{open}api/session")).await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let v: Value = serde_json::from_str(&s.body).unwrap();
+    assert_eq!(v["user"]["email"], "alice@example.com");
+    assert_eq!(v["user"]["username"], "alice");
+    assert_eq!(v["user"]["issuer"], idp);
+    assert!(Path::new(&db).exists(), "the demo database is created");
+    drop(demo);
+}
