@@ -71,8 +71,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    let ca = crate::state::load_ca(&config).await?;
     let store = open_store(&config).await?;
-    let state = AppState::new(config, store).await?;
+    let state = AppState::new(config, store, ca).await?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen {
         addr: "?".into(),
         source: e,

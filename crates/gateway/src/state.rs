@@ -54,8 +54,14 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Build the state: custom CA, IdP client, keys, revocation view seeded from the store.
-    pub async fn new(config: Config, store: Store) -> Result<AppState, StartError> {
-        let ca = load_ca(&config).await?;
+    /// `ca_pem` is the custom CA from [`load_ca`] (loaded before the store is opened, so a
+    /// refused start leaves nothing behind).
+    pub async fn new(
+        config: Config,
+        store: Store,
+        ca_pem: Option<String>,
+    ) -> Result<AppState, StartError> {
+        let ca = ca_pem;
         let idp = IdpHttp::new(ca.as_deref()).map_err(|e| StartError::Ca(e.to_string()))?;
         let keys = SessionKeys::derive(config.jwt_signing_secret.expose());
         let revoked = RevocationView::default();
@@ -101,7 +107,7 @@ impl AppState {
 }
 
 /// Read the custom CA: inline PEM, `file://`, or `https://` (system roots) — R-CFG-5.
-async fn load_ca(config: &Config) -> Result<Option<String>, StartError> {
+pub async fn load_ca(config: &Config) -> Result<Option<String>, StartError> {
     let pem = match &config.oidc.ca {
         None => return Ok(None),
         Some(CaSource::Pem(p)) => p.clone(),

@@ -3,8 +3,6 @@
 //! an unreachable upstream, and the inbound limits (R-HD-1/4/6, R-RS-1, §0.3, NP, NC).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-// The shared harness trips these lints on its own; they are not this file's.
-#[allow(clippy::type_complexity, clippy::collapsible_if)]
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,6 +59,119 @@ async fn signed_in_bodies_stream_and_uri_is_preserved() {
     let got = env.upstream.requests().pop().unwrap();
     assert_eq!(got.method, "GET");
     assert_eq!(got.uri, pq, "path and query are forwarded unchanged");
+}
+
+type Chunks = tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>;
+
+fn chunk_stream(
+    rx: Chunks,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+}
+
+/// Neither direction is buffered: the client sees the first response chunk while the
+/// upstream is still producing the rest, and the upstream sees the first request chunk while
+/// the client is still sending.
+#[tokio::test]
+async fn bodies_stream_in_both_directions() {
+    // An upstream whose `/down` body is fed by the test, and whose `/up` reports the first
+    // request chunk as soon as it arrives.
+    let (down_tx, down_rx) = tokio::sync::mpsc::channel(4);
+    let down_rx = Arc::new(Mutex::new(Some(down_rx)));
+    let (first_tx, mut first_rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let app = axum::Router::new()
+        .route(
+            "/down",
+            axum::routing::get(move || {
+                let rx = down_rx.lock().unwrap().take().unwrap();
+                async move { axum::body::Body::from_stream(chunk_stream(rx)) }
+            }),
+        )
+        .route(
+            "/up",
+            axum::routing::post(move |body: axum::body::Body| {
+                let first_tx = first_tx.clone();
+                async move {
+                    use http_body_util::BodyExt;
+                    let mut body = body;
+                    let mut total = 0usize;
+                    while let Some(Ok(frame)) = body.frame().await {
+                        if let Ok(data) = frame.into_data() {
+                            if total == 0 {
+                                let _ = first_tx.send(data.clone()).await;
+                            }
+                            total += data.len();
+                        }
+                    }
+                    format!("received {total}")
+                }
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(move |raw, _| raw.upstream = Some(up_url)),
+        ..Default::default()
+    })
+    .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let cookie = format!("__Host-session={}", session_cookie(&b, &env));
+    let wait = Duration::from_secs(5);
+
+    // Response direction.
+    down_tx.send(Ok("first;".into())).await.unwrap();
+    let mut resp = b
+        .raw()
+        .get(format!("{}/down", env.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let c = tokio::time::timeout(wait, resp.chunk())
+        .await
+        .expect("the first chunk arrives before the upstream finishes")
+        .unwrap()
+        .unwrap();
+    assert_eq!(&c[..], b"first;");
+    down_tx.send(Ok("second".into())).await.unwrap();
+    drop(down_tx);
+    let mut rest = Vec::new();
+    while let Some(c) = tokio::time::timeout(wait, resp.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        rest.extend_from_slice(&c);
+    }
+    assert_eq!(rest, b"second");
+
+    // Request direction.
+    let (up_tx, up_rx) = tokio::sync::mpsc::channel(4);
+    let req = b
+        .raw()
+        .post(format!("{}/up", env.base))
+        .header("cookie", &cookie)
+        .body(reqwest::Body::wrap_stream(chunk_stream(up_rx)))
+        .send();
+    let pending = tokio::spawn(req);
+    up_tx.send(Ok(vec![1u8; 1000].into())).await.unwrap();
+    let first = tokio::time::timeout(wait, first_rx.recv())
+        .await
+        .expect("the upstream sees the first chunk while the client still sends")
+        .unwrap();
+    assert!(!first.is_empty());
+    up_tx.send(Ok(vec![2u8; 500].into())).await.unwrap();
+    drop(up_tx);
+    let resp = tokio::time::timeout(wait, pending)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "received 1500");
 }
 
 /// RFC 9110 §7.6.1: hop-by-hop headers of the upstream's response (the fixed list and those

@@ -4,8 +4,6 @@
 //! trusts a custom CA for IdP TLS only when given one (R-CFG-5).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-// The shared harness trips these lints on its own; they are not this file's.
-#[allow(clippy::type_complexity, clippy::collapsible_if)]
 mod common;
 
 use std::time::{Duration, Instant};
