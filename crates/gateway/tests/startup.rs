@@ -35,25 +35,14 @@ fn closed_port() -> u16 {
 
 /// The settings `TestEnv` uses, for a gateway at `base` and the given discovery URL.
 fn settings(base: &str, discovery: &str, upstream: &Upstream, dir: &TempDir) -> RawSettings {
-    RawSettings {
-        discovery_url: Some(discovery.to_string()),
-        redirect_url: Some(format!("{base}/api/callback")),
-        client_id: Some(CLIENT_ID.into()),
-        client_secret: Some(CLIENT_SECRET.into()),
-        token_endpoint_auth_method: Some("client_secret_post".into()),
-        jws_algorithms: Some(vec!["RS256".into()]),
-        allow_insecure_http: Some("true".into()),
-        jwt_signing_secret: Some(JWT_SECRET.into()),
-        upstream: Some(format!("http://{}", upstream.addr)),
-        database_url: Some(format!("sqlite://{}", dir.0.join("p.db").display())),
-        scopes: Some(vec![
-            "openid".into(),
-            "email".into(),
-            "profile".into(),
-            "groups".into(),
-        ]),
-        ..Default::default()
-    }
+    common::settings(
+        &format!("{base}/api/callback"),
+        discovery,
+        "client_secret_post",
+        "RS256",
+        upstream,
+        dir,
+    )
 }
 
 async fn start_gw(

@@ -188,6 +188,9 @@ impl FileConfig {
             }
         }
         let claims = self.jwt_claims.unwrap_or_default();
+        // seed 001: "the base URL of StackState suffixed with /loginCallback".
+        let seed001 =
+            self.client_id.is_some() || self.secret.is_some() || self.discovery_uri.is_some();
         let mut custom = self.custom_parameters.unwrap_or_default();
         custom.retain(|k, _| !k.trim().is_empty());
 
@@ -239,6 +242,7 @@ impl FileConfig {
             upstream: s(own.upstream),
             database_url: s(own.database_url),
             public_url: s(own.public_url).or_else(|| dns.as_ref().map(|d| format!("https://{d}"))),
+            default_callback_path: seed001.then(|| "/loginCallback".to_string()),
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct RawSettings {
     pub upstream: Option<String>,
     pub database_url: Option<String>,
     pub public_url: Option<String>,
+    /// The callback path when no redirect URL is set: `/api/callback` (seed 000), or
+    /// `/loginCallback` for a seed 001 `authentication.yaml`.
+    pub default_callback_path: Option<String>,
 }
 
 /// Claim-mapping overrides (seed 000's seven `OIDC_USER_*_KEY`s plus seed 001's fields).
@@ -63,7 +66,7 @@ impl RawSettings {
             userinfo_endpoint, issuer, jwks_uri, client_id, client_secret,
             token_endpoint_auth_method, jws_algorithms, custom_parameters, access_type,
             allow_insecure_http, signer_pem_url, jwt_signing_secret, listen, upstream,
-            database_url, public_url);
+            database_url, public_url, default_callback_path);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

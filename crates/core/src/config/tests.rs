@@ -401,3 +401,35 @@ fn readme_documents_every_env_var() {
         assert!(readme.contains(&format!("`{name}`")), "README lacks {name}");
     }
 }
+
+/// Seed 001: without `redirectUri` the callback is the base URL plus `/loginCallback`.
+#[test]
+fn seed_001_default_callback_is_login_callback() {
+    let yaml = include_str!("../../../../fixtures/seeds/seed001-authentication.yaml");
+    let c = load(
+        &env(&[
+            (
+                "OIDC_DISCOVERY_URL",
+                "https://idp.example.com/.well-known/openid-configuration",
+            ),
+            ("JWT_SIGNING_SECRET", SECRET),
+            ("PORTCULLIS_PUBLIC_URL", "https://stackstate.example.com"),
+        ]),
+        Some(("authentication.yaml", yaml)),
+    )
+    .unwrap();
+    assert_eq!(
+        c.oidc.redirect_url.as_str(),
+        "https://stackstate.example.com/loginCallback"
+    );
+    // Plain environment configuration keeps seed 000's /api/callback.
+    let pairs: Vec<_> = with(&[("PORTCULLIS_PUBLIC_URL", "https://app.example.com")])
+        .into_iter()
+        .filter(|(k, _)| *k != "OIDC_REDIRECT_URL")
+        .collect();
+    let c = load(&env(&pairs), None).unwrap();
+    assert_eq!(
+        c.oidc.redirect_url.as_str(),
+        "https://app.example.com/api/callback"
+    );
+}

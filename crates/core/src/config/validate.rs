@@ -384,7 +384,13 @@ fn check_urls(raw: &RawSettings, ctx: &mut Ctx) -> (Option<url::Url>, Option<url
     });
     let redirect = match (redirect, &public) {
         (Some(r), _) => Some(r),
-        (None, Some(p)) => p.join("/api/callback").ok(),
+        (None, Some(p)) => p
+            .join(
+                raw.default_callback_path
+                    .as_deref()
+                    .unwrap_or("/api/callback"),
+            )
+            .ok(),
         (None, None) => None,
     };
     if let (Some(p), Some(r)) = (&public, &redirect) {

@@ -307,6 +307,37 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The gateway settings every test starts from: our OP client, the upstream, a fresh SQLite
+/// file, plain-http IdP allowed (the test OP is http unless a test gives it TLS).
+pub fn settings(
+    redirect: &str,
+    discovery: &str,
+    auth_method: &str,
+    alg: &str,
+    upstream: &Upstream,
+    dir: &TempDir,
+) -> RawSettings {
+    RawSettings {
+        discovery_url: Some(discovery.to_string()),
+        redirect_url: Some(redirect.to_string()),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(CLIENT_SECRET.into()),
+        token_endpoint_auth_method: Some(auth_method.into()),
+        jws_algorithms: Some(vec![alg.into()]),
+        allow_insecure_http: Some("true".into()),
+        jwt_signing_secret: Some(JWT_SECRET.into()),
+        upstream: Some(format!("http://{}", upstream.addr)),
+        database_url: Some(format!("sqlite://{}", dir.0.join("p.db").display())),
+        scopes: Some(vec![
+            "openid".into(),
+            "email".into(),
+            "profile".into(),
+            "groups".into(),
+        ]),
+        ..Default::default()
+    }
+}
+
 impl TestEnv {
     pub async fn start() -> TestEnv {
         Self::start_with(Options::default()).await
@@ -325,25 +356,14 @@ impl TestEnv {
         let op = Op::start(op_cfg).await;
         let upstream = Upstream::start().await;
         let dir = TempDir::new();
-        let mut raw = RawSettings {
-            discovery_url: Some(op.discovery_url()),
-            redirect_url: Some(redirect),
-            client_id: Some(CLIENT_ID.into()),
-            client_secret: Some(CLIENT_SECRET.into()),
-            token_endpoint_auth_method: Some(o.auth_method.into()),
-            jws_algorithms: Some(vec![o.alg.into()]),
-            allow_insecure_http: Some("true".into()),
-            jwt_signing_secret: Some(JWT_SECRET.into()),
-            upstream: Some(format!("http://{}", upstream.addr)),
-            database_url: Some(format!("sqlite://{}", dir.0.join("p.db").display())),
-            scopes: Some(vec![
-                "openid".into(),
-                "email".into(),
-                "profile".into(),
-                "groups".into(),
-            ]),
-            ..Default::default()
-        };
+        let mut raw = settings(
+            &redirect,
+            &op.discovery_url(),
+            o.auth_method,
+            o.alg,
+            &upstream,
+            &dir,
+        );
         (o.tweak)(&mut raw, &op);
         let config = validate(&raw).unwrap_or_else(|p| panic!("test config invalid: {p:?}"));
         let gw = portcullis_gateway::start(config, listener).await.unwrap();
