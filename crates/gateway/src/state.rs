@@ -63,7 +63,10 @@ impl AppState {
     ) -> Result<AppState, StartError> {
         let ca = ca_pem;
         let idp = IdpHttp::new(ca.as_deref()).map_err(|e| StartError::Ca(e.to_string()))?;
-        let keys = SessionKeys::derive(config.jwt_signing_secret.expose());
+        let mut keys = SessionKeys::derive(config.jwt_signing_secret.expose());
+        if let Some(prev) = &config.previous_jwt_signing_secret {
+            keys = keys.with_previous(prev.expose());
+        }
         let revoked = RevocationView::default();
         let now = portcullis_core::time::now_unix();
         for (sid, exp) in store.revoked_session_ids(now).await? {

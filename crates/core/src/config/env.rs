@@ -86,6 +86,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "JWT_SIGNING_SECRET",
         "session signing secret, at least 32 characters",
     ),
+    (
+        "JWT_SIGNING_SECRET_PREVIOUS",
+        "previous signing secret, still accepted for verification while rotating",
+    ),
     ("PORTCULLIS_LISTEN", "listen address (default 0.0.0.0:8080)"),
     (
         "PORTCULLIS_UPSTREAM",
@@ -124,6 +128,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         allow_insecure_http: v("OIDC_ALLOW_INSECURE_HTTP"),
         signer_pem_url: v("OIDC_SIGNER_PEM_URL"),
         jwt_signing_secret: v("JWT_SIGNING_SECRET"),
+        jwt_signing_secret_previous: v("JWT_SIGNING_SECRET_PREVIOUS"),
         listen: v("PORTCULLIS_LISTEN"),
         upstream: v("PORTCULLIS_UPSTREAM"),
         database_url: v("PORTCULLIS_DATABASE_URL"),

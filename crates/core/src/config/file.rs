@@ -119,6 +119,7 @@ struct Own {
     database_url: Option<String>,
     public_url: Option<String>,
     jwt_signing_secret: Option<String>,
+    previous_jwt_signing_secret: Option<String>,
     issuer: Option<String>,
     jwks_uri: Option<String>,
     token_endpoint_auth_method: Option<String>,
@@ -219,6 +220,7 @@ impl FileConfig {
                 .or(oidc.and_then(|x| x.oidc_allow_insecure_transport))
                 .map(|b| b.to_string()),
             signer_pem_url: s(own.signer_pem_url).or_else(|| o(|x| &x.oidc_signer_pem_url)),
+            jwt_signing_secret_previous: s(own.previous_jwt_signing_secret),
             jwt_signing_secret: s(own.jwt_signing_secret).or_else(|| {
                 s(self
                     .secrets

@@ -111,6 +111,8 @@ pub enum DatabaseUrl {
 pub struct Config {
     pub oidc: OidcConfig,
     pub jwt_signing_secret: Secret,
+    /// The secret before the last rotation: sessions it signed stay valid until they expire.
+    pub previous_jwt_signing_secret: Option<Secret>,
     pub listen: SocketAddr,
     pub upstream: Option<url::Url>,
     pub database: DatabaseUrl,

@@ -27,6 +27,8 @@ pub struct RawSettings {
     pub allow_insecure_http: Option<String>,
     pub signer_pem_url: Option<String>,
     pub jwt_signing_secret: Option<String>,
+    /// R-CFG-1: accepted for verification only, so a rotation does not sign everyone out.
+    pub jwt_signing_secret_previous: Option<String>,
     pub claim_keys: RawClaimKeys,
     pub roles: BTreeMap<String, Vec<String>>,
     pub listen: Option<String>,
@@ -65,7 +67,8 @@ impl RawSettings {
             api_auth, discovery_url, redirect_url, scopes, authorization_endpoint, token_endpoint,
             userinfo_endpoint, issuer, jwks_uri, client_id, client_secret,
             token_endpoint_auth_method, jws_algorithms, custom_parameters, access_type,
-            allow_insecure_http, signer_pem_url, jwt_signing_secret, listen, upstream,
+            allow_insecure_http, signer_pem_url, jwt_signing_secret, jwt_signing_secret_previous,
+            listen, upstream,
             database_url, public_url, default_callback_path);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);

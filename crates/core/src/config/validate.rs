@@ -122,6 +122,12 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     }
 
     let secret = check_secret(raw, &mut ctx);
+    let previous = raw.jwt_signing_secret_previous.clone();
+    if previous.as_ref().is_some_and(|p| p.len() < MIN_SECRET_LEN) {
+        ctx.problem(format!(
+            "JWT_SIGNING_SECRET_PREVIOUS must be at least {MIN_SECRET_LEN} characters"
+        ));
+    }
     let client_id = raw.client_id.clone().unwrap_or_else(|| {
         ctx.problem("OIDC_CLIENT_ID (clientId) is required");
         String::new()
@@ -201,6 +207,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
                 claim_keys,
             },
             jwt_signing_secret: Secret::new(secret),
+            previous_jwt_signing_secret: previous.map(Secret::new),
             listen,
             upstream,
             database,

@@ -10,6 +10,8 @@ const SALT: &[u8] = b"portcullis/session-keys/v1";
 /// The subkeys derived from the signing secret.
 pub struct SessionKeys {
     session_jwt: hmac::Key,
+    /// Verification-only key from the previous secret (R-CFG-1).
+    previous_session_jwt: Option<hmac::Key>,
     tx_binding: hmac::Key,
 }
 
@@ -44,8 +46,21 @@ impl SessionKeys {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret.as_bytes());
         SessionKeys {
             session_jwt: derive(&prk, b"session+jwt"),
+            previous_session_jwt: None,
             tx_binding: derive(&prk, b"oidc-tx-binding"),
         }
+    }
+
+    /// Also accept sessions signed with `previous` (verification only, R-CFG-1).
+    pub fn with_previous(mut self, previous: &str) -> Self {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(previous.as_bytes());
+        self.previous_session_jwt = Some(derive(&prk, b"session+jwt"));
+        self
+    }
+
+    /// The previous secret's session key, if a rotation is in progress.
+    pub fn previous_session_jwt(&self) -> Option<&hmac::Key> {
+        self.previous_session_jwt.as_ref()
     }
 
     /// Key for the HS256 session JWT.

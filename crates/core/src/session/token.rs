@@ -86,8 +86,14 @@ impl SessionClaims {
         if !alg_ok || !typ_ok || jws.header.len() != 2 {
             return Err(SessionError::Header);
         }
-        hmac::verify(keys.session_jwt(), jws.signing_input(), jws.signature())
-            .map_err(|_| SessionError::Signature)?;
+        let current = hmac::verify(keys.session_jwt(), jws.signing_input(), jws.signature());
+        let ok = current.is_ok()
+            || keys
+                .previous_session_jwt()
+                .is_some_and(|k| hmac::verify(k, jws.signing_input(), jws.signature()).is_ok());
+        if !ok {
+            return Err(SessionError::Signature);
+        }
         let c = &jws.claims;
         let iss = string(c, "iss")?;
         if iss != public_url || string(c, "aud")? != public_url {
@@ -212,6 +218,30 @@ mod tests {
                 "{h}"
             );
         }
+    }
+
+    /// R-CFG-1: after a rotation, sessions signed with the previous secret stay valid only
+    /// while that secret is configured as previous.
+    #[test]
+    fn r_cfg_1_previous_secret_verifies_only() {
+        let now = 1_000_000;
+        let old = SessionKeys::derive("old-secret-old-secret-old-secret-xx");
+        let t = claims(now).issue(&old);
+        let rotated = SessionKeys::derive("0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            SessionClaims::verify(&t, &rotated, URL, now),
+            Err(SessionError::Signature)
+        );
+        let rotating = SessionKeys::derive("0123456789abcdef0123456789abcdef")
+            .with_previous("old-secret-old-secret-old-secret-xx");
+        assert!(SessionClaims::verify(&t, &rotating, URL, now).is_ok());
+        // new sessions are signed with the current secret only
+        let fresh = claims(now).issue(&rotating);
+        assert!(SessionClaims::verify(&fresh, &rotated, URL, now).is_ok());
+        assert_eq!(
+            SessionClaims::verify(&fresh, &old, URL, now),
+            Err(SessionError::Signature)
+        );
     }
 
     #[test]
