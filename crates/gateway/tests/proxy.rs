@@ -666,3 +666,30 @@ async fn own_endpoints_session_401_and_405() {
     }
     assert_eq!(env.upstream.count(), 0, "NP");
 }
+
+/// R-RS-1 (slowloris): a client that never finishes its request headers is disconnected
+/// after the header read timeout instead of holding the connection forever.
+#[tokio::test]
+async fn r_rs_1_slow_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::start().await;
+    let addr = env.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Drip: 1\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection must be closed by the server");
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(5),
+        "closed too early: {waited:?}"
+    );
+    assert_eq!(env.upstream.count(), 0);
+    // The gateway keeps serving others.
+    let r = reqwest::get(format!("{}/healthz", env.base)).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
