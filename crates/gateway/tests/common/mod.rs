@@ -381,7 +381,7 @@ impl TestEnv {
     /// Wait until `/readyz` answers 200 (the IdP loaded).
     pub async fn wait_ready(&self) {
         let c = reqwest::Client::new();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
                 && r.status() == 200
             {
