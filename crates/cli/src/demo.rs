@@ -118,23 +118,33 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let config = validate(&raw).map_err(|p| anyhow!("demo configuration invalid: {p:?}"))?;
     let mut gw = portcullis_gateway::start(config, gw_listener).await?;
 
-    println!();
-    println!(
+    // One write, errors ignored: a closed stdout (e.g. piped to `head`) must not stop the demo
+    // with a panic.
+    let banner = [
+        String::new(),
         "  Portcullis demo is running (DEVELOPMENT ONLY: built-in test IdP, not for production)"
-    );
-    println!();
-    println!("  Open:            {public}/");
-    println!("  Dev IdP:         {issuer}  (demo users below; password = username)");
-    println!("  Sample app:      http://{app_addr}  (reached through Portcullis)");
-    println!("  Database:        {}", args.database);
-    println!();
-    println!("  Demo users:      alice / alice   (groups: admins, devs)");
-    println!("                   bob   / bob     (groups: devs)");
-    println!("                   carol / carol   (no groups)");
-    println!();
-    println!("  Session JSON:    {public}/api/session     Sign out: {public}/api/logout");
-    println!("  Press Ctrl-C to stop.");
-    println!();
+            .into(),
+        String::new(),
+        format!("  Open:            {public}/"),
+        format!("  Dev IdP:         {issuer}  (demo users below; password = username)"),
+        format!("  Sample app:      http://{app_addr}  (reached through Portcullis)"),
+        format!("  Database:        {}", args.database),
+        String::new(),
+        "  Demo users:      alice / alice   (groups: admins, devs)".into(),
+        "                   bob   / bob     (groups: devs)".into(),
+        "                   carol / carol   (no groups)".into(),
+        String::new(),
+        format!("  Session JSON:    {public}/api/session     Sign out: {public}/api/logout"),
+        "  Press Ctrl-C to stop.".into(),
+        String::new(),
+    ]
+    .join("\n");
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{banner}");
+        let _ = out.flush();
+    }
     crate::serve::shutdown_signal().await;
     gw.shutdown();
     gw.wait().await?;

@@ -59,7 +59,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load(args.config.as_ref())?;
     if args.check {
         check_ca_file(&config)?;
-        println!("configuration OK");
+        // Ignore a closed stdout rather than panicking.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), b"configuration OK\n");
         return Ok(());
     }
     let mut gw = portcullis_gateway::bind_and_start(config).await?;

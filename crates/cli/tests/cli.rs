@@ -483,11 +483,10 @@ fn start_demo(db: &str) -> (Demo, String, String) {
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
+        // Keep draining after the URLs are found: a closed pipe would break the demo's output.
         for line in BufReader::new(out).lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let demo = Demo { child, stderr };
