@@ -622,9 +622,27 @@ provider.use(async (ctx, next) => {
   if (route === 'token' && ctx.status === 200 && modes.id_token
       && ctx.body && typeof ctx.body === 'object' && typeof ctx.body.id_token === 'string') {
     ctx.body = { ...ctx.body, id_token: await forgeIdToken(ctx.body.id_token, modes.id_token) };
-  } else if (route === 'userinfo' && ctx.status === 200 && modes.userinfo?.claims
+  } else if (route === 'userinfo' && ctx.status === 200 && modes.userinfo
       && ctx.body && typeof ctx.body === 'object') {
-    ctx.body = applyOverrides(ctx.body, modes.userinfo.claims);
+    const u = modes.userinfo;
+    const body = applyOverrides(ctx.body, u.claims);
+    if ('raw' in u) {
+      // Replace the answer entirely (garbage, a JSON array, a wrong content type...).
+      ctx.status = u.status ?? 200;
+      ctx.type = u.content_type ?? 'application/json';
+      ctx.body = String(u.raw);
+    } else if (u.jwt) {
+      // Signed UserInfo (Core 5.3.2): iss and aud added, signed with the RS256 key, then
+      // forged like an ID token (u.jwt = {sign, claims, header}).
+      const rs = realKeyByAlg.get('RS256');
+      const clientId = ctx.oidc?.client?.clientId ?? clients[0]?.client_id;
+      const payload = { iss: issuer, aud: clientId, ...body };
+      const base = compactJws({ alg: 'RS256', kid: rs.kid, typ: 'JWT' }, payload, 'RS256', rs.privateKey);
+      ctx.type = 'application/jwt';
+      ctx.body = await forgeIdToken(base, u.jwt);
+    } else {
+      ctx.body = body;
+    }
   } else if (route === 'discovery' && ctx.status === 200 && modes.discovery
       && ctx.body && typeof ctx.body === 'object') {
     ctx.body = applyOverrides(ctx.body, modes.discovery);

@@ -8,8 +8,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use portcullis_core::claims::map_claims;
+use portcullis_core::jose::JsonError;
 use portcullis_core::oidc::id_token::{IdTokenClaims, IdTokenExpectations, validate_id_token};
-use portcullis_core::oidc::userinfo::{parse_userinfo_json, verify_userinfo_jwt};
+use portcullis_core::oidc::userinfo::{UserInfoError, parse_userinfo_json, verify_userinfo_jwt};
 use portcullis_core::session::{SESSION_TTL, SessionClaims};
 use portcullis_store::{LoginTx, Session};
 use serde_json::{Map, Value};
@@ -312,7 +313,13 @@ async fn merged_claims(
             }
         }
     }
-    .map_err(|e| WebError::SignInFailed(format!("userinfo rejected: {e}")))?;
+    .map_err(|e| match e {
+        // Not JSON at all: the IdP answered garbage (502, §0.3), not a claim we refuse.
+        UserInfoError::Json(JsonError::Invalid) => {
+            WebError::IdpUnavailable(format!("userinfo is not JSON: {e}"))
+        }
+        e => WebError::SignInFailed(format!("userinfo rejected: {e}")),
+    })?;
     for (k, v) in info {
         // Identity and token-binding claims come from the validated ID token only.
         if !matches!(
