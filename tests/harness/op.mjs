@@ -400,7 +400,7 @@ function isClientRedirect(location) {
 
 async function handleControl(ctx) {
   const route = `${ctx.method} ${ctx.path}`;
-  const body = ctx.method === 'POST' ? await readBody(ctx.req) : '';
+  const body = ctx.method === 'POST' ? await readBody(ctx.req, 8 * 1024 * 1024) : '';
   switch (route) {
     case 'POST /__control/reset':
       resetState();

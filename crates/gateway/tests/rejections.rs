@@ -1255,3 +1255,32 @@ async fn r_ck_1_unprefixed_lookalike_cookie_ignored() {
     }
     assert_eq!(env.upstream.count(), 0);
 }
+
+/// R-CB-7, R-RS-2: a token endpoint slower than the 10 s budget, or one answering more than
+/// 1 MiB, is an IdP failure (502): nothing stored, no userinfo call.
+#[tokio::test]
+async fn r_cb_7_token_endpoint_timeout_and_oversize_502() {
+    let env = TestEnv::start().await;
+    let big = format!("{{\"access_token\":\"{}\"}}", "a".repeat(1024 * 1024 + 10));
+    for (case, mode) in [
+        (
+            "over 1 MiB",
+            json!({"token": {"raw": big, "content_type": "application/json"}}),
+        ),
+        ("slower than 10 s", json!({"token": {"delay_ms": 11_000}})),
+    ] {
+        let b = Browser::new();
+        let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
+        env.op.mode(mode).await;
+        let started = std::time::Instant::now();
+        let r = b.get(&cb).await;
+        assert_refused(&env, &r, 502, case).await;
+        if case.starts_with("slower") {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(11),
+                "the 10 s cap must apply"
+            );
+        }
+        assert_eq!(env.op.calls("/me").await, 0, "[{case}] NU");
+    }
+}
