@@ -190,7 +190,7 @@ async function modeKey(name, alg, kid) {
   return modeKeys.get(cacheKey);
 }
 
-const SIGN_MODES = new Set(['valid', 'none', 'hs256-public-key', 'wrong-key', 'tamper', 'rotated', 'unknown-kid', 'es256-in-jwks']);
+const SIGN_MODES = new Set(['valid', 'none', 'hs256-public-key', 'wrong-key', 'tamper', 'rotated', 'unknown-kid', 'es256-in-jwks', 'embedded-jwk', 'jku']);
 
 // Rewrites the provider-issued ID token according to modes.id_token.
 async function forgeIdToken(idToken, mode) {
@@ -232,6 +232,19 @@ async function forgeIdToken(idToken, mode) {
     case 'unknown-kid': {
       const k = await modeKey('unknown-kid', real.alg);
       return compactJws(hdr({ ...origHeader, kid: k.kid }), payload, k.alg, k.privateKey);
+    }
+    case 'embedded-jwk': {
+      // CVE-2018-0114 shape: signed by an attacker key that is embedded as the `jwk` header,
+      // with the real kid. An RP that trusts the header would accept it.
+      const k = await modeKey('wrong-key', real.alg, real.kid);
+      return compactJws(hdr({ ...origHeader, jwk: k.publicJwk }), payload, k.alg, k.privateKey);
+    }
+    case 'jku': {
+      // Signed by an attacker key published only at a `jku` URL (served below, and logged, so a
+      // test can prove the RP never fetched it).
+      const k = await modeKey('wrong-key', real.alg, real.kid);
+      return compactJws(hdr({ ...origHeader, jku: `${issuer}/attacker/jwks`, x5u: `${issuer}/attacker/cert.pem` }),
+        payload, k.alg, k.privateKey);
     }
     case 'es256-in-jwks': {
       const es = realKeyByAlg.get('ES256');
@@ -589,6 +602,14 @@ provider.use(async (ctx, next) => {
     entry.form = { ...querystring.parse(raw) };
   }
   requestLog.push(entry);
+
+  // The attacker's key set for the `jku` sign mode (never to be fetched by the RP).
+  if (ctx.path === '/attacker/jwks') {
+    const k = modeKeys.get(`wrong-key:${realKeyByAlg.get('RS256').alg}`);
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify({ keys: k ? [k.publicJwk] : [] });
+    return undefined;
+  }
 
   // Our interaction pages.
   let m = ctx.path.match(/^\/interaction\/([^/]+)$/);

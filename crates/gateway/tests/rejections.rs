@@ -1284,3 +1284,20 @@ async fn r_cb_7_token_endpoint_timeout_and_oversize_502() {
         assert_eq!(env.op.calls("/me").await, 0, "[{case}] NU");
     }
 }
+
+/// R-IDT-2 (RFC 8725 §3.10, CVE-2018-0114): keys named or embedded in the token header are
+/// never used or fetched — a token signed by an attacker key in `jwk`, or published at `jku`
+/// / `x5u`, is refused and the attacker URLs are never requested.
+#[tokio::test]
+async fn r_idt_2_header_keys_never_used_or_fetched() {
+    let env = TestEnv::start().await;
+    assert_id_token_rejected(&env, json!({"sign": "embedded-jwk"})).await;
+    assert_id_token_rejected(&env, json!({"sign": "jku"})).await;
+    let log = env.op.log().await;
+    assert!(
+        !log.iter().any(|e| e["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/attacker/"))),
+        "jku/x5u must never be fetched: {log:?}"
+    );
+}
