@@ -48,19 +48,9 @@ fn default_db() -> String {
         .to_string()
 }
 
+/// 32 CSPRNG bytes, base64url (43 characters): demo client secret and signing secret.
 fn random_secret() -> anyhow::Result<String> {
-    let mut b = [0u8; 24];
-    aws_lc_rs_fill(&mut b)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-fn aws_lc_rs_fill(b: &mut [u8]) -> anyhow::Result<()> {
-    // Reuse the gateway's CSPRNG helper: 43 base64url chars, take the bytes we need.
-    let t = portcullis_gateway::routes::login::random_token().map_err(|e| anyhow!("{e}"))?;
-    for (dst, src) in b.iter_mut().zip(t.bytes()) {
-        *dst = src;
-    }
-    Ok(())
+    portcullis_gateway::routes::login::random_token().map_err(|e| anyhow!("{e}"))
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -109,7 +99,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         client_secret: Some(client_secret),
         // The dev IdP speaks plain http on loopback; a real deployment never sets this.
         allow_insecure_http: Some("true".into()),
-        jwt_signing_secret: Some(format!("{}{}", random_secret()?, random_secret()?)),
+        jwt_signing_secret: Some(random_secret()?),
         upstream: Some(format!("http://{app_addr}")),
         database_url: Some(format!("sqlite://{}", args.database)),
         roles: BTreeMap::new(),

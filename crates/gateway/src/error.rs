@@ -82,13 +82,18 @@ impl WebError {
 
     /// Render for a client that sent `headers`.
     pub fn render(&self, headers: &HeaderMap) -> Response {
+        self.render_as(wants_json(headers))
+    }
+
+    /// Render as JSON (API clients) or as an HTML page (browsers).
+    pub fn render_as(&self, json: bool) -> Response {
         let status = self.status();
         match status.as_u16() {
             500..=599 => tracing::error!(status = status.as_u16(), error = %self, "request failed"),
             _ => tracing::info!(status = status.as_u16(), error = %self, "request refused"),
         }
         let (code, message) = self.public();
-        let mut resp = if wants_json(headers) {
+        let mut resp = if json {
             let body = match self {
                 // §0.3: the API 401 body is exactly this, for every cause.
                 WebError::Unauthorized => serde_json::json!({"error": "unauthorized"}),

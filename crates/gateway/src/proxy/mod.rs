@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -53,13 +53,13 @@ pub async fn gate(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let headers = req.headers().clone();
-    match auth::authenticate(&state, &headers).await {
+    let json = wants_json(req.headers());
+    match auth::authenticate(&state, req.headers()).await {
         Ok(Some(a)) => forward(&state, Some(a), peer, req)
             .await
-            .unwrap_or_else(|e| e.render(&headers)),
+            .unwrap_or_else(|e| e.render_as(json)),
         Ok(None) => sign_in_or_401(&state, &req),
-        Err(e) => e.render(&headers),
+        Err(e) => e.render_as(json),
     }
 }
 
@@ -68,7 +68,7 @@ pub async fn gate(
 fn sign_in_or_401(state: &AppState, req: &Request) -> Response {
     let browser = matches!(*req.method(), Method::GET | Method::HEAD) && !wants_json(req.headers());
     if !browser {
-        return WebError::Unauthorized.render(&api_headers());
+        return WebError::Unauthorized.render_as(true);
     }
     let target = req
         .uri()
@@ -82,15 +82,6 @@ fn sign_in_or_401(state: &AppState, req: &Request) -> Response {
     let mut resp = (StatusCode::FOUND, [(header::LOCATION, login)]).into_response();
     crate::routes::no_store(&mut resp);
     resp
-}
-
-fn api_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::ACCEPT,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    h
 }
 
 async fn forward(

@@ -46,7 +46,7 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Respo
             Json(json!({"error": "unauthorized"})),
         )
             .into_response(),
-        Err(e) => e.render(&HeaderMap::new()),
+        Err(e) => e.render_as(true),
     };
     no_store(&mut resp);
     resp
