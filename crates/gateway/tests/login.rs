@@ -69,12 +69,15 @@ async fn sign_in_reaches_upstream_with_identity_headers() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(u.email.as_deref(), Some("alice@example.com"));
-    assert_eq!(u.given_name.as_deref(), Some("Alice"));
-    assert_eq!(u.family_name.as_deref(), Some("Liddell"));
-    assert_eq!(u.picture.as_deref(), Some("https://example.com/alice.png"));
-    assert_eq!(u.provider.as_deref(), Some(env.op.issuer.as_str()));
-    assert_eq!(u.groups, vec!["admins", "devs"]);
+    assert_eq!(u.profile.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(u.profile.given_name.as_deref(), Some("Alice"));
+    assert_eq!(u.profile.family_name.as_deref(), Some("Liddell"));
+    assert_eq!(
+        u.profile.picture.as_deref(),
+        Some("https://example.com/alice.png")
+    );
+    assert_eq!(u.profile.provider.as_deref(), Some(env.op.issuer.as_str()));
+    assert_eq!(u.profile.groups, vec!["admins", "devs"]);
     assert!(u.active);
     assert_eq!(u.first_login, u.last_login);
 

@@ -406,7 +406,7 @@ async fn r_cfg_5_custom_ca_trusts_https_idp_and_nothing_else_does() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(user.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(user.profile.email.as_deref(), Some("alice@example.com"));
 
     let cert_problem = |r: &str| r.to_ascii_lowercase().contains("certificate");
     for base in [&base_none, &base_insecure] {

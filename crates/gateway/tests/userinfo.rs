@@ -38,7 +38,7 @@ async fn r_ui_2_signed_userinfo_accepted_and_used() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(u.email.as_deref(), Some("signed@example.com"));
+    assert_eq!(u.profile.email.as_deref(), Some("signed@example.com"));
 }
 
 /// R-UI-2 with R-IDT-5/7/8/9: forged signed UserInfo is refused with 401.

@@ -37,13 +37,13 @@ fn tx(state: &str, binding: &str, at: i64) -> LoginTx {
 async fn users_upsert_keeps_identity_and_first_login() {
     let s = Store::open_sqlite(":memory:").await.unwrap();
     let u1 = s.upsert_user(&mapped("sub1"), "id-1", 100).await.unwrap();
-    assert_eq!(u1.groups, vec!["g1", "g2"]);
+    assert_eq!(u1.profile.groups, vec!["g1", "g2"]);
     let mut m = mapped("sub1");
     m.email = Some("new@b.c".into());
     let u2 = s.upsert_user(&m, "id-2", 200).await.unwrap();
     assert_eq!(u2.id, "id-1", "same (iss, sub) keeps its id");
     assert_eq!((u2.first_login, u2.last_login), (100, 200));
-    assert_eq!(u2.email.as_deref(), Some("new@b.c"));
+    assert_eq!(u2.profile.email.as_deref(), Some("new@b.c"));
     assert_eq!(s.count_users().await.unwrap(), 1);
     let mut other_iss = mapped("sub1");
     other_iss.issuer = "https://other".into();

@@ -6,22 +6,14 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::{Store, StoreError};
 
-/// A stored user.
+/// A stored user: the mapped profile of their last sign-in plus bookkeeping.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct User {
-    /// Internal id (UUIDv7-like text; never the IdP's `sub`).
+    /// Internal id (UUIDv7 text; never the IdP's `sub`).
     pub id: String,
-    pub issuer: String,
-    pub subject: String,
-    pub user_id: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub picture: Option<String>,
-    pub provider: Option<String>,
-    pub username: Option<String>,
-    pub groups: Vec<String>,
+    /// Identity `(issuer, subject)` and the mapped claims (seed 000's fields, groups).
+    #[serde(flatten)]
+    pub profile: MappedUser,
     pub first_login: i64,
     pub last_login: i64,
     pub active: bool,
@@ -36,17 +28,19 @@ fn from_row(r: &SqliteRow) -> Result<User, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("users.groups_json: {e}")))?;
     Ok(User {
         id: r.try_get("id")?,
-        issuer: r.try_get("issuer")?,
-        subject: r.try_get("subject")?,
-        user_id: r.try_get("user_id")?,
-        email: r.try_get("email")?,
-        name: r.try_get("name")?,
-        given_name: r.try_get("given_name")?,
-        family_name: r.try_get("family_name")?,
-        picture: r.try_get("picture")?,
-        provider: r.try_get("provider")?,
-        username: r.try_get("username")?,
-        groups,
+        profile: MappedUser {
+            issuer: r.try_get("issuer")?,
+            subject: r.try_get("subject")?,
+            user_id: r.try_get("user_id")?,
+            email: r.try_get("email")?,
+            name: r.try_get("name")?,
+            given_name: r.try_get("given_name")?,
+            family_name: r.try_get("family_name")?,
+            picture: r.try_get("picture")?,
+            provider: r.try_get("provider")?,
+            username: r.try_get("username")?,
+            groups,
+        },
         first_login: r.try_get("first_login")?,
         last_login: r.try_get("last_login")?,
         active: r.try_get::<i64, _>("active")? != 0,

@@ -118,14 +118,14 @@ pub fn prepare_request(
     h.remove(header::HOST);
     // R-HD-2/3: set after hop-by-hop processing, exactly once each, encoded.
     if let Some(u) = user {
-        insert(h, ident::USER, &encode_value(&u.user_id));
-        if let Some(e) = &u.email {
+        insert(h, ident::USER, &encode_value(&u.profile.user_id));
+        if let Some(e) = &u.profile.email {
             insert(h, ident::EMAIL, &encode_value(e));
         }
-        if let Some(n) = &u.username {
+        if let Some(n) = &u.profile.username {
             insert(h, ident::PREFERRED_USERNAME, &encode_value(n));
         }
-        insert(h, ident::GROUPS, &encode_groups(&u.groups));
+        insert(h, ident::GROUPS, &encode_groups(&u.profile.groups));
     }
 }
 
@@ -145,17 +145,19 @@ mod tests {
     fn user() -> User {
         User {
             id: "u".into(),
-            issuer: "i".into(),
-            subject: "s".into(),
-            user_id: "alice\r\nX-Evil: 1".into(),
-            email: Some("a@b.c".into()),
-            name: None,
-            given_name: None,
-            family_name: None,
-            picture: None,
-            provider: None,
-            username: Some("alice".into()),
-            groups: vec!["g1".into(), "g,2".into()],
+            profile: portcullis_core::claims::MappedUser {
+                issuer: "i".into(),
+                subject: "s".into(),
+                user_id: "alice\r\nX-Evil: 1".into(),
+                email: Some("a@b.c".into()),
+                name: None,
+                given_name: None,
+                family_name: None,
+                picture: None,
+                provider: None,
+                username: Some("alice".into()),
+                groups: vec!["g1".into(), "g,2".into()],
+            },
             first_login: 0,
             last_login: 0,
             active: true,

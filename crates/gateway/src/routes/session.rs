@@ -15,24 +15,9 @@ use crate::state::AppState;
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let mut resp = match auth::authenticate(&state, &headers).await {
         Ok(Some(a)) => {
-            let u = &a.user;
+            // The profile's fields flattened next to the internal id and login times.
             Json(json!({
-                "user": {
-                    "id": u.id,
-                    "user_id": u.user_id,
-                    "issuer": u.issuer,
-                    "subject": u.subject,
-                    "email": u.email,
-                    "name": u.name,
-                    "given_name": u.given_name,
-                    "family_name": u.family_name,
-                    "picture": u.picture,
-                    "provider": u.provider,
-                    "username": u.username,
-                    "groups": u.groups,
-                    "first_login": u.first_login,
-                    "last_login": u.last_login,
-                },
+                "user": a.user.as_ref(),
                 "session": {
                     "expires_at": a.session.exp,
                     "auth_time": a.session.auth_time,
