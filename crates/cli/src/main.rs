@@ -6,6 +6,12 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: under load glibc's arena locks showed up as the top
+/// user-space cost of a proxied request (perf, bench/load.sh); mimalloc's per-thread heaps
+/// avoid that contention.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "portcullis",
