@@ -29,7 +29,7 @@ const STRIP_PREFIX: &[&str] = &[
 /// Maximum bytes of one identity header value (R-HD-3).
 pub const MAX_VALUE: usize = 1024;
 /// Maximum bytes of all identity header values together (R-HD-3). Holds by construction:
-/// four headers of at most [`MAX_VALUE`] bytes each (asserted in the tests).
+/// four headers of at most [`MAX_VALUE`] bytes each (checked at compile time below).
 pub const MAX_TOTAL: usize = 8 * 1024;
 const _: () = assert!(4 * MAX_VALUE <= MAX_TOTAL);
 
