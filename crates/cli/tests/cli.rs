@@ -701,3 +701,60 @@ async fn demo_smoke_test_signs_in_through_the_dev_idp() {
     assert!(Path::new(&db).exists(), "the demo database is created");
     drop(demo);
 }
+
+/// Issue 2 item 9: a person opens the printed URL in a real browser (headless Debian
+/// Chromium), signs in at the development IdP's form and sees themselves on the sample app.
+#[tokio::test]
+async fn demo_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        assert!(
+            std::env::var("PORTCULLIS_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1"),
+            "Chromium not found at {chromium}: install Debian's `chromium` (scripts/test does as root)"
+        );
+        return;
+    }
+    let tmp = Tmp::new("demo-browser");
+    let db = tmp.0.join("demo.db").display().to_string();
+    let (demo, open, _idp) = start_demo(&db);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/harness/browser.mjs");
+    let cfg = serde_json::json!({
+        "url": format!("{open}reports?q=1"),
+        "user": "alice",
+        "password": "alice",
+        "user_field": "#username",
+        "password_field": "#password",
+        "submit": "form:has(#username) button[type=submit]",
+        "logout": format!("{open}api/logout"),
+    });
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(cfg.to_string())
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(90), out)
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    assert!(
+        seen.get("error").is_none(),
+        "{seen}\n--- demo log ---\n{}",
+        demo.log()
+    );
+    assert_eq!(seen["final_url"], format!("{open}reports?q=1"));
+    let body = seen["body"].as_str().unwrap();
+    assert!(
+        body.contains("Signed in as") && body.contains("alice"),
+        "{body}"
+    );
+    assert!(
+        body.contains("x-forwarded-user"),
+        "the page lists the headers it received"
+    );
+    assert_eq!(seen["session_status"], 200);
+    assert_eq!(seen["session"]["user"]["email"], "alice@example.com");
+    assert_eq!(seen["session_status_after_logout"], 401);
+}

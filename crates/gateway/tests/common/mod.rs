@@ -702,3 +702,48 @@ impl Browser {
 pub const ALICE: (&str, &str) = ("alice", "alice-pass");
 pub const BOB: (&str, &str) = ("bob", "bob-pass");
 pub const MALLORY: (&str, &str) = ("mallory", "mallory-pass");
+
+// ------------------------------------------------------------------------------------------
+// A real browser
+// ------------------------------------------------------------------------------------------
+
+/// Run tests/harness/browser.mjs (headless Debian Chromium through playwright-core) with
+/// `cfg`; returns what the browser saw. `None` only when PORTCULLIS_SKIP_BROWSER_TESTS=1 is set
+/// on a machine without Chromium; otherwise a missing Chromium fails the test.
+pub async fn run_browser(cfg: Value) -> Option<Value> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        if std::env::var("PORTCULLIS_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+            eprintln!("skipping a browser test: no Chromium at {chromium}");
+            return None;
+        }
+        panic!(
+            "Chromium not found at {chromium}: install Debian's `chromium` (scripts/test does as root) or set CHROMIUM"
+        );
+    }
+    let out = Command::new("node")
+        .arg(harness_dir().join("browser.mjs"))
+        .arg(cfg.to_string())
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(90), out)
+        .await
+        .expect("the browser run took over 90 s")
+        .expect("node must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "browser.mjs printed nothing; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert!(
+        v.get("error").is_none(),
+        "the browser run failed: {}",
+        v["error"]
+    );
+    Some(v)
+}
