@@ -139,6 +139,19 @@ mod tests {
         assert_eq!(encode_groups(&["a,b".into(), "c".into()]), "a%2Cb,c");
     }
 
+    proptest::proptest! {
+        /// R-HD-3: whatever a claim contains, the encoded value is a valid header value within
+        /// the size limit, and encoding never panics.
+        #[test]
+        fn encoded_values_are_always_valid_headers(v in "\\PC{0,300}|.{0,300}") {
+            let e = encode_value(&v);
+            proptest::prop_assert!(http_valid(&e));
+            proptest::prop_assert!(e.len() <= MAX_VALUE);
+            let g = encode_groups(&[v.clone(), v]);
+            proptest::prop_assert!(http_valid(&g) && g.len() <= MAX_VALUE);
+        }
+    }
+
     fn http_valid(v: &str) -> bool {
         v.bytes().all(|b| (0x20..=0x7e).contains(&b))
     }

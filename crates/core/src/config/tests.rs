@@ -433,3 +433,13 @@ fn seed_001_default_callback_is_login_callback() {
         "https://app.example.com/api/callback"
     );
 }
+
+proptest::proptest! {
+    /// R-RS-5: any YAML text yields settings or a one-line error, never a panic.
+    #[test]
+    fn yaml_parsing_never_panics(text in ".{0,200}") {
+        if let Err(e) = parse_file("f.yaml", &text) {
+            proptest::prop_assert!(!e.to_string().contains('\n'));
+        }
+    }
+}

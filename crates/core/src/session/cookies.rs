@@ -139,6 +139,19 @@ mod tests {
         assert!(Cookies::parse(["garbage;;==;=x; ;"].into_iter(), &n).is_ok());
     }
 
+    proptest::proptest! {
+        /// R-RS-5: any Cookie header bytes parse without panicking; strip never re-adds ours.
+        #[test]
+        fn cookie_parsing_never_panics(h in ".{0,256}") {
+            let n = CookieNames::new(true);
+            let _ = Cookies::parse([h.as_str()].into_iter(), &n);
+            if let Some(rest) = Cookies::strip(&h, &n) {
+                let again = Cookies::parse([rest.as_str()].into_iter(), &n);
+                proptest::prop_assert!(again.is_ok_and(|c| c.session.is_none() && c.tx.is_none()));
+            }
+        }
+    }
+
     #[test]
     fn r_hd_4_strip_gateway_cookies() {
         let n = CookieNames::new(true);
