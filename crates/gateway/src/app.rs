@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -28,6 +28,8 @@ pub fn router(state: AppState) -> Router {
         .route(&callback_path, get(callback::callback))
         .route("/api/session", get(session::session))
         .route("/api/logout", get(session::logout).post(session::logout))
+        // Only Portcullis's own answers; the app's responses keep the app's own headers.
+        .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)
         .layer(middleware::from_fn(limits))
         .layer(TraceLayer::new_for_http())
@@ -49,6 +51,25 @@ async fn limits(req: Request, next: Next) -> Response {
             .render(req.headers());
     }
     next.run(req).await
+}
+
+/// Hardening headers on Portcullis's own pages and JSON: no MIME sniffing, never framed
+/// (clickjacking on the sign-in pages), no external resources, no referrer.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    resp
 }
 
 fn cookie_len(h: &HeaderMap) -> usize {

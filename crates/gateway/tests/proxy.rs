@@ -693,3 +693,29 @@ async fn r_rs_1_slow_headers_are_cut_off() {
     let r = reqwest::get(format!("{}/healthz", env.base)).await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// Portcullis's own pages carry hardening headers; proxied answers keep the app's headers.
+#[tokio::test]
+async fn own_pages_have_security_headers_proxied_ones_do_not() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    let own = b.get(&format!("{}/api/session", env.base)).await;
+    assert_eq!(
+        own.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(own.header("x-frame-options").as_deref(), Some("DENY"));
+    assert!(
+        own.header("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let app = b.get(&format!("{}/page", env.base)).await;
+    assert_eq!(app.status, 200);
+    assert!(
+        app.header("x-frame-options").is_none(),
+        "the app decides its own headers"
+    );
+    assert!(app.header("content-security-policy").is_none());
+}
