@@ -68,6 +68,16 @@ async fn start_with(issuer_path: &str, backchannel_logout_uri: Option<String>) -
     }
 }
 
+/// POST a form to the token endpoint (no client authentication header).
+async fn post_token(t: &TestIdp, form: &[(&str, &str)]) -> reqwest::Response {
+    t.http
+        .post(format!("{}/token", t.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn start() -> TestIdp {
     start_with("", None).await
 }
@@ -174,19 +184,18 @@ async fn sign_in(t: &TestIdp, pkce: &Pkce, username: &str, password: &str) -> Si
 }
 
 async fn exchange_post(t: &TestIdp, code: &str, verifier: &str) -> reqwest::Response {
-    t.http
-        .post(format!("{}/token", t.base))
-        .form(&[
+    post_token(
+        t,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT_URI),
             ("code_verifier", verifier),
             ("client_id", CLIENT_ID),
             ("client_secret", CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
+        ],
+    )
+    .await
 }
 
 fn basic_auth(id: &str, secret: &str) -> String {
@@ -429,37 +438,33 @@ async fn token_request_with_other_redirect_uri_or_missing_verifier_is_invalid_gr
     let t = start().await;
     let pkce = pkce();
     let signed_in = sign_in(&t, &pkce, "alice", "alice").await;
-    let resp = t
-        .http
-        .post(format!("{}/token", t.base))
-        .form(&[
+    let resp = post_token(
+        &t,
+        &[
             ("grant_type", "authorization_code"),
             ("code", signed_in.code.as_str()),
             ("redirect_uri", "http://127.0.0.1:1/elsewhere"),
             ("code_verifier", pkce.verifier.as_str()),
             ("client_id", CLIENT_ID),
             ("client_secret", CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(json_of(resp).await["error"], "invalid_grant");
 
     let pkce = self::pkce();
     let signed_in = sign_in(&t, &pkce, "alice", "alice").await;
-    let resp = t
-        .http
-        .post(format!("{}/token", t.base))
-        .form(&[
+    let resp = post_token(
+        &t,
+        &[
             ("grant_type", "authorization_code"),
             ("code", signed_in.code.as_str()),
             ("redirect_uri", REDIRECT_URI),
             ("client_id", CLIENT_ID),
             ("client_secret", CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(json_of(resp).await["error"], "invalid_grant");
 }
 
@@ -469,20 +474,18 @@ async fn wrong_client_secret_is_invalid_client_401() {
     let pkce = pkce();
     let signed_in = sign_in(&t, &pkce, "alice", "alice").await;
 
-    let resp = t
-        .http
-        .post(format!("{}/token", t.base))
-        .form(&[
+    let resp = post_token(
+        &t,
+        &[
             ("grant_type", "authorization_code"),
             ("code", signed_in.code.as_str()),
             ("redirect_uri", REDIRECT_URI),
             ("code_verifier", pkce.verifier.as_str()),
             ("client_id", CLIENT_ID),
             ("client_secret", "wrong"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json_of(resp).await["error"], "invalid_client");
 
@@ -528,20 +531,18 @@ async fn code_of_another_client_is_invalid_grant() {
     let t = start().await;
     let pkce = pkce();
     let signed_in = sign_in(&t, &pkce, "alice", "alice").await;
-    let resp = t
-        .http
-        .post(format!("{}/token", t.base))
-        .form(&[
+    let resp = post_token(
+        &t,
+        &[
             ("grant_type", "authorization_code"),
             ("code", signed_in.code.as_str()),
             ("redirect_uri", REDIRECT_URI),
             ("code_verifier", pkce.verifier.as_str()),
             ("client_id", "other"),
             ("client_secret", "other-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_of(resp).await["error"], "invalid_grant");
 }
