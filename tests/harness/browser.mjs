@@ -5,7 +5,8 @@
 // Usage: node browser.mjs '<json>'  with
 //   {"url": "...", "user": "...", "password": "...",
 //    "user_field": "input[name=login]", "password_field": "input[name=password]",
-//    "submit": "button[type=submit]", "logout": "http://gw/api/logout"}
+//    "submit": "button[type=submit]", "logout": "http://gw/api/logout",
+//    "screenshot_logout": "/tmp/a.png", "screenshot_signed_out": "/tmp/b.png"}  (optional)
 // Chromium: env CHROMIUM (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 
@@ -37,7 +38,14 @@ try {
   out.session_status = session.status();
   out.session = await session.json().catch(() => null);
   if (cfg.logout) {
+    // The sign-out page (GET changes nothing); its button POSTs the sign-out.
     await page.goto(cfg.logout);
+    out.logout_page_title = await page.title();
+    if (cfg.screenshot_logout) await page.screenshot({ path: cfg.screenshot_logout });
+    await Promise.all([page.waitForLoadState('load'), page.click('form[action="/api/logout"] button[type=submit]')]);
+    await page.waitForLoadState('load');
+    out.after_logout_body = (await page.textContent('body')) ?? '';
+    if (cfg.screenshot_signed_out) await page.screenshot({ path: cfg.screenshot_signed_out });
     const after = await page.goto(new URL('/api/session', cfg.url).href);
     out.session_status_after_logout = after.status();
   }

@@ -50,7 +50,7 @@ fn default_db() -> String {
 
 /// 32 CSPRNG bytes, base64url (43 characters): demo client secret and signing secret.
 fn random_secret() -> anyhow::Result<String> {
-    portcullis_gateway::routes::login::random_token().map_err(|e| anyhow!("{e}"))
+    portcullis_core::oidc::pkce::random_token().map_err(|e| anyhow!("{e}"))
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -117,7 +117,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         String::new(),
         format!("  Open:            {public}/"),
         format!("  Dev IdP:         {issuer}  (demo users below; password = username)"),
-        format!("  Sample app:      http://{app_addr}  (reached through Portcullis)"),
+        // The app's own address is shown for comparison only: opened directly it has no
+        // identity headers, which is the point of putting Portcullis in front.
+        format!(
+            "  Sample app:      http://{app_addr}  (direct, bypasses Portcullis \u{2014} for comparison)"
+        ),
         format!("  Database:        {}", args.database),
         String::new(),
         "  Demo users:      alice / alice   (groups: admins, devs)".into(),

@@ -54,8 +54,73 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("portcullis: {e:#}");
+            eprintln!("portcullis: {}", error_chain(&e));
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// `outer: cause: cause…`, skipping a cause whose text is already in what was printed: some
+/// errors (e.g. `cannot listen on …: {source}`) show their source in their own message and
+/// also return it from `source()`, and the cause should be printed once.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shaped like the gateway's `StartError::Listen`: the source in the message and in
+    /// `source()`.
+    #[derive(Debug)]
+    struct Listen {
+        addr: &'static str,
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Listen {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot listen on {}: {}", self.addr, self.source)
+        }
+    }
+
+    impl std::error::Error for Listen {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let text = io.to_string();
+        let e = anyhow::Error::new(Listen {
+            addr: "127.0.0.1:1",
+            source: io,
+        });
+        assert_eq!(
+            error_chain(&e),
+            format!("cannot listen on 127.0.0.1:1: {text}")
+        );
+        // Causes not already shown are kept, in order.
+        let e = anyhow::Error::new(std::io::Error::other("disk full"))
+            .context("cannot write")
+            .context("saving the session");
+        assert_eq!(
+            error_chain(&e),
+            "saving the session: cannot write: disk full"
+        );
     }
 }

@@ -55,9 +55,30 @@ pub fn load(path: Option<&PathBuf>) -> anyhow::Result<config::Config> {
     }
 }
 
+/// Shown at start-up when `PORTCULLIS_UPSTREAM` is not set: the gateway then signs people in but
+/// has nothing to show them, which is easy to miss until someone signs in.
+pub const NO_UPSTREAM_WARNING: &str = "no upstream configured (PORTCULLIS_UPSTREAM): signed-in users will see a \"no application configured\" page";
+
+/// Warnings about the configuration that the CLI adds to the validator's own `config.warnings`.
+fn cli_warnings(config: &config::Config) -> Vec<&'static str> {
+    let mut w = Vec::new();
+    if config.upstream.is_none() {
+        w.push(NO_UPSTREAM_WARNING);
+    }
+    w
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load(args.config.as_ref())?;
+    for w in cli_warnings(&config) {
+        tracing::warn!("{w}");
+    }
     if args.check {
+        // `serve` logs these at start (portcullis_gateway::start); `--check` reports exactly
+        // what `serve` would, the low-entropy secret warning included.
+        for w in &config.warnings {
+            tracing::warn!("{w}");
+        }
         check_ca_file(&config)?;
         // Ignore a closed stdout rather than panicking.
         let _ = std::io::Write::write_all(&mut std::io::stdout(), b"configuration OK\n");

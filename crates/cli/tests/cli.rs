@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -438,50 +438,75 @@ fn r_cfg_5_ca_file_with_private_key_is_refused() {
 // `portcullis demo`
 // ------------------------------------------------------------------------------------------
 
-/// Kills the demo on drop, also when an assertion fails.
-struct Demo {
+/// A background `portcullis` process (demo or serve), killed on drop, also when an assertion
+/// fails. Its stderr goes to a file, as under a process supervisor (no terminal).
+struct Background {
     child: Child,
-    stderr: Arc<Mutex<String>>,
+    log_path: PathBuf,
 }
 
-impl Drop for Demo {
+impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Demo {
+impl Background {
+    fn spawn(mut command: Command, log_path: PathBuf) -> Background {
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Background { child, log_path }
+    }
+
+    /// Everything written to stderr so far.
+    fn log_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.log_path).unwrap_or_default()
+    }
+
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        String::from_utf8_lossy(&self.log_bytes()).into_owned()
+    }
+
+    /// Bounded polling of stderr until `done` holds (or fail after 30 s).
+    fn wait_for_log(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if done(&log) {
+                return log;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("waited 30 s for {what}; stderr:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
-/// Start the demo and return it with its printed `Open:` and `Dev IdP:` URLs.
-fn start_demo(db: &str) -> (Demo, String, String) {
-    let mut child = cmd(&["demo", "--port", "0", "--database", db], &[])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr: Arc<Mutex<String>> = Arc::default();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let sink = stderr.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = err_pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+type Demo = Background;
+
+struct DemoUrls {
+    open: String,
+    idp: String,
+    /// Every line the demo printed up to and including the `Dev IdP:` line.
+    banner: Vec<String>,
+    /// The rest of the stdout lines, as they come.
+    rest: std::sync::mpsc::Receiver<String>,
+}
+
+/// Start the demo (stderr to a file in `tmp`) and return it with its printed URLs.
+fn start_demo(tmp: &Tmp, db: &str) -> (Demo, DemoUrls) {
+    let mut command = cmd(&["demo", "--port", "0", "--database", db], &[]);
+    command.env("RUST_LOG", "info");
+    let mut demo = Background::spawn(command, tmp.0.join("demo-stderr.log"));
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let out = child.stdout.take().unwrap();
+    let out = demo.child.stdout.take().unwrap();
     std::thread::spawn(move || {
         // Keep draining after the URLs are found: a closed pipe would break the demo's output.
         for line in BufReader::new(out).lines() {
@@ -489,8 +514,7 @@ fn start_demo(db: &str) -> (Demo, String, String) {
             let _ = tx.send(line);
         }
     });
-    let demo = Demo { child, stderr };
-    let (mut open, mut idp) = (None, None);
+    let (mut open, mut idp, mut banner) = (None, None, Vec::new());
     while open.is_none() || idp.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
@@ -506,8 +530,15 @@ fn start_demo(db: &str) -> (Demo, String, String) {
         if let Some(u) = field("Dev IdP:") {
             idp = Some(u);
         }
+        banner.push(line);
     }
-    (demo, open.unwrap(), idp.unwrap())
+    let urls = DemoUrls {
+        open: open.unwrap(),
+        idp: idp.unwrap(),
+        banner,
+        rest: rx,
+    };
+    (demo, urls)
 }
 
 /// A tiny cookie-keeping client (cookies per host:port, no redirects followed).
@@ -623,7 +654,8 @@ fn attr_after(html: &str, anchor: &str, attr: &str) -> String {
 async fn demo_smoke_test_signs_in_through_the_dev_idp() {
     let tmp = Tmp::new("demo");
     let db = tmp.0.join("demo.db").display().to_string();
-    let (demo, open, idp) = start_demo(&db);
+    let (demo, urls) = start_demo(&tmp, &db);
+    let (open, idp) = (urls.open, urls.idp);
     let open_url = url::Url::parse(&open).unwrap();
     assert_eq!(open_url.host_str(), Some("localhost"), "{open}");
     let port = open_url.port().unwrap();
@@ -716,7 +748,8 @@ async fn demo_in_a_real_browser() {
     }
     let tmp = Tmp::new("demo-browser");
     let db = tmp.0.join("demo.db").display().to_string();
-    let (demo, open, _idp) = start_demo(&db);
+    let (demo, urls) = start_demo(&tmp, &db);
+    let open = urls.open;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/harness/browser.mjs");
     let cfg = serde_json::json!({
         "url": format!("{open}reports?q=1"),
@@ -757,4 +790,344 @@ async fn demo_in_a_real_browser() {
     assert_eq!(seen["session_status"], 200);
     assert_eq!(seen["session"]["user"]["email"], "alice@example.com");
     assert_eq!(seen["session_status_after_logout"], 401);
+}
+
+// ------------------------------------------------------------------------------------------
+// `portcullis serve` in the background, and the "reshape" issue's start-up and log items
+// ------------------------------------------------------------------------------------------
+
+/// Start `portcullis serve` (stderr to a file in `tmp`, `RUST_LOG=info` unless `env` says
+/// otherwise) and return it with the port it listens on (from its "Portcullis listening" line).
+fn start_serve(tmp: &Tmp, tag: &str, env: &[(&str, &str)]) -> (Background, u16) {
+    let mut command = cmd(&["serve"], &[("RUST_LOG", "info")]);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let serve = Background::spawn(command, tmp.0.join(format!("{tag}-stderr.log")));
+    let log = serve.wait_for_log("`serve` to listen", |l| {
+        l.contains("Portcullis listening") || l.contains("portcullis: ")
+    });
+    let line = log
+        .lines()
+        .find(|l| l.contains("Portcullis listening"))
+        .unwrap_or_else(|| panic!("`serve` did not start:\n{log}"));
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (serve, port)
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The messages of a text log's WARN lines (`… WARN target: message`), leaving out the IdP
+/// loader's (it runs in the background, so whether it has logged yet is a matter of timing).
+fn config_warnings(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once(" WARN ").map(|(_, rest)| rest))
+        .filter(|rest| !rest.starts_with("portcullis_gateway::idp::loader"))
+        .map(|rest| rest.split_once(": ").map_or(rest, |(_, m)| m).to_string())
+        .collect()
+}
+
+const NO_UPSTREAM: &str = "no upstream configured (PORTCULLIS_UPSTREAM): signed-in users will see a \"no application configured\" page";
+
+/// Reshape item 1: a second `serve` on a taken port says why once, not
+/// "Address already in use (os error 98): Address already in use (os error 98)".
+#[test]
+fn a_taken_port_prints_its_cause_once() {
+    let tmp = Tmp::new("port");
+    let config = fixture("seed000-values-discovery.yaml")
+        .display()
+        .to_string();
+    let db = format!("sqlite://{}", tmp.0.join("first.db").display());
+    let (_first, port) = start_serve(
+        &tmp,
+        "first",
+        &[
+            ("PORTCULLIS_CONFIG", &config),
+            ("PORTCULLIS_DATABASE_URL", &db),
+            ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let listen = format!("127.0.0.1:{port}");
+    let db2 = format!("sqlite://{}", tmp.0.join("second.db").display());
+    let r = run(
+        &["serve"],
+        &[
+            ("PORTCULLIS_CONFIG", &config),
+            ("PORTCULLIS_DATABASE_URL", &db2),
+            ("PORTCULLIS_LISTEN", &listen),
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("portcullis: cannot listen on {listen}: ")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("Address already in use").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}
+
+/// Reshape item 1: a database directory that cannot be created is reported as such, not as a
+/// corrupt row.
+#[test]
+fn a_database_directory_that_cannot_be_created_says_so() {
+    let config = fixture("seed000-values-discovery.yaml")
+        .display()
+        .to_string();
+    // /proc refuses new directories, also to root.
+    let dir = "/proc/portcullis-cli-test-no-such-dir";
+    let db = format!("sqlite://{dir}/p.db");
+    let r = run(
+        &["serve"],
+        &[
+            ("PORTCULLIS_CONFIG", &config),
+            ("PORTCULLIS_DATABASE_URL", &db),
+            ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("cannot create"), "{}", r.stderr);
+    assert!(last.contains(dir), "{}", r.stderr);
+    assert!(
+        !r.stderr.to_ascii_lowercase().contains("corrupt"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Reshape items 2 and 3: `serve --check` reports the warnings `serve` logs at start-up (the
+/// low-entropy secret among them, exit 0 in both), and a missing PORTCULLIS_UPSTREAM is one of
+/// them.
+#[test]
+fn check_reports_the_warnings_that_serve_logs() {
+    let tmp = Tmp::new("check-warnings");
+    let config = fixture("seed000-values-discovery.yaml")
+        .display()
+        .to_string();
+    let db = format!("sqlite://{}", tmp.0.join("p.db").display());
+    let low_entropy = "ab".repeat(20);
+    let env = [
+        ("PORTCULLIS_CONFIG", config.as_str()),
+        ("PORTCULLIS_DATABASE_URL", db.as_str()),
+        ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
+        ("JWT_SIGNING_SECRET", low_entropy.as_str()),
+        ("RUST_LOG", "info"),
+    ];
+    let check = run(&["serve", "--check"], &env);
+    assert_eq!(check.code, Some(0), "{}", check.stderr);
+    assert_eq!(check.stdout.trim(), "configuration OK");
+    let checked = config_warnings(&check.stderr);
+    assert!(
+        checked.iter().any(|w| w.contains("low-entropy")),
+        "{}",
+        check.stderr
+    );
+    assert!(checked.iter().any(|w| w == NO_UPSTREAM), "{}", check.stderr);
+    assert!(
+        !check.stderr.contains(&low_entropy),
+        "secrets are not echoed"
+    );
+
+    let (serve, _port) = start_serve(&tmp, "serve", &env);
+    let served = config_warnings(&serve.log());
+    assert_eq!(
+        checked,
+        served,
+        "--check:\n{}\nserve:\n{}",
+        check.stderr,
+        serve.log()
+    );
+    drop(serve);
+
+    // With an upstream there is nothing to warn about.
+    let with_upstream = [
+        ("PORTCULLIS_CONFIG", config.as_str()),
+        ("PORTCULLIS_UPSTREAM", "http://127.0.0.1:3000"),
+    ];
+    let r = run(&["serve", "--check"], &with_upstream);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stderr.contains("no upstream"), "{}", r.stderr);
+}
+
+/// `portcullis serve` against an IdP that refuses connections, with the loader's DEBUG lines
+/// on; returns once the loader has retried twice after its first failure (backoff 0.5 s, 1 s).
+fn serve_with_idp_down(tmp: &Tmp) -> (Background, u16) {
+    let config = fixture("seed000-values-discovery.yaml")
+        .display()
+        .to_string();
+    let db = format!("sqlite://{}", tmp.0.join("p.db").display());
+    let discovery = format!(
+        "https://127.0.0.1:{}/.well-known/openid-configuration",
+        closed_port()
+    );
+    let (serve, port) = start_serve(
+        tmp,
+        "serve",
+        &[
+            ("PORTCULLIS_CONFIG", &config),
+            ("PORTCULLIS_DATABASE_URL", &db),
+            ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
+            ("PORTCULLIS_UPSTREAM", "http://127.0.0.1:9"),
+            ("OIDC_DISCOVERY_URL", &discovery),
+            ("RUST_LOG", "info,portcullis_gateway::idp::loader=debug"),
+        ],
+    );
+    serve.wait_for_log("two retries", |l| {
+        l.matches("the IdP still cannot be loaded").count() >= 2
+    });
+    (serve, port)
+}
+
+/// `/readyz` three times; each answers 503 with the not-ready reason, which is returned.
+async fn probe_readyz(port: u16) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut reasons = Vec::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        let v: Value = r.json().await.unwrap();
+        reasons.push(v["reason"].as_str().unwrap().to_string());
+    }
+    reasons
+}
+
+/// Reshape item 4: an IdP that cannot be reached is one WARN (the change to "not ready"), not
+/// one per retry; `/readyz` says the IdP cannot be reached (no longer "starting up") and for
+/// how long.
+#[tokio::test]
+async fn an_unreachable_idp_is_logged_once_and_readyz_says_why() {
+    let tmp = Tmp::new("idp-down");
+    let (serve, port) = serve_with_idp_down(&tmp);
+    for reason in probe_readyz(port).await {
+        assert!(
+            reason.starts_with("the identity provider cannot be reached (since "),
+            "{reason}"
+        );
+        assert!(reason.contains("Connection refused"), "{reason}");
+        assert!(!reason.contains("starting up"), "{reason}");
+    }
+    let log = serve.log();
+    let loader_warnings = log
+        .lines()
+        .filter(|l| l.contains(" WARN portcullis_gateway::idp::loader"))
+        .count();
+    assert_eq!(loader_warnings, 1, "{log}");
+}
+
+/// Reshape item 4: failing readiness probes (and the retries behind them) log no ERROR each.
+/// Needs the gateway's TraceLayer (crates/gateway/src/app.rs) not to log every 503 at ERROR.
+#[tokio::test]
+async fn failing_readiness_probes_are_not_logged_as_errors() {
+    let tmp = Tmp::new("probes");
+    let (serve, port) = serve_with_idp_down(&tmp);
+    probe_readyz(port).await;
+    let log = serve.log();
+    assert!(
+        !log.lines().any(|l| l.contains("ERROR")),
+        "failing probes and retries are not errors:\n{log}"
+    );
+}
+
+/// Reshape item 6: the banner's "Dev IdP" link opens the dev IdP's front page (not a 404), and
+/// the "Sample app" line says plainly that it bypasses Portcullis.
+#[tokio::test]
+async fn demo_banner_links_open_pages_and_say_where_they_go() {
+    let tmp = Tmp::new("demo-banner");
+    let db = tmp.0.join("demo.db").display().to_string();
+    let (demo, urls) = start_demo(&tmp, &db);
+    let mut sample = None;
+    while sample.is_none() {
+        let line = urls
+            .rest
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no Sample app line: {:?}\n{}", urls.banner, demo.log()));
+        if line.trim_start().starts_with("Sample app:") {
+            sample = Some(line);
+        }
+    }
+    let sample = sample.unwrap();
+    assert!(
+        sample.contains("direct, bypasses Portcullis") && sample.contains("for comparison"),
+        "{sample}"
+    );
+    assert!(!sample.contains("through Portcullis"), "{sample}");
+
+    let r = reqwest::get(&urls.idp).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", demo.log());
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<h1>Development identity provider</h1>"),
+        "{html}"
+    );
+    for user in ["alice", "bob", "carol"] {
+        assert!(
+            html.contains(&format!("<code>{user}</code>")),
+            "{user}: {html}"
+        );
+    }
+    assert!(html.contains(&format!("{}/.well-known/openid-configuration", urls.idp)));
+}
+
+/// Reshape item 5: logged values cannot forge log lines, and a log written to a file has no
+/// ANSI colour codes. The IdP error code at the callback is attacker-controlled and logged.
+#[tokio::test]
+async fn logs_escape_control_characters_and_have_no_colour_codes() {
+    let tmp = Tmp::new("demo-log");
+    let db = tmp.0.join("demo.db").display().to_string();
+    let (demo, urls) = start_demo(&tmp, &db);
+    let port = url::Url::parse(&urls.open).unwrap().port().unwrap();
+    let c = Client::new(port);
+    let r = c.get(&format!("{}api/login?rd=%2F", urls.open)).await;
+    assert_eq!(r.status, 302, "{}\n{}", r.body, demo.log());
+    let authorize = url::Url::parse(&r.next()).unwrap();
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let forged = "2026-01-01T00:00:00.000000Z  INFO portcullis: FORGED admin signed in";
+    let mut callback = url::Url::parse(&format!("{}api/callback", urls.open)).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("state", &state)
+        .append_pair("error", &format!("access_denied\r\n{forged}\u{1b}[2K"));
+    let r = c.get(callback.as_str()).await;
+    assert!(r.status >= 400, "{} {}", r.status, r.body);
+    let log = demo.wait_for_log("the IdP error to be logged", |l| {
+        l.contains("access_denied")
+    });
+    assert!(
+        !log.lines().any(|l| l.starts_with(forged)),
+        "a forged line:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("access_denied\\r\\n{forged}\\u{{1b}}[2K")),
+        "the value is logged, escaped:\n{log}"
+    );
+    assert!(
+        !demo.log_bytes().contains(&0x1b),
+        "no ESC byte (colour codes or logged input):\n{log}"
+    );
 }

@@ -1,15 +1,20 @@
-//! Per-request and per-sign-in verification costs: session JWT verify (every request), ID
-//! token validation (every sign-in), cookie parsing and redirect validation.
+//! Per-request and per-sign-in verification costs: session JWT verify (every request), DPoP
+//! proof verify and thumbprint (every API request), ID token validation (every sign-in),
+//! cookie parsing and redirect validation.
 //! Run: `cargo bench -p portcullis-core --bench verify`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_core::jose::{Jwks, JwsAlg};
+use portcullis_core::jose::{
+    EmbeddedJwk, Jwks, JwsAlg, VerifyPolicy, jwk_thumbprint_sha256, parse_compact, verify_jws,
+};
 use portcullis_core::oidc::id_token::{IdTokenExpectations, validate_id_token};
 use portcullis_core::redirect::validate_return_to;
 use portcullis_core::session::{CookieNames, Cookies, SessionClaims, SessionKeys};
@@ -47,6 +52,28 @@ fn id_token_fixture(now: i64) -> (String, Jwks) {
     )
 }
 
+/// A DPoP proof (RFC 9449 §4.2) signed by a fresh P-256 key embedded as `jwk`.
+fn dpop_fixture(now: i64) -> String {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let p = kp.public_key().as_ref();
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {
+        "kty": "EC", "crv": "P-256", "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..]),
+    }});
+    let claims = json!({
+        "jti": "e1j3V_bKic8-LAEB", "htm": "GET", "htu": "https://gw.example.com/api/data",
+        "iat": now,
+    });
+    let input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let sig = kp.sign(&rng, input.as_bytes()).unwrap();
+    format!("{input}.{}", B64.encode(sig.as_ref()))
+}
+
 fn benches(c: &mut Criterion) {
     let now = portcullis_core::time::now_unix();
     let keys = SessionKeys::derive("bench-secret-0123456789-abcdefghijklmnop");
@@ -70,6 +97,16 @@ fn benches(c: &mut Criterion) {
     let header = format!("_ga=GA1.2.3; theme=dark; __Host-session={token}; csrf_token=abc");
     c.bench_function("cookie_parse", |b| {
         b.iter(|| Cookies::parse([header.as_str()].into_iter(), &names).unwrap())
+    });
+
+    let proof = dpop_fixture(now);
+    let policy = VerifyPolicy::dpop_proof();
+    c.bench_function("dpop_proof_verify_es256_and_thumbprint", |b| {
+        b.iter(|| {
+            let jws = parse_compact(&proof, 8 * 1024).unwrap();
+            let v = verify_jws(&jws, EmbeddedJwk, &policy).unwrap();
+            jwk_thumbprint_sha256(&v.jwk)
+        })
     });
 
     let (id_token, jwks) = id_token_fixture(now);

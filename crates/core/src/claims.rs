@@ -41,6 +41,21 @@ pub enum ClaimError {
     EmailTooLong,
     #[error("the user id claim `{0}` is missing or not a string")]
     MissingUserId(String),
+    /// The IdP says the email is not verified (`email_verified: false`): forwarding it would
+    /// let anyone who registers someone else's address at the IdP act as that person.
+    #[error("the IdP marks the email as unverified (email_verified=false)")]
+    UnverifiedEmail,
+}
+
+/// Whether the claims say explicitly that the email is not verified: `email_verified` is
+/// `false`, or the string `"false"` (some IdPs, e.g. Cognito, send strings). An absent claim is
+/// not a refusal: many IdPs never send it.
+fn email_unverified(claims: &Map<String, Value>) -> bool {
+    match claims.get("email_verified") {
+        Some(Value::Bool(b)) => !b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    }
 }
 
 /// Look up `path` in `claims`: an exact top-level key first (claim names may contain dots, e.g.
@@ -115,6 +130,13 @@ pub fn map_claims(
     {
         return Err(ClaimError::EmailTooLong);
     }
+    // An unverified email is refused by default. When allowed, it is dropped from the profile,
+    // so it is never sent as X-Forwarded-Email nor shown as the user's address; a user id taken
+    // from that same claim would carry it anyway, so that stays refused.
+    let unverified = email_unverified(claims);
+    if unverified && (!keys.allow_unverified_email || keys.id == keys.email) {
+        return Err(ClaimError::UnverifiedEmail);
+    }
     let user_id = if keys.id == "sub" {
         subject.to_string()
     } else {
@@ -125,7 +147,7 @@ pub fn map_claims(
         issuer: issuer.to_string(),
         subject: subject.to_string(),
         user_id,
-        email: text(claims, &keys.email, MAX_EMAIL),
+        email: text(claims, &keys.email, MAX_EMAIL).filter(|_| !unverified),
         name: text(claims, &keys.name, MAX_DISPLAY),
         given_name: text(claims, &keys.given_name, MAX_DISPLAY),
         family_name: text(claims, &keys.family_name, MAX_DISPLAY),
@@ -153,6 +175,7 @@ mod tests {
             provider: "iss".into(),
             username: "preferred_username".into(),
             groups: "groups".into(),
+            allow_unverified_email: false,
         }
     }
 
@@ -208,5 +231,34 @@ mod tests {
         let u = map_claims("i", "s", &obj(json!({"email":"a@b"})), &k).unwrap();
         assert_eq!(u.user_id, "a@b");
         assert_eq!(u.subject, "s");
+    }
+
+    /// An explicit `email_verified: false` refuses the sign-in by default; when allowed, the
+    /// email is dropped (never forwarded), and an email-derived user id is still refused.
+    #[test]
+    fn unverified_email_refused_unless_allowed() {
+        for v in [json!(false), json!("false"), json!("FALSE")] {
+            let c = obj(json!({"email": "victim@corp.example", "email_verified": v}));
+            assert_eq!(
+                map_claims("i", "s", &c, &keys()),
+                Err(ClaimError::UnverifiedEmail),
+                "{v}"
+            );
+            let mut k = keys();
+            k.allow_unverified_email = true;
+            let u = map_claims("i", "s", &c, &k).unwrap();
+            assert_eq!(u.email, None);
+            assert_eq!(u.user_id, "s");
+            k.id = "email".into();
+            assert_eq!(map_claims("i", "s", &c, &k), Err(ClaimError::UnverifiedEmail));
+        }
+        for c in [
+            json!({"email": "a@b.c", "email_verified": true}),
+            json!({"email": "a@b.c", "email_verified": "true"}),
+            json!({"email": "a@b.c"}),
+        ] {
+            let u = map_claims("i", "s", &obj(c), &keys()).unwrap();
+            assert_eq!(u.email.as_deref(), Some("a@b.c"));
+        }
     }
 }

@@ -33,52 +33,99 @@ pub const MAX_VALUE: usize = 1024;
 pub const MAX_TOTAL: usize = 8 * 1024;
 const _: () = assert!(4 * MAX_VALUE <= MAX_TOTAL);
 
+/// A header name as compared for stripping: trimmed, lower case, `_` as `-`. Used at start-up
+/// (configured names); requests use the allocation-free [`starts_with_normalized`].
+pub fn normalize(name: &str) -> String {
+    name.trim()
+        .bytes()
+        .map(|b| normal_byte(b) as char)
+        .collect()
+}
+
+fn normal_byte(b: u8) -> u8 {
+    if b == b'_' { b'-' } else { b.to_ascii_lowercase() }
+}
+
+/// Whether `name`, normalized like [`normalize`], starts with `prefix` (already normalized).
+/// No allocation: this runs for every header of every proxied request.
+pub fn starts_with_normalized(name: &str, prefix: &str) -> bool {
+    let n = name.trim().as_bytes();
+    let p = prefix.as_bytes();
+    n.len() >= p.len() && n.iter().zip(p).all(|(a, b)| normal_byte(*a) == *b)
+}
+
+fn eq_normalized(name: &str, other: &str) -> bool {
+    name.trim().len() == other.len() && starts_with_normalized(name, other)
+}
+
 /// Whether an inbound header must be removed: its name lowercased, `_` turned into `-` and
 /// trimmed equals or starts with an identity header (catches `X_Forwarded_User`,
 /// CVE-2025-64484).
 pub fn is_identity_header(name: &str) -> bool {
-    let n: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c == '_' {
-                '-'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect();
-    STRIP_EXACT.contains(&n.as_str()) || STRIP_PREFIX.iter().any(|p| n.starts_with(p))
+    STRIP_EXACT.iter().any(|e| eq_normalized(name, e))
+        || STRIP_PREFIX.iter().any(|p| starts_with_normalized(name, p))
+}
+
+/// [`is_identity_header`], or equal to / prefixed by one of `extra` (configured identity header
+/// names and `PORTCULLIS_STRIP_HEADERS`, each already [`normalize`]d).
+pub fn is_stripped(name: &str, extra: &[String]) -> bool {
+    is_identity_header(name) || extra.iter().any(|p| starts_with_normalized(name, p))
 }
 
 /// Encode a value for a header: bytes 0x20–0x7E pass except `%`; everything else (CR, LF, NUL,
-/// CTLs, DEL, all non-ASCII such as U+202E) is percent-encoded as UTF-8. The result is cut to
-/// [`MAX_VALUE`] bytes on an escape boundary. Always valid as an HTTP header value.
+/// CTLs, DEL, all non-ASCII such as U+202E) is percent-encoded as UTF-8. Leading and trailing
+/// spaces are encoded too (`%20`): HTTP trims them, so `" alice@x "` would otherwise reach the
+/// app as another identity. The result is cut to [`MAX_VALUE`] bytes on an escape boundary.
+/// Always valid as an HTTP header value.
 pub fn encode_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        let piece = if (0x20..=0x7e).contains(&b) && b != b'%' {
-            (b as char).to_string()
-        } else {
-            format!("%{b:02X}")
-        };
-        if out.len() + piece.len() > MAX_VALUE {
+    encode(v, false, MAX_VALUE)
+}
+
+/// One encoder for values and group names (`comma`: also encode `,`, the list separator).
+fn encode(v: &str, comma: bool, max: usize) -> String {
+    let bytes = v.as_bytes();
+    let first = bytes.iter().position(|b| *b != b' ').unwrap_or(bytes.len());
+    let last = bytes.iter().rposition(|b| *b != b' ').map_or(0, |i| i + 1);
+    let mut out = String::with_capacity(v.len().min(max));
+    for (i, &b) in bytes.iter().enumerate() {
+        let plain = (0x20..=0x7e).contains(&b)
+            && b != b'%'
+            && !(comma && b == b',')
+            && !(b == b' ' && (i < first || i >= last));
+        let need = if plain { 1 } else { 3 };
+        if out.len() + need > max {
             break;
         }
-        out.push_str(&piece);
+        if plain {
+            out.push(b as char);
+        } else {
+            push_escape(&mut out, b);
+        }
+    }
+    // A cut may leave an interior space at the end; HTTP would trim it.
+    while out.ends_with(' ') {
+        out.pop();
+        if out.len() + 3 <= max {
+            out.push_str("%20");
+            break;
+        }
     }
     out
 }
 
-/// Groups joined with `,` after encoding each (a `,` inside a group name is encoded as `%2C`
-/// so the list stays unambiguous).
+fn push_escape(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(HEX[(b >> 4) as usize] as char);
+    out.push(HEX[(b & 0xf) as usize] as char);
+}
+
+/// Groups joined with `,` after encoding each (a `,` inside a group name is encoded as `%2C`,
+/// and edge spaces as `%20`, so the list stays unambiguous).
 pub fn encode_groups(groups: &[String]) -> String {
-    let parts: Vec<String> = groups
-        .iter()
-        .map(|g| encode_value(g).replace(',', "%2C"))
-        .collect();
     let mut out = String::new();
-    for p in parts {
+    for g in groups {
+        let p = encode(g, true, MAX_VALUE);
         let extra = if out.is_empty() { p.len() } else { p.len() + 1 };
         if out.len() + extra > MAX_VALUE {
             break;
@@ -139,6 +186,38 @@ mod tests {
         assert_eq!(encode_groups(&["a,b".into(), "c".into()]), "a%2Cb,c");
     }
 
+    /// R-HD-3: edge spaces survive HTTP's trimming, so no claim reads as another identity.
+    #[test]
+    fn r_hd_3_edge_spaces_are_encoded() {
+        assert_eq!(encode_value(" alice@example.test "), "%20alice@example.test%20");
+        assert_eq!(encode_value("a b"), "a b");
+        assert_eq!(encode_value("  "), "%20%20");
+        assert_eq!(encode_value(""), "");
+        assert_eq!(
+            encode_groups(&["admins ".into(), " devs".into(), "a b".into()]),
+            "admins%20,%20devs,a b"
+        );
+        // A cut that ends on an interior space never leaves a bare trailing space.
+        let v = format!("{} b", "a".repeat(MAX_VALUE - 1));
+        let e = encode_value(&v);
+        assert!(!e.ends_with(' ') && e.len() <= MAX_VALUE, "{e}");
+    }
+
+    /// R-HD-1: configured names strip in every spelling, as prefixes, without allocating.
+    #[test]
+    fn r_hd_1_configured_names_are_stripped() {
+        let extra = vec![normalize("X-WEBAUTH-USER"), normalize(" X_Internal_")];
+        assert_eq!(extra, vec!["x-webauth-user", "x-internal-"]);
+        for n in ["x-webauth-user", "X_WEBAUTH_USER", "x-webauth-user-id", "x-internal-a"] {
+            assert!(is_stripped(n, &extra), "{n}");
+        }
+        for n in ["x-webauth", "x-internal", "accept"] {
+            assert!(!is_stripped(n, &extra), "{n}");
+        }
+        assert!(is_stripped("x-remote-user", &[]));
+        assert!(!is_stripped("x-remote-user-agent", &[]));
+    }
+
     proptest::proptest! {
         /// R-HD-3: whatever a claim contains, the encoded value is a valid header value within
         /// the size limit, and encoding never panics.
@@ -147,8 +226,10 @@ mod tests {
             let e = encode_value(&v);
             proptest::prop_assert!(http_valid(&e));
             proptest::prop_assert!(e.len() <= MAX_VALUE);
+            proptest::prop_assert!(!e.starts_with(' ') && !e.ends_with(' '));
             let g = encode_groups(&[v.clone(), v]);
             proptest::prop_assert!(http_valid(&g) && g.len() <= MAX_VALUE);
+            proptest::prop_assert!(!g.starts_with(' ') && !g.ends_with(' '));
         }
     }
 

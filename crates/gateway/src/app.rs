@@ -1,15 +1,15 @@
 //! The router: Portcullis's own endpoints, the proxy fallback, and the request limits.
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
-use crate::error::WebError;
-use crate::proxy;
+use crate::error::{self, WebError, wants_json};
+use crate::{auth, proxy, routes};
 use crate::routes::{callback, health, login, session};
 use crate::state::AppState;
 
@@ -25,19 +25,29 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/login", get(login::login))
-        .route(&callback_path, get(callback::callback))
+        // R-CB-1: GET only; axum would answer HEAD with the GET handler.
+        .route(
+            &callback_path,
+            get(callback::callback).head(method_not_allowed_get),
+        )
         .route("/api/session", get(session::session))
-        .route("/api/logout", get(session::logout).post(session::logout))
+        // GET must be side-effect free: it shows a page with a sign-out button (R-CSRF-4).
+        .route(
+            "/api/logout",
+            get(session::logout_page).post(session::logout),
+        )
         // Only Portcullis's own answers; the app's responses keep the app's own headers.
         .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)
-        .layer(middleware::from_fn(limits))
+        .layer(middleware::from_fn_with_state(state.clone(), front))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// 414 for long URIs, 431 for oversized Cookie or header blocks (R-RS-1).
-async fn limits(req: Request, next: Next) -> Response {
+/// The front door of every request: size limits (R-RS-1: 414, 431), authentication (its
+/// outcome left in the request's extensions for the handlers), and rendering of any
+/// [`WebError`] a handler returned, as JSON or HTML for this client.
+async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let uri_len = req
         .uri()
         .path_and_query()
@@ -50,7 +60,31 @@ async fn limits(req: Request, next: Next) -> Response {
         return WebError::TooLarge(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
             .render(req.headers());
     }
-    next.run(req).await
+    let json = wants_json(req.headers());
+    let mut stale = false;
+    if let Some(outcome) = auth::outcome(&state, req.headers()).await {
+        stale = outcome.stale_session(req.headers(), &state);
+        req.extensions_mut().insert(outcome);
+    }
+    let mut resp = error::render_pending(next.run(req).await, json);
+    if stale && !sets_cookie(&resp, state.cookies.session) {
+        routes::set_cookie(&mut resp, state.sessions.clear_cookie());
+        routes::no_store(&mut resp);
+    }
+    resp
+}
+
+/// Whether the response already sets (or clears) cookie `name`.
+fn sets_cookie(resp: &Response, name: &str) -> bool {
+    resp.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(name.as_bytes()) && v.as_bytes().get(name.len()) == Some(&b'='))
+}
+
+/// 405 for HEAD where only GET is allowed.
+async fn method_not_allowed_get() -> WebError {
+    WebError::MethodNotAllowed("GET")
 }
 
 /// Hardening headers on Portcullis's own pages and JSON: no MIME sniffing, never framed

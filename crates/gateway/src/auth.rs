@@ -1,9 +1,18 @@
-//! Who is making this request: the session cookie, verified locally (signature, expiry,
-//! issuer), then the in-memory revocation view and user state. No database on the hot path
-//! except the first request for a user after a restart.
+//! Authentication: the one place that turns a request into "who is this".
+//!
+//! The front middleware (`app::front`) calls [`authenticate`] once per request (it sees the
+//! method and URI, which DPoP will need, and can add cookies to the response, which refresh
+//! will need) and leaves the outcome in the request's extensions; handlers — the proxy and
+//! Portcullis's own routes alike — take it with the [`MaybeAuthed`] or [`Authed`] extractors.
+//!
+//! A credential is verified locally (signature, expiry, issuer), then checked against the
+//! in-memory revocation view and user state. No database on the hot path except the first
+//! request for a user after a restart or after [`crate::views::USER_TTL`].
 
 use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use portcullis_core::session::{Cookies, SessionClaims};
 use portcullis_store::User;
@@ -11,11 +20,47 @@ use portcullis_store::User;
 use crate::error::WebError;
 use crate::state::AppState;
 
+/// What proves who the caller is.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// A browser session (the session JWT cookie).
+    Session(SessionClaims),
+}
+
 /// A signed-in request.
 #[derive(Clone, Debug)]
 pub struct Authed {
     pub user: Arc<User>,
-    pub session: SessionClaims,
+    pub credential: Credential,
+}
+
+impl Authed {
+    /// The browser session, when the credential is one.
+    pub fn session(&self) -> Option<&SessionClaims> {
+        match &self.credential {
+            Credential::Session(s) => Some(s),
+        }
+    }
+
+    /// Until when the credential is valid (unix seconds).
+    pub fn expires_at(&self) -> i64 {
+        match &self.credential {
+            Credential::Session(s) => s.exp,
+        }
+    }
+}
+
+/// The outcome the front middleware leaves in a request's extensions.
+#[derive(Clone)]
+pub(crate) struct Outcome(Arc<Result<Option<Authed>, WebError>>);
+
+impl Outcome {
+    /// A session cookie was presented but is worthless (expired, tampered, revoked, inactive
+    /// user): the response clears it (R-CK-2).
+    pub(crate) fn stale_session(&self, headers: &HeaderMap, state: &AppState) -> bool {
+        matches!(self.0.as_ref(), Ok(None))
+            && cookies(state, headers).is_ok_and(|c| c.session.is_some())
+    }
 }
 
 /// The gateway cookies of a request; a duplicated gateway cookie is refused (R-CK-1).
@@ -24,14 +69,14 @@ pub fn cookies(state: &AppState, headers: &HeaderMap) -> Result<Cookies, WebErro
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok());
-    Cookies::parse(values, &state.cookies).map_err(|e| {
+    Cookies::parse(values, &state.sessions.cookies).map_err(|e| {
         tracing::info!(error = %e, "cookie tossing attempt refused");
         WebError::Unauthorized
     })
 }
 
-/// `Ok(None)` when there is no valid session (missing, expired, tampered, revoked, inactive
-/// user): the caller decides between a sign-in redirect and a 401.
+/// `Ok(None)` when there is no valid credential (missing, expired, tampered, revoked,
+/// inactive user): the caller decides between a sign-in redirect and a 401.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -40,26 +85,63 @@ pub async fn authenticate(
     let Some(token) = cookies.session else {
         return Ok(None);
     };
-    let now = portcullis_core::time::now_unix();
-    let session = match SessionClaims::verify(&token, &state.keys, &state.public_origin, now) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(error = %e, "session cookie refused");
-            return Ok(None);
-        }
+    let now = state.now();
+    let Some(session) = state.sessions.verify(&token, now) else {
+        return Ok(None);
     };
-    if state.revoked.is_revoked(&session.sid) {
+    if state.views.revoked.is_revoked(&session.sid) {
         return Ok(None);
     }
-    let user = match state.users.get(&session.sub) {
+    let user = match state.views.users.get(&session.sub, now) {
         Some(u) => u,
-        None => match state.store.user(&session.sub).await? {
-            Some(u) => state.users.put(u),
+        None => match state.store.users.user(&session.sub).await? {
+            Some(u) => state.views.users.put(u, now),
             None => return Ok(None),
         },
     };
     if !user.active {
         return Ok(None);
     }
-    Ok(Some(Authed { user, session }))
+    Ok(Some(Authed {
+        user,
+        credential: Credential::Session(session),
+    }))
+}
+
+/// Run [`authenticate`] for the front middleware. Requests without any cookie skip it.
+pub(crate) async fn outcome(state: &AppState, headers: &HeaderMap) -> Option<Outcome> {
+    if !headers.contains_key(header::COOKIE) {
+        return None;
+    }
+    Some(Outcome(Arc::new(authenticate(state, headers).await)))
+}
+
+fn from_parts(parts: &Parts) -> Result<Option<Authed>, WebError> {
+    match parts.extensions.get::<Outcome>() {
+        None => Ok(None),
+        Some(Outcome(o)) => match o.as_ref() {
+            Ok(a) => Ok(a.clone()),
+            Err(WebError::Unauthorized) => Err(WebError::Unauthorized),
+            Err(e) => Err(WebError::Internal(e.to_string())),
+        },
+    }
+}
+
+/// The caller, if signed in.
+pub struct MaybeAuthed(pub Option<Authed>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthed {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, WebError> {
+        from_parts(parts).map(MaybeAuthed)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, WebError> {
+        from_parts(parts)?.ok_or(WebError::Unauthorized)
+    }
 }

@@ -1,6 +1,14 @@
 //! One place that turns failures into HTTP answers (SECURITY.md §0.3): status, body shape
-//! (HTML for browsers, JSON for API clients), `Cache-Control: no-store`, `Retry-After`.
-//! Messages are generic; details go to the log, never to the client.
+//! (HTML for browsers, JSON for API clients), `Cache-Control: no-store`, `Retry-After`,
+//! `WWW-Authenticate`, `Allow`. Messages are generic; details go to the log, never to the
+//! client.
+//!
+//! Handlers return `Result<_, WebError>`. `WebError::into_response` cannot see the request, so
+//! it answers the bare status and parks the error in the response's extensions; the front
+//! middleware (`app::front`), which knows whether the client wants JSON, renders it there.
+//! [`WebError::render_as`] is the single renderer.
+
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,19 +27,40 @@ pub enum WebError {
     /// 401 on the API/proxy path: identical for every cause.
     #[error("unauthorized")]
     Unauthorized,
+    /// 401 for a DPoP problem (RFC 9449 §7.1): `WWW-Authenticate: DPoP error=…`.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpop(&'static str),
+    /// 403 with the reason shown (e.g. a policy names the role needed).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 403 `{"error":"csrf"}`: CSRF token missing/mismatched or a cross-site `Origin`.
+    #[error("CSRF check failed: {0}")]
+    Csrf(&'static str),
+    /// 405 with `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    /// 429 with `Retry-After` (seconds).
+    #[error("rate limited: {0}")]
+    RateLimited(&'static str, u64),
     /// 502: the IdP was unreachable or answered garbage.
     #[error("identity provider error: {0}")]
     IdpUnavailable(String),
     /// 502: the upstream application could not be reached.
     #[error("upstream unavailable")]
     UpstreamUnavailable,
-    /// 503: discovery/JWKS not loaded yet.
-    #[error("not ready: {0}")]
-    NotReady(String),
+    /// 503: no upstream application is configured.
+    #[error("no upstream configured")]
+    NoUpstream,
+    /// 503: discovery/JWKS not loaded yet (`starting`), or the IdP cannot be reached.
+    #[error("not ready: {reason}")]
+    NotReady { reason: String, starting: bool },
+    /// 503 with `Retry-After`: a bounded resource is full (pending sign-ins).
+    #[error("busy: {0}")]
+    Busy(&'static str),
     /// 500: our own failure (store); fail closed.
     #[error("internal error: {0}")]
     Internal(String),
-    /// 414 / 431: request too large in a way we check ourselves.
+    /// 413 / 414 / 431: request too large in a way we check ourselves.
     #[error("request too large")]
     TooLarge(StatusCode),
 }
@@ -40,43 +69,77 @@ impl WebError {
     pub fn status(&self) -> StatusCode {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::SignInFailed(_) | WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::SignInFailed(_) | WebError::Unauthorized | WebError::InvalidDpop(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            WebError::Forbidden(_) | WebError::Csrf(_) => StatusCode::FORBIDDEN,
+            WebError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            WebError::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             WebError::IdpUnavailable(_) | WebError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
-            WebError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::NoUpstream | WebError::NotReady { .. } | WebError::Busy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::TooLarge(s) => *s,
         }
     }
 
     /// The machine-readable code and the human sentence shown to the client.
-    fn public(&self) -> (&'static str, &'static str) {
+    fn public(&self) -> (&'static str, String) {
+        let fixed = |code: &'static str, msg: &str| (code, msg.to_string());
         match self {
-            WebError::BadRequest(_) => (
+            WebError::BadRequest(_) => fixed(
                 "invalid_request",
                 "This sign-in link is invalid, expired or was already used. Please start again.",
             ),
-            WebError::SignInFailed(_) => (
+            WebError::SignInFailed(_) => fixed(
                 "access_denied",
                 "Sign-in failed: the identity provider's answer could not be accepted. Please try again or contact your administrator.",
             ),
-            WebError::Unauthorized => ("unauthorized", "You are not signed in."),
-            WebError::IdpUnavailable(_) => (
+            WebError::Unauthorized | WebError::InvalidDpop(_) => {
+                fixed("unauthorized", "You are not signed in.")
+            }
+            WebError::Forbidden(why) => ("forbidden", why.clone()),
+            WebError::Csrf(_) => fixed(
+                "csrf",
+                "This request did not come from a page of this site, so it was refused. Reload the page and try again.",
+            ),
+            WebError::MethodNotAllowed(_) => fixed(
+                "method_not_allowed",
+                "This method is not allowed here.",
+            ),
+            WebError::RateLimited(..) => fixed(
+                "rate_limited",
+                "Too many requests. Please wait a moment and try again.",
+            ),
+            WebError::IdpUnavailable(_) => fixed(
                 "idp_unavailable",
                 "The identity provider could not be reached or gave an invalid answer. Please try again shortly.",
             ),
-            WebError::UpstreamUnavailable => (
+            WebError::UpstreamUnavailable => fixed(
                 "upstream_unavailable",
                 "The application behind Portcullis is not reachable right now. Please try again shortly.",
             ),
-            WebError::NotReady(_) => (
+            WebError::NoUpstream => fixed(
+                "no_upstream",
+                "You are signed in, but no application is configured behind Portcullis yet (PORTCULLIS_UPSTREAM). Ask your administrator.",
+            ),
+            WebError::NotReady { starting: true, .. } => fixed(
                 "not_ready",
                 "Sign-in is starting up: the identity provider's configuration is not loaded yet. Please retry in a few seconds.",
             ),
-            WebError::Internal(_) => (
-                "server_error",
-                "An internal error occurred. Please try again.",
+            WebError::NotReady { starting: false, .. } => fixed(
+                "idp_unreachable",
+                "Sign-in is not available: the identity provider cannot be reached. Please try again in a minute; if it persists, tell your administrator.",
             ),
-            WebError::TooLarge(_) => ("request_too_large", "The request is too large."),
+            WebError::Busy(_) => fixed(
+                "busy",
+                "Too many sign-ins are in progress right now. Please try again in a minute.",
+            ),
+            WebError::Internal(_) => {
+                fixed("server_error", "An internal error occurred. Please try again.")
+            }
+            WebError::TooLarge(_) => fixed("request_too_large", "The request is too large."),
         }
     }
 
@@ -95,39 +158,136 @@ impl WebError {
         let (code, message) = self.public();
         let mut resp = if json {
             let body = match self {
-                // §0.3: the API 401 body is exactly this, for every cause.
-                WebError::Unauthorized => serde_json::json!({"error": "unauthorized"}),
+                // §0.3: these bodies are exactly this, for every cause.
+                WebError::Unauthorized | WebError::InvalidDpop(_) => {
+                    serde_json::json!({"error": "unauthorized"})
+                }
+                WebError::Csrf(_) => serde_json::json!({"error": "csrf"}),
                 _ => serde_json::json!({"error": code, "error_description": message}),
             };
             (status, axum::Json(body)).into_response()
         } else {
-            (
-                status,
-                axum::response::Html(pages::error_page(status, message)),
-            )
-                .into_response()
+            let page = match self {
+                // Keep the page the person asked for: "try again" reloads it.
+                WebError::NotReady { .. } => pages::retry_page(status, &message),
+                _ => pages::error_page(status, &message),
+            };
+            (status, axum::response::Html(page)).into_response()
         };
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if matches!(self, WebError::NotReady(_)) {
-            h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        match self {
+            WebError::NotReady { .. } | WebError::Busy(_) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            WebError::RateLimited(_, secs) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            WebError::MethodNotAllowed(allow) => {
+                h.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            WebError::InvalidDpop(_) => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"DPoP error="invalid_dpop_proof", algs="ES256""#),
+                );
+            }
+            _ => {}
         }
         resp
     }
 }
 
+/// A [`WebError`] waiting in a response for the front middleware to render it.
+#[derive(Clone, Debug)]
+pub struct PendingError(pub Arc<WebError>);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let mut resp = self.status().into_response();
+        resp.extensions_mut().insert(PendingError(Arc::new(self)));
+        resp
+    }
+}
+
+/// Render a parked error for the client that sent `request_headers` (or keep `resp`).
+pub fn render_pending(resp: Response, json: bool) -> Response {
+    match resp.extensions().get::<PendingError>() {
+        Some(PendingError(e)) => {
+            let e = e.clone();
+            let mut out = e.render_as(json);
+            // Cookies a handler decided to clear on failure stay (R-CK-2).
+            for c in resp.headers().get_all(header::SET_COOKIE) {
+                out.headers_mut().append(header::SET_COOKIE, c.clone());
+            }
+            out
+        }
+        None => resp,
+    }
+}
+
 /// API clients: `Accept: application/json` (and no `text/html` preference).
 pub fn wants_json(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    accept.contains("application/json") && !accept.contains("text/html")
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let has = |needle: &str| {
+        accept
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    has("application/json") && !has("text/html")
 }
 
 impl From<portcullis_store::StoreError> for WebError {
     fn from(e: portcullis_store::StoreError) -> Self {
-        WebError::Internal(e.to_string())
+        match e {
+            portcullis_store::StoreError::Full(what) => WebError::Busy(what),
+            e => WebError::Internal(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_error_is_no_store_and_api_401_is_exact() {
+        let r = WebError::Unauthorized.render_as(true);
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let r = WebError::InvalidDpop("x").render_as(true);
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            r#"DPoP error="invalid_dpop_proof", algs="ES256""#
+        );
+        let r = WebError::RateLimited("sign-ins", 30).render_as(true);
+        assert_eq!((r.status().as_u16(), r.headers()[header::RETRY_AFTER].to_str().unwrap()), (429, "30"));
+        let r = WebError::MethodNotAllowed("GET, POST").render_as(false);
+        assert_eq!(r.headers()[header::ALLOW], "GET, POST");
+        assert_eq!(WebError::Csrf("origin").status(), 403);
+    }
+
+    #[test]
+    fn a_parked_error_is_rendered_for_the_client() {
+        let resp = WebError::Busy("sign-ins").into_response();
+        assert_eq!(resp.status(), 503);
+        let out = render_pending(resp, true);
+        assert_eq!(out.status(), 503);
+        assert_eq!(out.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(out.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn json_preference() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_json(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("Application/JSON"));
+        assert!(wants_json(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("text/html, application/json"));
+        assert!(!wants_json(&h));
     }
 }

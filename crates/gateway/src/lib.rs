@@ -1,18 +1,24 @@
 //! Portcullis gateway: the HTTP shell around `portcullis-core`.
 //!
-//! Map: `app` (router and limits) → `routes` (login, callback, session, health) and `proxy`
-//! (everything else, to the upstream); `auth` answers "who is this"; `idp` talks to the
-//! identity provider; `state` holds what requests share; `error` renders every refusal.
+//! Map: `app` (router and the front middleware: limits, authentication, error rendering) →
+//! `routes` (login, callback, session, health) and `proxy` (everything else, to the
+//! upstream). `auth` answers "who is this" for every handler; `sessions` issues, verifies and
+//! ends browser sessions; `views` are the in-memory revocation view and user cache the store's
+//! change feed keeps current; `idp` talks to the identity provider; `state` holds what
+//! requests share; `error` renders every refusal; `server` accepts connections.
 
 pub mod app;
 pub mod auth;
 pub mod error;
 pub mod idp;
+pub mod limiter;
 pub mod pages;
 pub mod proxy;
 pub mod routes;
 pub mod server;
+pub mod sessions;
 pub mod state;
+pub mod views;
 
-pub use server::{RunningGateway, bind_and_start, start};
+pub use server::{RunningGateway, bind_and_start, start, start_with_clock};
 pub use state::{AppState, StartError};

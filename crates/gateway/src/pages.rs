@@ -8,7 +8,9 @@ fn layout(title: &str, body: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title>\
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}\
-h1{{font-size:1.4rem}}a{{color:#0b5cad}}.muted{{color:#666;font-size:.9rem}}</style></head>\
+h1{{font-size:1.4rem}}a{{color:#0b5cad}}.muted{{color:#666;font-size:.9rem}}\
+button{{padding:.5rem 1.2rem;border:0;border-radius:4px;background:#1d4ed8;color:#fff;font-size:1rem;cursor:pointer}}\
+button:focus-visible{{outline:3px solid #0b5cad;outline-offset:2px}}</style></head>\
 <body>{body}<p class=\"muted\">Portcullis</p></body></html>",
         title = html_escape::encode_text(title),
     )
@@ -57,5 +59,52 @@ pub fn signed_out_page() -> String {
     layout(
         "Signed out",
         "<h1>You are signed out</h1><p><a href=\"/\">Sign in again</a></p>",
+    )
+}
+
+/// `GET /api/logout`: signing out changes state, so it is a POST (a link, an image tag or a
+/// prefetch must not sign anyone out); this page holds the button that sends it.
+pub fn sign_out_page() -> String {
+    layout(
+        "Sign out",
+        "<h1>Sign out</h1><p>Sign out of this application?</p>\
+<form method=\"post\" action=\"/api/logout\"><button type=\"submit\">Sign out</button></form>\
+<p><a href=\"/\">Cancel and go back</a></p>",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_out_page_posts_to_logout() {
+        let html = sign_out_page();
+        assert!(html.starts_with("<!doctype html><html lang=\"en\">"));
+        assert!(html.contains("<title>Sign out</title>"));
+        assert!(html.contains("<h1>Sign out</h1>"));
+        assert!(html.contains(
+            "<form method=\"post\" action=\"/api/logout\"><button type=\"submit\">Sign out</button></form>"
+        ));
+        // The same look as the other pages.
+        assert!(html.contains("<p class=\"muted\">Portcullis</p>"));
+    }
+}
+
+/// A temporary failure on a page the person asked for: "Try again" reloads that same page
+/// (not `/`), so nothing they were doing is lost.
+pub fn retry_page(status: StatusCode, message: &str) -> String {
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    layout(
+        &title,
+        &format!(
+            "<h1>{}</h1><p>{}</p><p><a href=\"\">Try again</a></p>",
+            html_escape::encode_text(&title),
+            html_escape::encode_text(message)
+        ),
     )
 }

@@ -1,24 +1,33 @@
 //! Shared state of one gateway process. Everything a request needs is here and in memory:
 //! the request path does no database round trip for a signed-in user (DESIGN.md "State").
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwapOption;
 use portcullis_core::config::{CaSource, Config, check_ca_pem};
 use portcullis_core::session::{CookieNames, SessionKeys};
-use portcullis_store::{Store, User};
+use portcullis_core::time::Clock;
+use portcullis_store::Store;
 
 use crate::idp::{IdpHttp, Provider};
 use crate::proxy::Upstream;
+use crate::limiter::RateLimiter;
+use crate::sessions::SessionService;
+use crate::views::Views;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("custom CA (OIDC_SIGNER_PEM_URL): {0}")]
     Ca(String),
-    #[error("store: {0}")]
+    #[error("database: {0}")]
     Store(#[from] portcullis_store::StoreError),
+    #[error("cannot create the database directory {dir}: {source}")]
+    DatabaseDir {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -34,13 +43,19 @@ pub struct Inner {
     pub config: Arc<Config>,
     pub store: Store,
     pub idp: IdpHttp,
-    pub keys: SessionKeys,
+    /// Browser sessions: keys, lifetimes, cookies.
+    pub sessions: SessionService,
+    /// Gateway cookie names (the same as `sessions.cookies`).
     pub cookies: CookieNames,
-    /// `iss`/`aud` of session tokens: the public origin.
+    /// The public origin (`iss`/`aud` of session tokens, absolute redirects).
     pub public_origin: String,
     pub upstream: Option<Upstream>,
-    pub revoked: RevocationView,
-    pub users: UserCache,
+    /// Revoked sessions and cached users, kept current by the change feed.
+    pub views: Views,
+    /// Sign-in starts per client address.
+    pub login_limiter: RateLimiter,
+    /// The only source of "now" for requests and background tasks (tests inject their own).
+    pub clock: Arc<dyn Clock>,
     provider: ArcSwapOption<Provider>,
     not_ready: RwLock<String>,
 }
@@ -60,6 +75,7 @@ impl AppState {
         config: Config,
         store: Store,
         ca_pem: Option<String>,
+        clock: Arc<dyn Clock>,
     ) -> Result<AppState, StartError> {
         let ca = ca_pem;
         let idp = IdpHttp::new(ca.as_deref()).map_err(|e| StartError::Ca(e.to_string()))?;
@@ -67,25 +83,34 @@ impl AppState {
         if let Some(prev) = &config.previous_jwt_signing_secret {
             keys = keys.with_previous(prev.expose());
         }
-        let revoked = RevocationView::default();
-        let now = portcullis_core::time::now_unix();
-        for (sid, exp) in store.revoked_session_ids(now).await? {
-            revoked.revoke(&sid, exp);
+        let views = Views::default();
+        let now = clock.now();
+        for (sid, exp) in store.sessions.revoked_sessions(now).await? {
+            views.revoked.revoke(&sid, exp, now);
         }
+        let cookies = CookieNames::new(config.secure_cookies());
+        let public_origin = config.public_origin();
+        let sessions = SessionService::new(keys, cookies.clone(), public_origin.clone());
         let upstream = config.upstream.clone().map(Upstream::new);
         Ok(AppState(Arc::new(Inner {
-            cookies: CookieNames::new(config.secure_cookies()),
-            public_origin: config.public_origin(),
+            cookies,
+            public_origin,
             config: Arc::new(config),
             store,
             idp,
-            keys,
+            sessions,
             upstream,
-            revoked,
-            users: UserCache::default(),
+            views,
+            login_limiter: RateLimiter::new(crate::routes::login::LOGIN_STARTS_PER_MINUTE),
+            clock,
             provider: ArcSwapOption::empty(),
             not_ready: RwLock::new("loading the IdP's metadata".into()),
         })))
+    }
+
+    /// Now, in unix seconds, from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// The loaded IdP, or why it is not loaded.
@@ -98,10 +123,22 @@ impl AppState {
         })
     }
 
+    /// The loaded IdP, or the 503 that explains why sign-in is unavailable.
+    pub fn ready_provider(&self) -> Result<Arc<Provider>, crate::error::WebError> {
+        // Until the first attempt fails the loader's reason says "starting up"; after that
+        // the page says the IdP cannot be reached.
+        self.provider()
+            .map_err(|reason| crate::error::WebError::NotReady {
+                starting: reason.starts_with("starting up") || reason.starts_with("loading"),
+                reason,
+            })
+    }
+
     pub fn set_provider(&self, p: Arc<Provider>) {
         self.provider.store(Some(p));
     }
 
+    /// Record why the IdP is not loaded (after a failed attempt).
     pub fn set_not_ready(&self, reason: String) {
         if let Ok(mut r) = self.not_ready.write() {
             *r = reason;
@@ -136,55 +173,4 @@ pub async fn load_ca(config: &Config) -> Result<Option<String>, StartError> {
     };
     check_ca_pem(&pem).map_err(StartError::Ca)?;
     Ok(Some(pem))
-}
-
-/// Revoked session ids until their absolute expiry. Written at logout (and by the store's
-/// change feed in a multi-replica release); read on every request.
-#[derive(Default)]
-pub struct RevocationView {
-    revoked: RwLock<HashMap<String, i64>>,
-}
-
-impl RevocationView {
-    pub fn revoke(&self, sid: &str, expires_at: i64) {
-        if let Ok(mut m) = self.revoked.write() {
-            let now = portcullis_core::time::now_unix();
-            m.retain(|_, exp| *exp >= now);
-            m.insert(sid.to_string(), expires_at);
-        }
-    }
-
-    /// Fails closed: a poisoned lock counts as revoked.
-    pub fn is_revoked(&self, sid: &str) -> bool {
-        self.revoked
-            .read()
-            .map(|m| m.contains_key(sid))
-            .unwrap_or(true)
-    }
-}
-
-/// Signed-in users by internal id, filled at sign-in and on first use after a restart.
-#[derive(Default)]
-pub struct UserCache {
-    users: RwLock<HashMap<String, Arc<User>>>,
-}
-
-/// Bound on cached users; beyond it the cache starts over (entries reload on demand).
-const USER_CACHE_MAX: usize = 100_000;
-
-impl UserCache {
-    pub fn get(&self, id: &str) -> Option<Arc<User>> {
-        self.users.read().ok().and_then(|m| m.get(id).cloned())
-    }
-
-    pub fn put(&self, user: User) -> Arc<User> {
-        let u = Arc::new(user);
-        if let Ok(mut m) = self.users.write() {
-            if m.len() >= USER_CACHE_MAX {
-                m.clear();
-            }
-            m.insert(u.id.clone(), u.clone());
-        }
-        u
-    }
 }

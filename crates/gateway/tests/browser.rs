@@ -20,6 +20,8 @@ async fn browser_sign_in_reaches_the_app_and_logout_ends_it() {
         "password_field": "input[name=password]",
         "submit": "button[type=submit]",
         "logout": format!("{}/api/logout", env.base),
+        "screenshot_logout": screenshot("sign-out-page.png"),
+        "screenshot_signed_out": screenshot("signed-out-page.png"),
     }))
     .await
     else {
@@ -50,6 +52,14 @@ async fn browser_sign_in_reaches_the_app_and_logout_ends_it() {
     assert_eq!(session["path"], "/");
     assert_eq!(seen["session_status"], 200);
     assert_eq!(seen["session"]["user"]["email"], "alice@example.com");
+    assert_eq!(seen["logout_page_title"], "Sign out");
+    assert!(
+        seen["after_logout_body"]
+            .as_str()
+            .unwrap()
+            .contains("You are signed out"),
+        "{seen}"
+    );
     assert_eq!(seen["session_status_after_logout"], 401);
     let got = env
         .upstream
@@ -69,4 +79,11 @@ async fn browser_sign_in_reaches_the_app_and_logout_ends_it() {
         got.one("cookie")
             .is_none_or(|c| !c.contains("__Host-session"))
     );
+}
+
+/// Where the browser tests leave screenshots to look at (target/screenshots).
+fn screenshot(name: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name).display().to_string()
 }

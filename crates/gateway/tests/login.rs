@@ -65,6 +65,7 @@ async fn sign_in_reaches_upstream_with_identity_headers() {
 
     let u = env
         .store()
+        .users
         .user_by_identity(&env.op.issuer, "alice-sub-0001")
         .await
         .unwrap()
@@ -106,8 +107,24 @@ async fn session_endpoint_and_logout() {
     assert_eq!(v["user"]["groups"], json!(["admins", "devs"]));
     assert_eq!(v["user"]["subject"], "alice-sub-0001");
     let stolen = b.cookie(&env.base, "__Host-session").unwrap();
+    let logout = format!("{}/api/logout", env.base);
 
-    let out = b.get(&format!("{}/api/logout", env.base)).await;
+    // GET changes nothing: it shows the sign-out button (a cross-site link cannot sign out).
+    let page = b.get(&logout).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("method=\"post\""), "{}", page.body);
+    assert!(page.set_cookies().is_empty());
+    // A cross-site POST is refused and ends nothing.
+    for (h, v) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let r = b.send(b.raw().post(&logout).header(h, v), &logout).await;
+        assert_eq!(r.status, 403, "{h}: {v}");
+        assert!(r.set_cookies().is_empty());
+    }
+    assert_eq!(b.get(&format!("{}/api/session", env.base)).await.status, 200);
+
+    let out = b
+        .send(b.raw().post(&logout).header("origin", &env.base), &logout)
+        .await;
     assert_eq!(out.status, 200);
     assert!(
         out.set_cookies()

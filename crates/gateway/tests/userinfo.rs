@@ -34,6 +34,7 @@ async fn r_ui_2_signed_userinfo_accepted_and_used() {
     assert_eq!(r.status, 302, "{}", r.body);
     let u = env
         .store()
+        .users
         .user_by_identity(&env.op.issuer, "alice-sub-0001")
         .await
         .unwrap()

@@ -1,74 +1,204 @@
-//! Persistence: users, server-side sessions and login transactions.
+//! Persistence: users, server-side sessions, login transactions and the change feed.
 //!
-//! One concrete [`Store`] over an SQLite pool (bundled libsqlite3, no system library). The
-//! schema is portable SQL (TEXT ids, INTEGER unix seconds) so a PostgreSQL pool can join behind
-//! the same methods. Migrations are embedded from `migrations/sqlite`.
+//! Each concern is a narrow async trait ([`UserStore`], [`SessionStore`], [`LoginTxStore`],
+//! [`ChangeLog`]); a [`Store`] holds one backend behind all of them as `Arc<dyn …>`. Two
+//! backends implement them with the same portable SQL: embedded SQLite (the default) and
+//! PostgreSQL (several replicas). Every revocation and user state change is appended to a
+//! `changes` table in the same transaction; [`feed::follow`] turns that log into a stream each
+//! replica applies to its in-memory views (PostgreSQL `LISTEN/NOTIFY` wakes it at once, a
+//! catch-up query by cursor makes it complete after a reconnect).
 
-mod login_tx;
-mod sessions;
-mod users;
+mod backend;
+pub mod feed;
+mod model;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-use std::str::FromStr;
+use std::sync::Arc;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use async_trait::async_trait;
+use portcullis_core::claims::MappedUser;
 
-pub use login_tx::LoginTx;
-pub use sessions::Session;
-pub use users::User;
+pub use backend::postgres::PgStore;
+pub use backend::sqlite::SqliteStore;
+pub use model::{Change, ChangeEvent, LoginTx, Session, TxLimits, User};
 
 /// A storage failure. Request handlers map it to a 5xx/4xx without details.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A bounded table is full (e.g. pending sign-ins); the caller answers 503/429.
+    #[error("too many pending {0}")]
+    Full(&'static str),
+    #[error("unsupported database URL: {0}")]
+    Url(String),
 }
 
-/// The store handle; cheap to clone.
-#[derive(Clone, Debug)]
+/// Users: created on first sign-in, updated on every sign-in; identity `(issuer, subject)`.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Insert or update the user for `(issuer, subject)`, marking them active. `new_id` is
+    /// used only when the user is new.
+    async fn upsert_user(&self, m: &MappedUser, new_id: &str, now: i64)
+    -> Result<User, StoreError>;
+    /// The user with internal id `id`.
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The user with identity `(issuer, subject)`.
+    async fn user_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError>;
+    /// Activate or deactivate a user; appends a [`Change::User`] when the state changed.
+    /// Returns whether it changed.
+    async fn set_user_active(&self, id: &str, active: bool, now: i64)
+    -> Result<bool, StoreError>;
+}
+
+/// Server-side sessions: created at sign-in, revoked at logout. The request path does not
+/// read them; it consults the in-memory revocation view fed by [`ChangeLog`].
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// A successful sign-in, in one transaction: upsert the user (active again) and create
+    /// the session (`session.user_id` is filled in with the user's id).
+    async fn sign_in(
+        &self,
+        m: &MappedUser,
+        new_user_id: &str,
+        session: &Session,
+        now: i64,
+    ) -> Result<(User, Session), StoreError>;
+    /// Mark a session revoked and append a [`Change::SessionRevoked`]; returns whether a live
+    /// session was revoked.
+    async fn revoke_session(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Revoked sessions that have not reached their absolute expiry: the seed of the
+    /// in-memory revocation view (older ones cannot be presented anyway).
+    async fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
+    async fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+}
+
+/// Login transactions (R-AZ-3/4, R-CB-2): stored server-side keyed by `state`, bound to the
+/// browser by a hash of its tx cookie, consumed atomically before any network call.
+#[async_trait]
+pub trait LoginTxStore: Send + Sync {
+    /// Save a transaction: purge expired ones, keep at most `limits.per_browser` live ones
+    /// per browser binding (dropping the oldest), and refuse with [`StoreError::Full`] when
+    /// `limits.total` live ones exist.
+    async fn insert_login_tx(&self, tx: &LoginTx, limits: TxLimits) -> Result<(), StoreError>;
+    /// Atomically remove and return the transaction for `state`. An expired one is removed
+    /// too but not returned; a second call for the same state returns `None`.
+    async fn take_login_tx(&self, state: &str, now: i64) -> Result<Option<LoginTx>, StoreError>;
+}
+
+/// The append-only log of changes every replica must apply (revocations, user state).
+#[async_trait]
+pub trait ChangeLog: Send + Sync {
+    /// The highest sequence number written so far (0 when empty).
+    async fn latest_seq(&self) -> Result<i64, StoreError>;
+    /// Changes with `seq > after`, oldest first, at most `limit`.
+    async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<ChangeEvent>, StoreError>;
+    /// Delete changes written before `before` (unix seconds); they concern sessions that have
+    /// expired by then.
+    async fn prune_changes(&self, before: i64) -> Result<u64, StoreError>;
+    /// Woken whenever a change may have been written (by this process or, on PostgreSQL, by
+    /// any replica). Followers also poll, so a missed wake-up only delays.
+    fn wake(&self) -> Arc<tokio::sync::Notify>;
+}
+
+/// Liveness of the database (readiness) and row counts for tests.
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Rows in a table (tests assert "nothing stored").
+    #[cfg(feature = "testing")]
+    async fn count(&self, table: Table) -> Result<i64, StoreError>;
+}
+
+/// Tables whose rows tests count.
+#[cfg(feature = "testing")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Users,
+    Sessions,
+    LoginTx,
+    Changes,
+}
+
+#[cfg(feature = "testing")]
+impl Table {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Users => "users",
+            Table::Sessions => "sessions",
+            Table::LoginTx => "login_tx",
+            Table::Changes => "changes",
+        }
+    }
+}
+
+/// Every trait of one backend.
+pub trait Backend: UserStore + SessionStore + LoginTxStore + ChangeLog + Health {}
+impl<T: UserStore + SessionStore + LoginTxStore + ChangeLog + Health> Backend for T {}
+
+/// The store handle: one backend seen through each concern's trait; cheap to clone.
+#[derive(Clone)]
 pub struct Store {
-    pool: sqlx::SqlitePool,
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub login_tx: Arc<dyn LoginTxStore>,
+    pub changes: Arc<dyn ChangeLog>,
+    pub health: Arc<dyn Health>,
+    kind: &'static str,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("kind", &self.kind).finish()
+    }
 }
 
 impl Store {
+    /// Wrap a backend.
+    pub fn new<B: Backend + 'static>(backend: Arc<B>, kind: &'static str) -> Store {
+        Store {
+            users: backend.clone(),
+            sessions: backend.clone(),
+            login_tx: backend.clone(),
+            changes: backend.clone(),
+            health: backend,
+            kind,
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
     /// Open (creating if needed) an SQLite file and apply migrations. `":memory:"` gives a
     /// private in-memory database (tests).
     pub async fn open_sqlite(path: &str) -> Result<Store, StoreError> {
-        let memory = path == ":memory:";
-        let opts = if memory {
-            SqliteConnectOptions::from_str("sqlite::memory:")?
-        } else {
-            SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-        };
-        let opts = opts
-            .foreign_keys(true)
-            .journal_mode(if memory {
-                SqliteJournalMode::Memory
-            } else {
-                SqliteJournalMode::Wal
-            })
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        // One connection for :memory: (each connection would be its own database).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .connect_with(opts)
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store::new(Arc::new(SqliteStore::open(path).await?), "sqlite"))
     }
 
-    /// Liveness of the database (used by readiness).
+    /// Connect to PostgreSQL (`postgres://` or `postgresql://`; `?sslmode=require` and the
+    /// other libpq TLS parameters turn TLS on), apply migrations and start listening for
+    /// other replicas' changes.
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::new(Arc::new(PgStore::open(url).await?), "postgres"))
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.health.ping().await
+    }
+
+    #[cfg(feature = "testing")]
+    pub async fn count(&self, table: Table) -> Result<i64, StoreError> {
+        self.health.count(table).await
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -104,6 +104,62 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "public base URL (default: origin of the redirect URL)",
     ),
     ("PORTCULLIS_CONFIG", "path of a YAML configuration file"),
+    (
+        "OIDC_ALLOW_UNVERIFIED_EMAIL",
+        "accept sign-ins with email_verified=false (the email is then not forwarded); default false",
+    ),
+    (
+        "PORTCULLIS_HEADER_READ_TIMEOUT",
+        "seconds from accept to a complete request head (default 10, 1-300)",
+    ),
+    (
+        "PORTCULLIS_KEEPALIVE_TIMEOUT",
+        "seconds an idle keep-alive connection stays open (default 60, 1-3600)",
+    ),
+    (
+        "PORTCULLIS_BODY_TIMEOUT",
+        "seconds a proxied request body may stall between chunks (default 30, 1-3600)",
+    ),
+    (
+        "PORTCULLIS_MAX_CONNECTIONS",
+        "concurrent client connections (default 10000, 1-1000000)",
+    ),
+    (
+        "PORTCULLIS_MAX_CONNECTIONS_PER_IP",
+        "concurrent connections per client address (default 256, 1-1000000)",
+    ),
+    (
+        "PORTCULLIS_MAX_BODY_BYTES",
+        "largest proxied request body in bytes (default 1048576)",
+    ),
+    (
+        "PORTCULLIS_EXTRA_METHODS",
+        "extra request methods passed to the upstream, comma-separated (e.g. PROPFIND,MKCOL)",
+    ),
+    (
+        "PORTCULLIS_ALLOWED_UPGRADES",
+        "Upgrade protocols tunnelled to the upstream, comma-separated (default websocket; none = no upgrades)",
+    ),
+    (
+        "PORTCULLIS_STRIP_HEADERS",
+        "extra inbound header names (and prefixes) removed from every request, comma-separated",
+    ),
+    (
+        "PORTCULLIS_HEADER_USER",
+        "identity header carrying the user id (default X-Forwarded-User)",
+    ),
+    (
+        "PORTCULLIS_HEADER_EMAIL",
+        "identity header carrying the email (default X-Forwarded-Email)",
+    ),
+    (
+        "PORTCULLIS_HEADER_GROUPS",
+        "identity header carrying the groups (default X-Forwarded-Groups)",
+    ),
+    (
+        "PORTCULLIS_HEADER_PREFERRED_USERNAME",
+        "identity header carrying the username (default X-Forwarded-Preferred-Username)",
+    ),
 ];
 
 /// Read the settings present in the environment (through `get`, so tests need no real env).
@@ -133,6 +189,20 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         upstream: v("PORTCULLIS_UPSTREAM"),
         database_url: v("PORTCULLIS_DATABASE_URL"),
         public_url: v("PORTCULLIS_PUBLIC_URL"),
+        allow_unverified_email: v("OIDC_ALLOW_UNVERIFIED_EMAIL"),
+        header_read_timeout: v("PORTCULLIS_HEADER_READ_TIMEOUT"),
+        keep_alive_timeout: v("PORTCULLIS_KEEPALIVE_TIMEOUT"),
+        body_timeout: v("PORTCULLIS_BODY_TIMEOUT"),
+        max_connections: v("PORTCULLIS_MAX_CONNECTIONS"),
+        max_connections_per_ip: v("PORTCULLIS_MAX_CONNECTIONS_PER_IP"),
+        max_body_bytes: v("PORTCULLIS_MAX_BODY_BYTES"),
+        extra_methods: v("PORTCULLIS_EXTRA_METHODS").map(|s| split_list(&s)),
+        allowed_upgrades: v("PORTCULLIS_ALLOWED_UPGRADES").map(|s| split_list(&s)),
+        strip_headers: v("PORTCULLIS_STRIP_HEADERS").map(|s| split_list(&s)),
+        header_user: v("PORTCULLIS_HEADER_USER"),
+        header_email: v("PORTCULLIS_HEADER_EMAIL"),
+        header_groups: v("PORTCULLIS_HEADER_GROUPS"),
+        header_preferred_username: v("PORTCULLIS_HEADER_PREFERRED_USERNAME"),
         ..Default::default()
     };
     let keys = &mut raw.claim_keys;

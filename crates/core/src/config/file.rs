@@ -125,6 +125,27 @@ struct Own {
     token_endpoint_auth_method: Option<String>,
     allow_insecure_http: Option<bool>,
     signer_pem_url: Option<String>,
+    allow_unverified_email: Option<bool>,
+    header_read_timeout: Option<u64>,
+    keep_alive_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    max_connections: Option<u64>,
+    max_connections_per_ip: Option<u64>,
+    max_body_bytes: Option<u64>,
+    extra_methods: Option<Vec<String>>,
+    allowed_upgrades: Option<Vec<String>>,
+    strip_headers: Option<Vec<String>>,
+    identity_headers: Option<IdentityHeaders>,
+}
+
+/// `portcullis.identityHeaders`: names of the headers set towards the upstream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IdentityHeaders {
+    user: Option<String>,
+    email: Option<String>,
+    groups: Option<String>,
+    preferred_username: Option<String>,
 }
 
 /// A YAML file that could not be read, with its position.
@@ -173,7 +194,9 @@ impl FileConfig {
         let s = |v: Option<String>| non_empty(v);
         let oidc = self.secrets.as_ref().and_then(|x| x.oidc.as_ref());
         let o = |f: fn(&SecretsOidc) -> &Option<String>| s(oidc.and_then(|x| f(x).clone()));
-        let own = self.portcullis.unwrap_or_default();
+        let mut own = self.portcullis.unwrap_or_default();
+        let ih = own.identity_headers.take().unwrap_or_default();
+        let num = |v: Option<u64>| v.map(|n| n.to_string());
         let global = self.global.unwrap_or_default();
         let dns = s(global.dns_record);
 
@@ -245,6 +268,20 @@ impl FileConfig {
             database_url: s(own.database_url),
             public_url: s(own.public_url).or_else(|| dns.as_ref().map(|d| format!("https://{d}"))),
             default_callback_path: seed001.then(|| "/loginCallback".to_string()),
+            allow_unverified_email: own.allow_unverified_email.map(|b| b.to_string()),
+            header_read_timeout: num(own.header_read_timeout),
+            keep_alive_timeout: num(own.keep_alive_timeout),
+            body_timeout: num(own.body_timeout),
+            max_connections: num(own.max_connections),
+            max_connections_per_ip: num(own.max_connections_per_ip),
+            max_body_bytes: num(own.max_body_bytes),
+            extra_methods: own.extra_methods,
+            allowed_upgrades: own.allowed_upgrades,
+            strip_headers: own.strip_headers,
+            header_user: s(ih.user),
+            header_email: s(ih.email),
+            header_groups: s(ih.groups),
+            header_preferred_username: s(ih.preferred_username),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod env;
 mod file;
+mod proxy;
 mod raw;
 mod validate;
 
@@ -13,6 +14,9 @@ use std::net::SocketAddr;
 
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
+pub use proxy::{
+    ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token,
+};
 pub use raw::{RawClaimKeys, RawSettings};
 pub use validate::{Problem, check_ca_pem, validate};
 
@@ -80,6 +84,9 @@ pub struct ClaimKeys {
     pub provider: String,
     pub username: String,
     pub groups: String,
+    /// Sign-ins whose claims say `email_verified: false` are refused unless this is set
+    /// (`OIDC_ALLOW_UNVERIFIED_EMAIL`); when set, such an email is dropped from the profile.
+    pub allow_unverified_email: bool,
 }
 
 /// The OpenID Connect client settings.
@@ -104,6 +111,8 @@ pub struct OidcConfig {
 pub enum DatabaseUrl {
     /// An SQLite file (created if missing).
     Sqlite(String),
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`), for several replicas.
+    Postgres(Secret),
 }
 
 /// The validated configuration of one gateway.
@@ -121,6 +130,10 @@ pub struct Config {
     pub public_url: url::Url,
     /// Group lists per role (seed 001); applied in a later release, loaded and checked now.
     pub roles: BTreeMap<String, Vec<String>>,
+    /// What the reverse proxy forwards and how (R-HD, R-RS-1).
+    pub proxy: ProxySettings,
+    /// Client connection limits and timeouts (R-RS-1).
+    pub limits: ConnectionLimits,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }

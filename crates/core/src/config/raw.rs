@@ -38,6 +38,26 @@ pub struct RawSettings {
     /// The callback path when no redirect URL is set: `/api/callback` (seed 000), or
     /// `/loginCallback` for a seed 001 `authentication.yaml`.
     pub default_callback_path: Option<String>,
+    /// Connection and body limits (R-RS-1), each a decimal number as written.
+    pub header_read_timeout: Option<String>,
+    pub keep_alive_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub max_connections: Option<String>,
+    pub max_connections_per_ip: Option<String>,
+    pub max_body_bytes: Option<String>,
+    /// Methods beyond the standard ones that may reach the upstream (R-HD-5), e.g. WebDAV's.
+    pub extra_methods: Option<Vec<String>>,
+    /// `Upgrade` protocols that may be tunnelled (default `websocket`).
+    pub allowed_upgrades: Option<Vec<String>>,
+    /// Extra inbound headers no client may send (R-HD-1).
+    pub strip_headers: Option<Vec<String>>,
+    /// Names of the identity headers set towards the upstream.
+    pub header_user: Option<String>,
+    pub header_email: Option<String>,
+    pub header_groups: Option<String>,
+    pub header_preferred_username: Option<String>,
+    /// Accept sign-ins whose ID token says `email_verified: false`.
+    pub allow_unverified_email: Option<String>,
 }
 
 /// Claim-mapping overrides (seed 000's seven `OIDC_USER_*_KEY`s plus seed 001's fields).
@@ -69,7 +89,10 @@ impl RawSettings {
             token_endpoint_auth_method, jws_algorithms, custom_parameters, access_type,
             allow_insecure_http, signer_pem_url, jwt_signing_secret, jwt_signing_secret_previous,
             listen, upstream,
-            database_url, public_url, default_callback_path);
+            database_url, public_url, default_callback_path, header_read_timeout,
+            keep_alive_timeout, body_timeout, max_connections, max_connections_per_ip,
+            max_body_bytes, extra_methods, allowed_upgrades, strip_headers, header_user,
+            header_email, header_groups, header_preferred_username, allow_unverified_email);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

@@ -261,6 +261,25 @@ fn database_urls() {
 }
 
 #[test]
+fn postgres_database_url_is_accepted_and_its_password_never_shown() {
+    for url in [
+        "postgres://portcullis:dbpass9@db.example.com:5432/portcullis?sslmode=require",
+        "postgresql://portcullis:dbpass9@db/portcullis",
+    ] {
+        let c = load(&env(&with(&[("PORTCULLIS_DATABASE_URL", url)])), None).unwrap();
+        match &c.database {
+            DatabaseUrl::Postgres(s) => assert_eq!(s.expose(), url),
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{:?}", c.database).contains("dbpass9"));
+    }
+    let p = problems(&with(&[("PORTCULLIS_DATABASE_URL", "postgres://")]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    let p = problems(&with(&[("PORTCULLIS_DATABASE_URL", "mysql://u:dbpass9@db/x")]));
+    assert!(!p[0].contains("dbpass9"), "{p:?}");
+}
+
+#[test]
 fn env_overrides_file() {
     let yaml = "clientId: from-file\nsecret: file-secret\ndiscoveryUri: https://idp.example.com/.well-known/openid-configuration\n";
     let c = load(
@@ -442,4 +461,146 @@ proptest::proptest! {
             proptest::prop_assert!(!e.to_string().contains('\n'));
         }
     }
+}
+
+/// R-RS-1 / R-HD: the proxy and connection settings default to the documented values.
+#[test]
+fn proxy_and_limit_defaults() {
+    let c = load(&env(&base()), None).unwrap();
+    assert_eq!(c.limits.header_read_timeout.as_secs(), 10);
+    assert_eq!(c.limits.keep_alive_timeout.as_secs(), 60);
+    assert_eq!(c.limits.max_connections, 10_000);
+    assert_eq!(c.limits.max_connections_per_ip, 256);
+    assert_eq!(c.proxy.max_body_bytes, 1024 * 1024);
+    assert_eq!(c.proxy.body_timeout.as_secs(), 30);
+    assert_eq!(c.proxy.allowed_upgrades, vec!["websocket"]);
+    assert!(c.proxy.extra_methods.is_empty() && c.proxy.strip_headers.is_empty());
+    assert_eq!(c.proxy.identity_headers.user, "x-forwarded-user");
+    assert_eq!(
+        c.proxy.identity_headers.preferred_username,
+        "x-forwarded-preferred-username"
+    );
+    assert!(!c.oidc.claim_keys.allow_unverified_email);
+}
+
+#[test]
+fn proxy_and_limit_settings_from_env() {
+    let c = load(
+        &env(&with(&[
+            ("PORTCULLIS_HEADER_READ_TIMEOUT", "1"),
+            ("PORTCULLIS_KEEPALIVE_TIMEOUT", "5"),
+            ("PORTCULLIS_BODY_TIMEOUT", "2"),
+            ("PORTCULLIS_MAX_CONNECTIONS", "100"),
+            ("PORTCULLIS_MAX_CONNECTIONS_PER_IP", "10"),
+            ("PORTCULLIS_MAX_BODY_BYTES", "4096"),
+            ("PORTCULLIS_EXTRA_METHODS", "PROPFIND, MKCOL,PROPFIND,GET"),
+            ("PORTCULLIS_ALLOWED_UPGRADES", "WebSocket"),
+            ("PORTCULLIS_STRIP_HEADERS", "X_Internal_, x-tenant"),
+            ("PORTCULLIS_HEADER_USER", "X-WEBAUTH-USER"),
+            ("PORTCULLIS_HEADER_EMAIL", "X-WEBAUTH-EMAIL"),
+            ("PORTCULLIS_HEADER_GROUPS", "X-WEBAUTH-GROUPS"),
+            ("PORTCULLIS_HEADER_PREFERRED_USERNAME", "X-WEBAUTH-NAME"),
+            ("OIDC_ALLOW_UNVERIFIED_EMAIL", "true"),
+        ])),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.limits.header_read_timeout.as_secs(), 1);
+    assert_eq!(c.limits.keep_alive_timeout.as_secs(), 5);
+    assert_eq!(c.proxy.body_timeout.as_secs(), 2);
+    assert_eq!(c.limits.max_connections, 100);
+    assert_eq!(c.limits.max_connections_per_ip, 10);
+    assert_eq!(c.proxy.max_body_bytes, 4096);
+    assert_eq!(c.proxy.extra_methods, vec!["PROPFIND", "MKCOL"]);
+    assert_eq!(c.proxy.allowed_upgrades, vec!["websocket"]);
+    assert_eq!(c.proxy.strip_headers, vec!["x-internal-", "x-tenant"]);
+    assert_eq!(c.proxy.identity_headers.user, "x-webauth-user");
+    assert_eq!(c.proxy.identity_headers.groups, "x-webauth-groups");
+    assert_eq!(c.proxy.identity_headers.preferred_username, "x-webauth-name");
+    assert!(c.oidc.claim_keys.allow_unverified_email);
+    // `none` switches upgrades off.
+    let c = load(&env(&with(&[("PORTCULLIS_ALLOWED_UPGRADES", "none")])), None).unwrap();
+    assert!(c.proxy.allowed_upgrades.is_empty());
+}
+
+/// Every bad value is one clear problem naming its setting.
+#[test]
+fn proxy_and_limit_settings_refused() {
+    for (k, v, says) in [
+        ("PORTCULLIS_HEADER_READ_TIMEOUT", "0", "from 1 to 300"),
+        ("PORTCULLIS_HEADER_READ_TIMEOUT", "ten", "from 1 to 300"),
+        ("PORTCULLIS_KEEPALIVE_TIMEOUT", "3601", "from 1 to 3600"),
+        ("PORTCULLIS_BODY_TIMEOUT", "-1", "from 1 to 3600"),
+        ("PORTCULLIS_MAX_CONNECTIONS", "0", "from 1 to 1000000"),
+        ("PORTCULLIS_MAX_CONNECTIONS_PER_IP", "1e3", "from 1 to 1000000"),
+        ("PORTCULLIS_MAX_BODY_BYTES", "1MiB", "whole number"),
+        ("PORTCULLIS_EXTRA_METHODS", "CONNECT", "never proxied"),
+        ("PORTCULLIS_EXTRA_METHODS", "trace", "never proxied"),
+        ("PORTCULLIS_EXTRA_METHODS", "BAD(METHOD)", "not a method name"),
+        ("PORTCULLIS_ALLOWED_UPGRADES", "web socket", "not a protocol name"),
+        ("PORTCULLIS_STRIP_HEADERS", "content", "would strip `content-length`"),
+        ("PORTCULLIS_STRIP_HEADERS", "x:y", "not a header name"),
+        ("PORTCULLIS_HEADER_USER", "X User", "must be a header name"),
+        ("PORTCULLIS_HEADER_EMAIL", "Authorization", "sets or needs"),
+        ("PORTCULLIS_HEADER_GROUPS", "x_forwarded_for", "sets or needs"),
+        ("PORTCULLIS_HEADER_GROUPS", "x-forwarded-user", "two claims"),
+        ("OIDC_ALLOW_UNVERIFIED_EMAIL", "maybe", "true or false"),
+    ] {
+        let p = problems(&with(&[(k, v)]));
+        assert_eq!(p.len(), 1, "{k}={v}: {p:?}");
+        assert!(p[0].contains(says), "{k}={v}: {p:?}");
+        assert!(p[0].contains(k) || says == "two claims", "{k}={v}: {p:?}");
+    }
+    let c = load(
+        &env(&with(&[
+            ("PORTCULLIS_MAX_CONNECTIONS", "10"),
+            ("PORTCULLIS_MAX_CONNECTIONS_PER_IP", "20"),
+            ("PORTCULLIS_EXTRA_METHODS", "propfind"),
+        ])),
+        None,
+    )
+    .unwrap();
+    assert!(c.warnings.iter().any(|w| w.contains("one client can take")));
+    assert!(c.warnings.iter().any(|w| w.contains("case-sensitive")));
+}
+
+/// The YAML keys under `portcullis:` match the environment variables.
+#[test]
+fn proxy_and_limit_settings_from_yaml() {
+    let yaml = "portcullis:
+  headerReadTimeout: 3
+  keepAliveTimeout: 30
+  bodyTimeout: 4
+  maxConnections: 500
+  maxConnectionsPerIp: 50
+  maxBodyBytes: 2048
+  extraMethods: [PROPFIND]
+  allowedUpgrades: [websocket]
+  stripHeaders: [X-Internal-]
+  allowUnverifiedEmail: true
+  identityHeaders:
+    user: X-WEBAUTH-USER
+    email: X-WEBAUTH-EMAIL
+    groups: X-WEBAUTH-GROUPS
+    preferredUsername: X-WEBAUTH-NAME
+";
+    let c = load(&env(&base()), Some(("p.yaml", yaml))).unwrap();
+    assert_eq!(c.limits.header_read_timeout.as_secs(), 3);
+    assert_eq!(c.limits.keep_alive_timeout.as_secs(), 30);
+    assert_eq!(c.proxy.body_timeout.as_secs(), 4);
+    assert_eq!(c.limits.max_connections, 500);
+    assert_eq!(c.limits.max_connections_per_ip, 50);
+    assert_eq!(c.proxy.max_body_bytes, 2048);
+    assert_eq!(c.proxy.extra_methods, vec!["PROPFIND"]);
+    assert_eq!(c.proxy.strip_headers, vec!["x-internal-"]);
+    assert!(c.oidc.claim_keys.allow_unverified_email);
+    assert_eq!(c.proxy.identity_headers.user, "x-webauth-user");
+    assert_eq!(c.proxy.identity_headers.preferred_username, "x-webauth-name");
+    // The environment wins over the file.
+    let c = load(
+        &env(&with(&[("PORTCULLIS_MAX_BODY_BYTES", "10")])),
+        Some(("p.yaml", yaml)),
+    )
+    .unwrap();
+    assert_eq!(c.proxy.max_body_bytes, 10);
 }

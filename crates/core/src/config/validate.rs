@@ -184,6 +184,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         });
     let database = check_database(raw, &mut ctx);
     check_roles(&raw.roles, &mut ctx);
+    let (proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
 
     match (
         listen,
@@ -213,6 +214,8 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             database,
             public_url,
             roles: raw.roles.clone(),
+            proxy,
+            limits,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),
@@ -450,6 +453,11 @@ fn claim_keys(raw: &RawSettings, ctx: &mut Ctx) -> ClaimKeys {
         provider: or(&k.provider, "iss"),
         username: or(&k.username, "preferred_username"),
         groups: or(&k.groups, "groups"),
+        allow_unverified_email: parse_bool(
+            "OIDC_ALLOW_UNVERIFIED_EMAIL",
+            &raw.allow_unverified_email,
+            ctx,
+        ),
     };
     if matches!(
         keys.id.as_str(),
@@ -479,11 +487,20 @@ fn check_database(raw: &RawSettings, ctx: &mut Ctx) -> Option<DatabaseUrl> {
         return Some(DatabaseUrl::Sqlite(path.to_string()));
     }
     if v.starts_with("postgres://") || v.starts_with("postgresql://") {
-        ctx.problem("PORTCULLIS_DATABASE_URL: PostgreSQL is not supported in this release; use sqlite:///path/file.db");
-        return None;
+        // The URL carries the password: it never appears in a problem message.
+        return match url::Url::parse(v) {
+            Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {
+                Some(DatabaseUrl::Postgres(Secret::new(v.to_string())))
+            }
+            _ => {
+                ctx.problem("PORTCULLIS_DATABASE_URL is not a valid PostgreSQL URL (e.g. postgres://portcullis:PASSWORD@db.example.com:5432/portcullis?sslmode=require)");
+                None
+            }
+        };
     }
+    let shown: String = v.split('@').next_back().unwrap_or(v).chars().take(60).collect();
     ctx.problem(format!(
-        "PORTCULLIS_DATABASE_URL must start with sqlite:// (e.g. sqlite:///var/lib/portcullis/p.db), got `{v}`"
+        "PORTCULLIS_DATABASE_URL must start with sqlite:// (e.g. sqlite:///var/lib/portcullis/p.db) or postgres:// (several replicas), got `…{shown}`"
     ));
     None
 }

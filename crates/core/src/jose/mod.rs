@@ -1,5 +1,6 @@
 //! JOSE: the one strict verifier core (R-IDT-1..7), shared by ID tokens, signed UserInfo,
-//! logout tokens (R-BCL) and later DPoP.
+//! logout tokens (R-BCL), the gateway session JWT (R-SJ) and DPoP proofs (R-DP); plus the
+//! JWT claim checks they share ([`claims`]) and RFC 7638 thumbprints.
 //!
 //! Parsing, header policy, key selection and JWKS hygiene are ours; `jsonwebtoken` (on
 //! aws-lc-rs) is used only for the raw signature check. Reasons: `jsonwebtoken` decodes with
@@ -11,15 +12,21 @@
 //! [`install_crypto_provider`] was called and whatever another crate installed.
 
 pub mod alg;
+pub mod claims;
 pub mod compact;
 pub mod json;
 pub mod jwks;
+pub mod key_source;
+pub mod thumbprint;
 pub mod verify;
 
 pub use alg::{JwsAlg, KeyFamily, UnsupportedAlg};
+pub use claims::ClaimError;
 pub use compact::{CompactJws, parse_compact};
 pub use json::JsonError;
-pub use jwks::Jwks;
+pub use jwks::{Jwk, JwkError, Jwks};
+pub use key_source::{EmbeddedJwk, HmacKeyUsed, HmacKeys, KeySource, VerifiedJwk};
+pub use thumbprint::jwk_thumbprint_sha256;
 pub use verify::{VerifyPolicy, verify_jws};
 
 use std::fmt;
@@ -81,6 +88,9 @@ pub enum JoseError {
     /// R-IDT-6: the algorithm is unknown, HS*, or not in the configured allow-list.
     #[error("algorithm not allowed")]
     AlgNotAllowed,
+    /// R-SJ-1: a header member the policy does not allow (e.g. `kid` on a session JWT).
+    #[error("header member not accepted for this token")]
+    HeaderMember,
     /// R-IDT-2: `crit` present (we implement no critical extension).
     #[error("crit header is not supported")]
     Crit,
@@ -99,6 +109,12 @@ pub enum JoseError {
     /// R-IDT-3: no JWKS key fits the algorithm (kty/crv/use/alg).
     #[error("no usable key for this algorithm")]
     NoUsableKey,
+    /// R-DP check 4: a DPoP proof without a `jwk` header member.
+    #[error("jwk header missing")]
+    JwkMissing,
+    /// R-DP check 4 (RFC 9449 §4.3): the embedded `jwk` is refused (private members, bad key).
+    #[error("jwk header: {0}")]
+    Jwk(JwkError),
     /// R-IDT-7: ECDSA signature is not raw R‖S of the exact length.
     #[error("ECDSA signature has the wrong length")]
     EcdsaSignatureLength,
@@ -117,6 +133,19 @@ pub enum JoseError {
     /// R-IDT-4: JWKS is not an object with a `keys` array.
     #[error("JWKS is not an object with a keys array")]
     JwksShape,
+}
+
+/// Errors that can mean "signed with a key we have not fetched yet": the caller refetches the
+/// JWKS once (single-flight, cooldown) and verifies again (R-IDT-3, Core §10.1.1).
+pub trait UnknownKid {
+    /// True when the signing key's `kid` is not in the JWKS.
+    fn is_unknown_kid(&self) -> bool;
+}
+
+impl UnknownKid for JoseError {
+    fn is_unknown_kid(&self) -> bool {
+        matches!(self, JoseError::UnknownKid)
+    }
 }
 
 /// Shared helpers for the tests of `jose` and `oidc`: real keys generated with aws-lc-rs and

@@ -1,16 +1,23 @@
-//! The verifier core (R-IDT-2, -3, -5, -6, -7): header policy, key selection, signature.
+//! The verifier core (R-IDT-2, -3, -5, -6, -7, R-SJ-1, R-DP proof checks 2–5): header policy,
+//! key selection, signature.
 //!
-//! Used for ID tokens, signed UserInfo responses and logout tokens (R-BCL step 2/3); each
-//! caller states what it accepts through a [`VerifyPolicy`], then checks its own claims.
+//! One function for every token kind: ID tokens, signed UserInfo responses and logout tokens
+//! (keys from the IdP's JWKS), DPoP proofs (the header's own `jwk`) and the gateway's session
+//! JWT (its own HMAC keys). Each caller states what it accepts through a [`VerifyPolicy`] and
+//! where keys come from through a [`KeySource`], then checks its own claims.
 
-use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 use serde_json::{Map, Value};
 
-use super::jwks::{JwkKey, KID_MAX_LEN};
-use super::{CompactJws, JoseError, Jwks, JwsAlg};
+use super::jwks::KID_MAX_LEN;
+use super::key_source::{KeySource, sealed};
+use super::{CompactJws, JoseError, JwsAlg};
 
 /// The `typ` an ID token / UserInfo JWT may carry (R-IDT-2).
 pub const TYP_JWT: &str = "JWT";
+/// The session JWT's `typ` (R-SJ-1).
+pub const TYP_SESSION: &str = "session+jwt";
+/// The DPoP proof's `typ` (RFC 9449 §4.2).
+pub const TYP_DPOP: &str = "dpop+jwt";
 /// `typ` values of other JWT kinds, always refused where they do not belong (RFC 8725 §3.11,
 /// cross-JWT confusion).
 pub const CROSS_JWT_TYPS: [&str; 4] = ["logout+jwt", "dpop+jwt", "at+jwt", "session+jwt"];
@@ -20,15 +27,22 @@ pub const MAX_KEYS_TRIED: usize = 8;
 /// What one kind of token accepts.
 #[derive(Clone, Copy, Debug)]
 pub struct VerifyPolicy<'a> {
-    /// R-IDT-6: the only algorithms accepted. Empty accepts nothing.
+    /// R-IDT-6: the only asymmetric algorithms accepted. Empty accepts nothing. Not consulted by
+    /// the HMAC key source, which accepts exactly HS256 (HS* is never a [`JwsAlg`]).
     pub allowed_algs: &'a [JwsAlg],
     /// R-IDT-2: accepted `typ` values, compared case-insensitively after RFC 7515 §4.1.9
-    /// normalisation (`JWT` ≡ `application/jwt`). Empty means "absent or `JWT`".
+    /// normalisation (`JWT` ≡ `application/jwt`) unless `typ_exact`. Empty means "absent or
+    /// `JWT`".
     pub allowed_typs: &'a [&'a str],
     /// When true, `typ` must be present (e.g. `require_logout_typ`, R-BCL-9).
     pub typ_required: bool,
     /// `typ` values refused even if `allowed_typs` would admit them (defence in depth).
     pub rejected_typs: &'a [&'a str],
+    /// Compare `typ` byte for byte, without case folding or the `application/` prefix: our own
+    /// tokens (R-SJ-1) and DPoP proofs (R-DP check 2) have exactly one spelling.
+    pub typ_exact: bool,
+    /// When set, the header may contain only these members (R-SJ-1: exactly `alg` and `typ`).
+    pub header_members: Option<&'a [&'a str]>,
 }
 
 impl<'a> VerifyPolicy<'a> {
@@ -39,6 +53,8 @@ impl<'a> VerifyPolicy<'a> {
             allowed_typs: &[],
             typ_required: false,
             rejected_typs: &CROSS_JWT_TYPS,
+            typ_exact: false,
+            header_members: None,
         }
     }
 
@@ -55,33 +71,61 @@ impl<'a> VerifyPolicy<'a> {
             },
             typ_required: require_typ,
             rejected_typs: &REJECTED,
+            typ_exact: false,
+            header_members: None,
+        }
+    }
+
+    /// The gateway session JWT (R-SJ-1): header exactly `{"alg":"HS256","typ":"session+jwt"}`.
+    /// Use with [`super::HmacKeys`]; no asymmetric alg is allowed, so IdP keys never verify it.
+    pub fn session() -> VerifyPolicy<'static> {
+        VerifyPolicy {
+            allowed_algs: &[],
+            allowed_typs: &[TYP_SESSION],
+            typ_required: true,
+            rejected_typs: &[],
+            typ_exact: true,
+            header_members: Some(&["alg", "typ"]),
+        }
+    }
+
+    /// DPoP proofs (RFC 9449 §4.3, R-DP checks 2–3): `typ` exactly `dpop+jwt`, `alg` ES256 (the
+    /// local policy, SECURITY.md §1.11). Use with [`super::EmbeddedJwk`].
+    pub fn dpop_proof() -> VerifyPolicy<'static> {
+        VerifyPolicy {
+            allowed_algs: &[JwsAlg::ES256],
+            allowed_typs: &[TYP_DPOP],
+            typ_required: true,
+            rejected_typs: &[],
+            typ_exact: true,
+            header_members: None,
         }
     }
 }
 
-/// Verify a parsed compact JWS against `jwks` under `policy`; returns the verified alg.
+/// Verify a parsed compact JWS with keys from `keys` under `policy`.
 ///
-/// Claims are *not* checked here (each token kind does that). `UnknownKid` tells the caller to
-/// refetch the JWKS once (single-flight, cooldown) and call again (R-IDT-3).
-pub fn verify_jws(
+/// The result says what verified it: the alg for a JWKS, the alg and key for an embedded
+/// `jwk`, which HMAC key for the gateway's own keys. Claims are *not* checked here (each token
+/// kind does that). `UnknownKid` tells the caller to refetch the JWKS once (single-flight,
+/// cooldown) and call again (R-IDT-3).
+pub fn verify_jws<K: KeySource>(
     jws: &CompactJws,
-    jwks: &Jwks,
+    keys: K,
     policy: &VerifyPolicy,
-) -> Result<JwsAlg, JoseError> {
-    let alg = header_alg(&jws.header, policy.allowed_algs)?;
+) -> Result<K::Verified, JoseError> {
+    let name = header_alg_name(&jws.header)?;
+    let alg = keys.accept_alg(name, policy, sealed::Token)?;
+    check_members(&jws.header, policy)?;
     check_extensions(&jws.header)?;
     check_typ(&jws.header, policy)?;
-    // `jwk`, `jku`, `x5u`, `x5c` are deliberately never read: keys come only from the
-    // configured JWKS (R-IDT-2, RFC 8725 §3.10, CVE-2018-0114).
     let kid = header_kid(&jws.header)?;
-    let candidates = candidate_keys(jwks, alg, kid)?;
-    check_signature_shape(alg, jws.signature())?;
-    verify_with_any(&candidates, alg, jws)
+    keys.verify_signature(jws, alg, kid, sealed::Token)
 }
 
-/// R-IDT-2/5/6: `alg` required; `none` in any case always refused; otherwise it must be a
-/// supported asymmetric alg *and* in the allow-list (HS* is not even representable).
-fn header_alg(header: &Map<String, Value>, allowed: &[JwsAlg]) -> Result<JwsAlg, JoseError> {
+/// R-IDT-2/5: `alg` required and a string; `none` in any case always refused, whatever the
+/// key source (the sources then accept only their own algorithms).
+fn header_alg_name(header: &Map<String, Value>) -> Result<&str, JoseError> {
     let name = header
         .get("alg")
         .and_then(Value::as_str)
@@ -89,9 +133,26 @@ fn header_alg(header: &Map<String, Value>, allowed: &[JwsAlg]) -> Result<JwsAlg,
     if name.eq_ignore_ascii_case("none") {
         return Err(JoseError::AlgNone);
     }
+    Ok(name)
+}
+
+/// R-IDT-6: a supported asymmetric alg *and* in the allow-list (HS* is not even
+/// representable, so it can never pick an IdP key).
+pub(crate) fn allowed_asymmetric_alg(name: &str, allowed: &[JwsAlg]) -> Result<JwsAlg, JoseError> {
     JwsAlg::parse(name)
         .filter(|a| allowed.contains(a))
         .ok_or(JoseError::AlgNotAllowed)
+}
+
+/// R-SJ-1: where the policy fixes the header members, anything else (`kid`, `jwk`, …) is
+/// refused rather than ignored.
+fn check_members(header: &Map<String, Value>, policy: &VerifyPolicy) -> Result<(), JoseError> {
+    match policy.header_members {
+        Some(allowed) if header.keys().any(|k| !allowed.contains(&k.as_str())) => {
+            Err(JoseError::HeaderMember)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// R-IDT-2: we implement no `crit` extension, so any `crit` is refused (RFC 7515 §4.1.11);
@@ -114,7 +175,14 @@ fn check_typ(header: &Map<String, Value>, policy: &VerifyPolicy) -> Result<(), J
         Some(Value::String(t)) => t.as_str(),
         Some(_) => return Err(JoseError::Typ),
     };
-    if policy.rejected_typs.iter().any(|r| typ_eq(typ, r)) {
+    let same = |expected: &str| {
+        if policy.typ_exact {
+            typ == expected
+        } else {
+            typ_eq(typ, expected)
+        }
+    };
+    if policy.rejected_typs.iter().any(|r| same(r)) {
         return Err(JoseError::Typ);
     }
     let allowed: &[&str] = if policy.allowed_typs.is_empty() {
@@ -122,7 +190,7 @@ fn check_typ(header: &Map<String, Value>, policy: &VerifyPolicy) -> Result<(), J
     } else {
         policy.allowed_typs
     };
-    if allowed.iter().any(|a| typ_eq(typ, a)) {
+    if allowed.iter().any(|a| same(a)) {
         Ok(())
     } else {
         Err(JoseError::Typ)
@@ -152,61 +220,15 @@ fn header_kid(header: &Map<String, Value>) -> Result<Option<&str>, JoseError> {
     }
 }
 
-/// R-IDT-3: keys whose type matches the allow-listed alg (never the header's say-so), whose own
-/// `alg` (if any) equals it; with a `kid`, only that kid; at most [`MAX_KEYS_TRIED`].
-fn candidate_keys<'j>(
-    jwks: &'j Jwks,
-    alg: JwsAlg,
-    kid: Option<&str>,
-) -> Result<Vec<&'j JwkKey>, JoseError> {
-    let candidates: Vec<&JwkKey> = jwks
-        .keys()
-        .iter()
-        .filter(|k| k.usable_for(alg))
-        .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
-        .take(MAX_KEYS_TRIED)
-        .collect();
-    match kid {
-        _ if !candidates.is_empty() => Ok(candidates),
-        // Rotation: the IdP may have a key we have not fetched yet.
-        Some(k) if !jwks.contains_kid(k) => Err(JoseError::UnknownKid),
-        _ => Err(JoseError::NoUsableKey),
-    }
-}
-
-/// R-IDT-7: ECDSA signatures must be raw R‖S of the exact size (RFC 7518 §3.4), not DER.
-fn check_signature_shape(alg: JwsAlg, sig: &[u8]) -> Result<(), JoseError> {
-    match alg.ecdsa_signature_len() {
-        Some(len) if sig.len() != len => Err(JoseError::EcdsaSignatureLength),
-        _ => Ok(()),
-    }
-}
-
-/// R-IDT-7: accept if one candidate verifies. Uses the aws-lc provider explicitly so no global
-/// provider state is involved; aws-lc rejects ECDSA r/s = 0 or ≥ n (CVE-2022-21449).
-fn verify_with_any(keys: &[&JwkKey], alg: JwsAlg, jws: &CompactJws) -> Result<JwsAlg, JoseError> {
-    let jwt_alg = alg.to_jsonwebtoken();
-    let signature = jws.signature().to_vec();
-    let verified = keys.iter().any(|k| {
-        (DEFAULT_PROVIDER.verifier_factory)(&jwt_alg, &k.key)
-            .is_ok_and(|v| v.verify(jws.signing_input(), &signature).is_ok())
-    });
-    if verified {
-        Ok(alg)
-    } else {
-        Err(JoseError::BadSignature)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::jose::parse_compact;
     use crate::jose::test_support::{
         TestKey, b64, ec256, ec384, ed25519, jwks, rsa_a, rsa_attacker, rsa_b, signing_input,
         token, token_raw,
     };
+    use crate::jose::{Jwks, parse_compact};
     use serde_json::json;
 
     const MAX: usize = 64 * 1024;

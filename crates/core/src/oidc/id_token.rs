@@ -1,26 +1,26 @@
 //! ID Token validation (R-IDT; OIDC Core §3.1.3.7), in the order SECURITY.md §1.4 gives.
 //!
-//! Signature and header rules live in [`crate::jose`]; this module checks the claims. The
-//! claim helpers are public so the logout-token (R-BCL) and UserInfo (R-UI) checks reuse the
-//! exact same rules.
+//! Signature and header rules live in [`crate::jose`]; the generic claim checks in
+//! [`crate::jose::claims`] (re-exported here for existing callers). This module adds the
+//! ID-token-only rules (nonce, at_hash) and the order.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use crate::jose::{JoseError, Jwks, JwsAlg, VerifyPolicy, parse_compact, verify_jws};
+pub use crate::jose::claims::{
+    CLOCK_LEEWAY_SECS, SUB_MAX_LEN, check_audience, check_azp, check_exp, check_iat, check_issuer,
+    check_nbf, check_sub, numeric_date, optional_str, required_numeric_date, required_str,
+};
+use crate::jose::{
+    ClaimError, JoseError, Jwks, JwsAlg, UnknownKid, VerifyPolicy, parse_compact, verify_jws,
+};
 
 /// R-IDT-1: maximum ID token length.
 pub const ID_TOKEN_MAX_LEN: usize = 64 * 1024;
-/// R-IDT-11..13: clock-skew leeway.
-pub const CLOCK_LEEWAY_SECS: i64 = 60;
 /// R-IDT-12: an ID token older than this (by `iat`) is refused.
 pub const IAT_MAX_AGE_SECS: i64 = 600;
-/// R-IDT-15: maximum `sub` length (Core §2).
-pub const SUB_MAX_LEN: usize = 255;
-/// R-IDT-11: NumericDate values must lie in [0, 2^53].
-const NUMERIC_DATE_MAX: u64 = 1 << 53;
 
 /// What the relying party expects of this ID token. `Debug` redacts the nonce and token.
 #[derive(Clone, Copy)]
@@ -109,6 +109,30 @@ impl IdTokenError {
     }
 }
 
+impl UnknownKid for IdTokenError {
+    fn is_unknown_kid(&self) -> bool {
+        IdTokenError::is_unknown_kid(self)
+    }
+}
+
+/// The shared claim checks speak neutrally; say it in ID-token terms.
+impl From<ClaimError> for IdTokenError {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::Missing { claim } => IdTokenError::Missing { claim },
+            ClaimError::ClaimType { claim } => IdTokenError::ClaimType { claim },
+            ClaimError::OutOfRange { claim } => IdTokenError::OutOfRange { claim },
+            ClaimError::Issuer => IdTokenError::Issuer,
+            ClaimError::Audience => IdTokenError::Audience,
+            ClaimError::Azp => IdTokenError::Azp,
+            ClaimError::Expired => IdTokenError::Expired,
+            ClaimError::IssuedAt => IdTokenError::IssuedAt,
+            ClaimError::NotYetValid => IdTokenError::NotYetValid,
+            ClaimError::Subject => IdTokenError::Subject,
+        }
+    }
+}
+
 /// Validate an ID token (R-IDT-1..16, in order). Any error means: 401, no session (NS).
 pub fn validate_id_token(
     token: &str,
@@ -140,152 +164,6 @@ pub fn validate_id_token(
     })
 }
 
-/// A required string claim: absent → `Missing`, any other JSON type → `ClaimType`.
-pub fn required_str<'c>(
-    c: &'c Map<String, Value>,
-    claim: &'static str,
-) -> Result<&'c str, IdTokenError> {
-    optional_str(c, claim)?.ok_or(IdTokenError::Missing { claim })
-}
-
-/// An optional string claim; present with another JSON type → `ClaimType`.
-pub fn optional_str<'c>(
-    c: &'c Map<String, Value>,
-    claim: &'static str,
-) -> Result<Option<&'c str>, IdTokenError> {
-    match c.get(claim) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(IdTokenError::ClaimType { claim }),
-    }
-}
-
-/// R-IDT-8: `iss` byte-for-byte equal to the discovered issuer (no normalisation, so a
-/// trailing-slash difference is a mismatch).
-pub fn check_issuer(c: &Map<String, Value>, issuer: &str) -> Result<String, IdTokenError> {
-    let iss = required_str(c, "iss")?;
-    if iss.as_bytes() == issuer.as_bytes() {
-        Ok(iss.to_owned())
-    } else {
-        Err(IdTokenError::Issuer)
-    }
-}
-
-/// R-IDT-9: `aud` is a string or an array of strings that contains `client_id`; every other
-/// member must be a configured trusted audience.
-pub fn check_audience(
-    c: &Map<String, Value>,
-    client_id: &str,
-    extra: &[String],
-) -> Result<(), IdTokenError> {
-    const CLAIM: &str = "aud";
-    match c.get(CLAIM) {
-        None => Err(IdTokenError::Missing { claim: CLAIM }),
-        Some(Value::String(a)) if a == client_id => Ok(()),
-        Some(Value::String(_)) => Err(IdTokenError::Audience),
-        Some(Value::Array(items)) => check_audience_array(items, client_id, extra),
-        Some(_) => Err(IdTokenError::ClaimType { claim: CLAIM }),
-    }
-}
-
-fn check_audience_array(
-    items: &[Value],
-    client_id: &str,
-    extra: &[String],
-) -> Result<(), IdTokenError> {
-    let mut has_client = false;
-    for item in items {
-        let a = item
-            .as_str()
-            .ok_or(IdTokenError::ClaimType { claim: "aud" })?;
-        if a == client_id {
-            has_client = true;
-        } else if !extra.iter().any(|e| e == a) {
-            return Err(IdTokenError::Audience);
-        }
-    }
-    if has_client {
-        Ok(())
-    } else {
-        Err(IdTokenError::Audience)
-    }
-}
-
-/// R-IDT-10: `azp`, if present, is our `client_id`.
-pub fn check_azp(c: &Map<String, Value>, client_id: &str) -> Result<(), IdTokenError> {
-    match optional_str(c, "azp")? {
-        Some(azp) if azp != client_id => Err(IdTokenError::Azp),
-        _ => Ok(()),
-    }
-}
-
-/// R-IDT-11: NumericDate claim. Absent → `None`; present, it MUST be a JSON number in
-/// [0, 2^53] (floored). Strings, booleans and null are errors, never "absent"
-/// (CVE-2026-25537).
-pub fn numeric_date(
-    c: &Map<String, Value>,
-    claim: &'static str,
-) -> Result<Option<i64>, IdTokenError> {
-    match c.get(claim) {
-        None => Ok(None),
-        Some(Value::Number(n)) => numeric_value(n)
-            .map(Some)
-            .ok_or(IdTokenError::OutOfRange { claim }),
-        Some(_) => Err(IdTokenError::ClaimType { claim }),
-    }
-}
-
-/// A required NumericDate claim.
-pub fn required_numeric_date(
-    c: &Map<String, Value>,
-    claim: &'static str,
-) -> Result<i64, IdTokenError> {
-    numeric_date(c, claim)?.ok_or(IdTokenError::Missing { claim })
-}
-
-fn numeric_value(n: &Number) -> Option<i64> {
-    if let Some(u) = n.as_u64() {
-        return (u <= NUMERIC_DATE_MAX)
-            .then(|| i64::try_from(u).ok())
-            .flatten();
-    }
-    if n.is_i64() {
-        return None; // negative integer
-    }
-    let f = n.as_f64()?;
-    // `as` is exact here: the range check bounds f to [0, 2^53].
-    (0.0..=NUMERIC_DATE_MAX as f64)
-        .contains(&f)
-        .then(|| f.floor() as i64)
-}
-
-/// R-IDT-11: `exp` required; refused when now > exp + leeway.
-pub fn check_exp(c: &Map<String, Value>, now: i64) -> Result<i64, IdTokenError> {
-    let exp = required_numeric_date(c, "exp")?;
-    if now > exp.saturating_add(CLOCK_LEEWAY_SECS) {
-        return Err(IdTokenError::Expired);
-    }
-    Ok(exp)
-}
-
-/// R-IDT-12: `iat` required; refused if more than the leeway in the future or older than
-/// `max_age` seconds (600 for ID tokens; R-BCL uses 300).
-pub fn check_iat(c: &Map<String, Value>, now: i64, max_age: i64) -> Result<i64, IdTokenError> {
-    let iat = required_numeric_date(c, "iat")?;
-    if iat > now.saturating_add(CLOCK_LEEWAY_SECS) || now.saturating_sub(iat) > max_age {
-        return Err(IdTokenError::IssuedAt);
-    }
-    Ok(iat)
-}
-
-/// R-IDT-13: `nbf`, if present, must not be more than the leeway in the future.
-pub fn check_nbf(c: &Map<String, Value>, now: i64) -> Result<(), IdTokenError> {
-    match numeric_date(c, "nbf")? {
-        Some(nbf) if nbf > now.saturating_add(CLOCK_LEEWAY_SECS) => Err(IdTokenError::NotYetValid),
-        _ => Ok(()),
-    }
-}
-
 /// R-IDT-14: `nonce` required and equal, in constant time, to the transaction's nonce.
 fn check_nonce(c: &Map<String, Value>, expected: &str) -> Result<(), IdTokenError> {
     let got = required_str(c, "nonce")?;
@@ -294,18 +172,6 @@ fn check_nonce(c: &Map<String, Value>, expected: &str) -> Result<(), IdTokenErro
         return Err(IdTokenError::Nonce);
     }
     Ok(())
-}
-
-/// R-IDT-15: `sub` required, 1–255 characters of printable ASCII (0x21–0x7E).
-pub fn check_sub(c: &Map<String, Value>) -> Result<String, IdTokenError> {
-    let sub = required_str(c, "sub")?;
-    let ok =
-        (1..=SUB_MAX_LEN).contains(&sub.len()) && sub.bytes().all(|b| (0x21..=0x7E).contains(&b));
-    if ok {
-        Ok(sub.to_owned())
-    } else {
-        Err(IdTokenError::Subject)
-    }
 }
 
 /// R-IDT-16: `at_hash`, when present and the access token is known, must match
@@ -827,6 +693,57 @@ mod tests {
                 IdTokenError::AtHash
             );
         }
+    }
+
+    /// R-IDT-6 (RFC 8725 §3.1): an ID token with alg HS256 is refused, whether its MAC is keyed
+    /// with the RSA public key or anything else; HS256 exists only for the gateway's own keys.
+    #[test]
+    fn r_idt_6_hs256_id_token_refused() {
+        let h = json!({"alg": "HS256", "kid": "rsa-a"}).to_string();
+        let input = crate::jose::test_support::signing_input(&h, &good().to_string());
+        for secret in [rsa_a().rsa_public_pem().into_bytes(), b"secret".to_vec()] {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+            let mac = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+            let t = format!("{input}.{}", b64(mac.as_ref()));
+            let mut e = expect(&[], None);
+            e.allowed_algs = &JwsAlg::ALL;
+            assert_eq!(
+                validate_id_token(&t, &jwks(&[rsa_a().jwk()]), &e).unwrap_err(),
+                IdTokenError::Jose(JoseError::AlgNotAllowed)
+            );
+        }
+    }
+
+    /// The neutral claim errors map one to one onto ID-token errors.
+    #[test]
+    fn claim_errors_map_to_id_token_errors() {
+        for (c, i) in [
+            (ClaimError::Issuer, IdTokenError::Issuer),
+            (ClaimError::Audience, IdTokenError::Audience),
+            (ClaimError::Azp, IdTokenError::Azp),
+            (ClaimError::Expired, IdTokenError::Expired),
+            (ClaimError::IssuedAt, IdTokenError::IssuedAt),
+            (ClaimError::NotYetValid, IdTokenError::NotYetValid),
+            (ClaimError::Subject, IdTokenError::Subject),
+            (
+                ClaimError::Missing { claim: "x" },
+                IdTokenError::Missing { claim: "x" },
+            ),
+            (
+                ClaimError::ClaimType { claim: "x" },
+                IdTokenError::ClaimType { claim: "x" },
+            ),
+            (
+                ClaimError::OutOfRange { claim: "x" },
+                IdTokenError::OutOfRange { claim: "x" },
+            ),
+        ] {
+            assert_eq!(IdTokenError::from(c), i);
+        }
+        assert!(UnknownKid::is_unknown_kid(&IdTokenError::Jose(
+            JoseError::UnknownKid
+        )));
+        assert!(!UnknownKid::is_unknown_kid(&IdTokenError::Issuer));
     }
 
     /// R-IDT-6: the allow-list in the expectations is what counts.

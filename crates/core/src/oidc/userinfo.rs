@@ -5,9 +5,13 @@
 
 use serde_json::{Map, Value};
 
-use super::id_token::{IdTokenError, check_audience, check_issuer, required_str};
+use super::id_token::IdTokenError;
+use crate::jose::claims::{check_audience, check_issuer, required_str};
 use crate::jose::json::parse_strict_object;
-use crate::jose::{JoseError, JsonError, Jwks, JwsAlg, VerifyPolicy, parse_compact, verify_jws};
+use crate::jose::{
+    ClaimError, JoseError, JsonError, Jwks, JwsAlg, UnknownKid, VerifyPolicy, parse_compact,
+    verify_jws,
+};
 
 /// R-UI-1: maximum UserInfo body (JSON or JWT).
 pub const USERINFO_MAX_LEN: usize = 1024 * 1024;
@@ -43,7 +47,32 @@ impl UserInfoError {
     }
 }
 
-/// The shared claim checks report in ID-token terms; say it in UserInfo terms.
+impl UnknownKid for UserInfoError {
+    fn is_unknown_kid(&self) -> bool {
+        UserInfoError::is_unknown_kid(self)
+    }
+}
+
+/// The shared claim checks speak neutrally; say it in UserInfo terms. Only the checks UserInfo
+/// runs (iss, aud, sub) can occur; the rest map to a type error on a pseudo-claim.
+impl From<ClaimError> for UserInfoError {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::Issuer => UserInfoError::Issuer,
+            ClaimError::Audience | ClaimError::Azp => UserInfoError::Audience,
+            ClaimError::Subject => UserInfoError::Subject,
+            ClaimError::Missing { claim } => UserInfoError::Missing { claim },
+            ClaimError::ClaimType { claim } | ClaimError::OutOfRange { claim } => {
+                UserInfoError::ClaimType { claim }
+            }
+            ClaimError::Expired | ClaimError::IssuedAt | ClaimError::NotYetValid => {
+                UserInfoError::ClaimType { claim: "token" }
+            }
+        }
+    }
+}
+
+/// ID-token errors in UserInfo terms (kept for callers that run ID-token checks on UserInfo).
 impl From<IdTokenError> for UserInfoError {
     fn from(e: IdTokenError) -> Self {
         match e {

@@ -4,6 +4,8 @@
 
 use aws_lc_rs::{hkdf, hmac};
 
+use crate::jose::HmacKeys;
+
 /// Salt for the HKDF extract step; versioned so a future scheme can rotate it.
 const SALT: &[u8] = b"portcullis/session-keys/v1";
 
@@ -66,6 +68,14 @@ impl SessionKeys {
     /// Key for the HS256 session JWT.
     pub fn session_jwt(&self) -> &hmac::Key {
         &self.session_jwt
+    }
+
+    /// The session-JWT keys as a verifier key source: current, plus previous during a rotation.
+    pub fn session_jwt_keys(&self) -> HmacKeys<'_> {
+        HmacKeys {
+            current: &self.session_jwt,
+            previous: self.previous_session_jwt.as_ref(),
+        }
     }
 
     /// Key for hashing the login-transaction browser binding.

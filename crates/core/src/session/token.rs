@@ -8,7 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use super::keys::SessionKeys;
-use crate::jose::parse_compact;
+use crate::jose::claims::{required_integer_date, required_str};
+use crate::jose::{ClaimError, JoseError, VerifyPolicy, parse_compact, verify_jws};
 
 /// Seed 000: 30-minute JWT TTL.
 pub const SESSION_TTL: i64 = 30 * 60;
@@ -16,7 +17,8 @@ pub const SESSION_TTL: i64 = 30 * 60;
 pub const LEEWAY: i64 = 5;
 /// R-SJ-3: the token must fit in a 4096-byte cookie.
 pub const MAX_LEN: usize = 3584;
-const TYP: &str = "session+jwt";
+/// R-SJ-1: the one `typ`, shared with the verifier's session policy.
+const TYP: &str = crate::jose::verify::TYP_SESSION;
 
 /// The claims of a session (R-SJ-2). Fingerprint, CSRF and DPoP members join in a later
 /// release; IdP claims and groups are never embedded (R-SJ-3).
@@ -55,7 +57,7 @@ pub enum SessionError {
 impl SessionClaims {
     /// Encode and sign.
     pub fn issue(&self, keys: &SessionKeys) -> String {
-        let header = json!({"alg": "HS256", "typ": TYP});
+        let header = json!({"alg": crate::jose::key_source::HS256, "typ": TYP});
         let mut claims = json!({
             "iss": self.iss, "aud": self.iss, "sub": self.sub, "sid": self.sid,
             "iat": self.iat, "exp": self.exp, "auth_time": self.auth_time,
@@ -80,20 +82,14 @@ impl SessionClaims {
         now: i64,
     ) -> Result<SessionClaims, SessionError> {
         let jws = parse_compact(token, MAX_LEN).map_err(|_| SessionError::Malformed)?;
-        // R-SJ-1: exactly this header; no alg agility at all.
-        let alg_ok = jws.header.get("alg").and_then(Value::as_str) == Some("HS256");
-        let typ_ok = jws.header.get("typ").and_then(Value::as_str) == Some(TYP);
-        if !alg_ok || !typ_ok || jws.header.len() != 2 {
-            return Err(SessionError::Header);
-        }
-        let current = hmac::verify(keys.session_jwt(), jws.signing_input(), jws.signature());
-        let ok = current.is_ok()
-            || keys
-                .previous_session_jwt()
-                .is_some_and(|k| hmac::verify(k, jws.signing_input(), jws.signature()).is_ok());
-        if !ok {
-            return Err(SessionError::Signature);
-        }
+        // R-SJ-1: exactly `{"alg":"HS256","typ":"session+jwt"}`, our HMAC subkeys only; the
+        // one verifier core judges it like every other JWS.
+        verify_jws(&jws, keys.session_jwt_keys(), &VerifyPolicy::session()).map_err(
+            |e| match e {
+                JoseError::BadSignature => SessionError::Signature,
+                _ => SessionError::Header,
+            },
+        )?;
         let c = &jws.claims;
         let iss = string(c, "iss")?;
         if iss != public_url || string(c, "aud")? != public_url {
@@ -122,19 +118,30 @@ impl SessionClaims {
     }
 }
 
+/// Every claim failure is the same 401; the variant names the claim for logs.
+fn claim_error(e: ClaimError) -> SessionError {
+    match e {
+        ClaimError::Missing { claim }
+        | ClaimError::ClaimType { claim }
+        | ClaimError::OutOfRange { claim } => SessionError::Claim(claim),
+        ClaimError::Issuer | ClaimError::Audience | ClaimError::Azp => SessionError::Audience,
+        ClaimError::Expired => SessionError::Expired,
+        ClaimError::IssuedAt | ClaimError::NotYetValid => SessionError::Claim("iat"),
+        ClaimError::Subject => SessionError::Claim("sub"),
+    }
+}
+
+/// A required, non-empty string claim.
 fn string(c: &Map<String, Value>, name: &'static str) -> Result<String, SessionError> {
-    match c.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(SessionError::Claim(name)),
+    match required_str(c, name).map_err(claim_error)? {
+        "" => Err(SessionError::Claim(name)),
+        s => Ok(s.to_owned()),
     }
 }
 
 /// NumericDate as a JSON integer only (strings/bools/null rejected — CVE-2026-25537).
 fn int(c: &Map<String, Value>, name: &'static str) -> Result<i64, SessionError> {
-    c.get(name)
-        .and_then(Value::as_i64)
-        .filter(|v| (0..=(1i64 << 53)).contains(v))
-        .ok_or(SessionError::Claim(name))
+    required_integer_date(c, name).map_err(claim_error)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::idp::DevIdp;
 use crate::idp::config::DevUser;
 
 pub(crate) const BANNER: &str =
@@ -28,7 +29,10 @@ button.small{margin:0;padding:.25rem .7rem;font-size:.85rem;background:#374151}\
 .muted{color:#6b7280;font-size:.9rem}\
 table{border-collapse:collapse;width:100%;margin-top:.5rem}\
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e5e7eb;font-size:.9rem}\
-code{background:#f3f4f6;padding:0 .2rem;border-radius:3px}\
+code{background:#f3f4f6;padding:0 .2rem;border-radius:3px;overflow-wrap:anywhere}\
+a{color:#0b5cad}\
+h2{font-size:1.1rem;margin-top:1.5rem}\
+footer{max-width:36rem;margin:0 auto 2rem;padding:0 2rem}\
 form.inline{margin:0}";
 
 fn page(title: &str, body: &str) -> String {
@@ -37,7 +41,8 @@ fn page(title: &str, body: &str) -> String {
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <meta name=\"robots\" content=\"noindex\">\
 <title>{title} \u{2014} Portcullis dev IdP</title><style>{STYLE}</style></head>\
-<body><div class=\"banner\">{banner}</div><main>{body}</main></body></html>\n",
+<body><div class=\"banner\" role=\"note\">{banner}</div><main>{body}</main>\
+<footer class=\"muted\">Portcullis</footer></body></html>\n",
         title = esc(title),
         banner = esc(BANNER),
     )
@@ -153,4 +158,67 @@ pub(crate) fn signed_out_page(ended: bool) -> Response {
         esc(msg)
     );
     html(StatusCode::OK, page("Signed out", &body))
+}
+
+/// The page at the issuer URL (`GET /`): what this IdP is, its demo users with their passwords
+/// (it is a development IdP; the banner says so) and its endpoints, so the "Dev IdP" link printed
+/// by `portcullis demo` opens something useful instead of a 404.
+pub(crate) fn front_page(idp: &DevIdp) -> Response {
+    let mut body = String::from(
+        "<h1>Development identity provider</h1>\
+<p>This is the OpenID Provider built into Portcullis for <code>portcullis demo</code>. It keeps \
+everything in memory, makes a new signing key at every start and shows its users' passwords \
+below. <strong>Never use it in production.</strong></p>\
+<p>To sign in, open the application through Portcullis; Portcullis sends you here.</p>",
+    );
+    body.push_str("<h2 id=\"users\">Demo users</h2>");
+    if idp.users.is_empty() {
+        body.push_str("<p>No users are configured.</p>");
+    } else {
+        body.push_str(
+            "<table aria-labelledby=\"users\"><thead><tr><th scope=\"col\">Username</th>\
+<th scope=\"col\">Password</th><th scope=\"col\">Email</th><th scope=\"col\">Groups</th>\
+</tr></thead><tbody>",
+        );
+        for u in &idp.users {
+            let groups = if u.groups.is_empty() {
+                "(none)".to_owned()
+            } else {
+                u.groups.join(", ")
+            };
+            body.push_str(&format!(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(&u.username),
+                esc(&u.password),
+                esc(&u.email),
+                esc(&groups),
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    body.push_str(&format!(
+        "<h2 id=\"endpoints\">Endpoints</h2><p>Issuer: <code>{}</code></p>\
+<table aria-labelledby=\"endpoints\"><thead><tr><th scope=\"col\">Endpoint</th>\
+<th scope=\"col\">URL</th></tr></thead><tbody>",
+        esc(idp.issuer())
+    ));
+    // Only the two GET-able JSON documents are links; the others need an OAuth request.
+    for (name, path, link) in [
+        ("Discovery", "/.well-known/openid-configuration", true),
+        ("Authorization", "/authorize", false),
+        ("Token", "/token", false),
+        ("Userinfo", "/userinfo", false),
+        ("JWKS", "/jwks", true),
+        ("End session", "/end-session", false),
+    ] {
+        let url = esc(&idp.endpoint(path)).into_owned();
+        let cell = if link {
+            format!("<a href=\"{url}\"><code>{url}</code></a>")
+        } else {
+            format!("<code>{url}</code>")
+        };
+        body.push_str(&format!("<tr><td>{name}</td><td>{cell}</td></tr>"));
+    }
+    body.push_str("</tbody></table>");
+    html(StatusCode::OK, page("Development IdP", &body))
 }

@@ -1007,3 +1007,65 @@ fn invalid_configuration_is_rejected() {
     let idp = DevIdp::new(base()).unwrap();
     assert_eq!(idp.issuer(), "http://127.0.0.1:9000");
 }
+
+/// Reshape item 6: the issuer URL (printed by `portcullis demo` as "Dev IdP") opens a page that
+/// says what this is, lists the demo users with their passwords and names every endpoint.
+#[tokio::test]
+async fn front_page_lists_the_demo_users_and_endpoints() {
+    for path in ["", "/idp"] {
+        let t = start_with(path, None).await;
+        let resp = t.http.get(&t.base).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("<html lang=\"en\">"), "{html}");
+        assert!(html.contains("<h1>Development identity provider</h1>"));
+        assert!(html.contains("never production"), "the banner warns");
+        assert!(html.contains("Never use it in production"));
+        for u in demo_users() {
+            let row = format!(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td>",
+                u.username, u.password
+            );
+            assert!(html.contains(&row), "{} missing: {html}", u.username);
+        }
+        assert!(html.contains("admins, devs"));
+        for endpoint in [
+            "/.well-known/openid-configuration",
+            "/authorize",
+            "/token",
+            "/userinfo",
+            "/jwks",
+            "/end-session",
+        ] {
+            assert!(
+                html.contains(&format!("{}{endpoint}", t.base)),
+                "{endpoint} missing: {html}"
+            );
+        }
+        // Every endpoint the page names is the one discovery announces.
+        let d = json_of(
+            t.http
+                .get(format!("{}/.well-known/openid-configuration", t.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        for key in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "end_session_endpoint",
+        ] {
+            assert!(html.contains(d[key].as_str().unwrap()), "{key}");
+        }
+    }
+}

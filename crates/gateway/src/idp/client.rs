@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 /// Body caps (R-RS-2).
 pub const CAP_DISCOVERY: usize = 256 * 1024;
@@ -80,12 +80,13 @@ impl IdpHttp {
         read_capped(url, req.send().await, cap).await
     }
 
-    /// POST a form, with optional HTTP Basic credentials (already form-urlencoded by caller).
+    /// POST a form, with an optional `Authorization` header value (e.g. the `Basic …` of
+    /// `core::oidc::token_request`), sent as a sensitive header so it never shows in logs.
     pub async fn post_form(
         &self,
         url: &url::Url,
         form: &[(&str, &str)],
-        basic: Option<(&str, &str)>,
+        authorization: Option<&str>,
         cap: usize,
     ) -> Result<CappedResponse, IdpError> {
         let mut req = self
@@ -93,8 +94,13 @@ impl IdpHttp {
             .post(url.clone())
             .header("accept", "application/json")
             .form(form);
-        if let Some((user, pass)) = basic {
-            req = req.basic_auth(user, Some(pass));
+        if let Some(value) = authorization {
+            let mut v = HeaderValue::from_str(value).map_err(|_| IdpError::Invalid {
+                url: redact(url),
+                reason: "client credentials are not a valid header value".into(),
+            })?;
+            v.set_sensitive(true);
+            req = req.header(AUTHORIZATION, v);
         }
         read_capped(url, req.send().await, cap).await
     }

@@ -1,7 +1,8 @@
 //! The back-channel calls of a sign-in: code exchange (R-CB-6/7) and userinfo (R-UI-1/2).
 
-use portcullis_core::config::{ClientAuthMethod, OidcConfig};
+use portcullis_core::config::OidcConfig;
 use portcullis_core::jose::json::parse_strict_object;
+use portcullis_core::oidc::token_request::{self, ClientCredentials};
 use serde_json::Value;
 
 use super::client::{CAP_TOKEN, CAP_USERINFO, IdpError, IdpHttp};
@@ -37,27 +38,21 @@ pub async fn exchange_code(
     code: &str,
     code_verifier: &str,
 ) -> Result<TokenSet, ExchangeError> {
-    let redirect_uri = cfg.redirect_url.as_str();
-    let secret = cfg.client_secret.expose();
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("code_verifier", code_verifier),
-    ];
-    // RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let (id_enc, secret_enc) = (enc(&cfg.client_id), enc(secret));
-    let basic = match cfg.auth_method {
-        ClientAuthMethod::ClientSecretPost => {
-            form.push(("client_id", &cfg.client_id));
-            form.push(("client_secret", secret));
-            None
-        }
-        ClientAuthMethod::ClientSecretBasic => Some((id_enc.as_str(), secret_enc.as_str())),
+    // The request itself (form, client_secret_post/basic) is pure protocol: core builds it.
+    let creds = ClientCredentials {
+        client_id: &cfg.client_id,
+        client_secret: cfg.client_secret.expose(),
+        method: cfg.auth_method,
     };
+    let req =
+        token_request::authorization_code(&creds, code, cfg.redirect_url.as_str(), code_verifier);
     let r = http
-        .post_form(token_endpoint, &form, basic, CAP_TOKEN)
+        .post_form(
+            token_endpoint,
+            &req.form_pairs(),
+            req.authorization.as_deref(),
+            CAP_TOKEN,
+        )
         .await?;
     let body = parse_strict_object(&r.body).map_err(|e| IdpError::Invalid {
         url: token_endpoint.to_string(),

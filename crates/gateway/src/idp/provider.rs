@@ -9,27 +9,19 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use portcullis_core::config::{Config, IdpEndpoints};
-use portcullis_core::jose::{Jwks, JwsAlg};
+use portcullis_core::jose::{Jwks, UnknownKid};
+use portcullis_core::oidc::discovery::{
+    DiscoveryError, check_algs, discovery_candidates, merge, parse_discovery,
+};
 use serde_json::{Map, Value};
 
 use super::client::{CAP_DISCOVERY, CAP_JWKS, IdpError, IdpHttp};
 
-const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+/// Endpoints and issuer in effect (the merge itself is `core::oidc::discovery::merge`).
+pub use portcullis_core::oidc::discovery::ProviderMetadata as Metadata;
+
 /// Minimum time between JWKS refetches for an unknown `kid` (R-IDT-3).
 pub const REFETCH_COOLDOWN: Duration = Duration::from_secs(5);
-
-/// Endpoints and issuer in effect.
-#[derive(Clone, Debug)]
-pub struct Metadata {
-    pub issuer: String,
-    pub authorization_endpoint: url::Url,
-    pub token_endpoint: url::Url,
-    pub userinfo_endpoint: Option<url::Url>,
-    pub jwks_uri: url::Url,
-    pub end_session_endpoint: Option<url::Url>,
-    /// RFC 9207: the IdP promises `iss` in authorization responses.
-    pub iss_parameter_supported: bool,
-}
 
 /// A loaded IdP: metadata plus a JWKS that refreshes without ever emptying.
 #[derive(Debug)]
@@ -67,6 +59,25 @@ impl Provider {
         }
     }
 
+    /// Verify with the current JWKS; if the key's `kid` is unknown, refetch the JWKS once
+    /// (single-flight, cooldown: [`Provider::refetch_jwks`]) and verify again (R-IDT-3,
+    /// Core §10.1.1). Any other error, or a second unknown kid, is returned as is.
+    ///
+    /// `verify` is e.g. `|jwks| validate_id_token(token, jwks, &exp)`.
+    pub async fn verify_with_refetch<T, E: UnknownKid>(
+        &self,
+        http: &IdpHttp,
+        verify: impl Fn(&Jwks) -> Result<T, E>,
+    ) -> Result<T, E> {
+        match verify(&self.jwks()) {
+            Err(e) if e.is_unknown_kid() => {
+                self.refetch_jwks(http).await;
+                verify(&self.jwks())
+            }
+            other => other,
+        }
+    }
+
     /// Periodic refresh (R-RS-4): keep the old set on failure.
     pub async fn refresh_jwks(&self, http: &IdpHttp) -> Result<(), IdpError> {
         let j = fetch_jwks(http, &self.metadata.jwks_uri).await?;
@@ -81,6 +92,9 @@ impl Provider {
 pub enum LoadError {
     #[error(transparent)]
     Http(#[from] IdpError),
+    /// Discovery document or merged metadata refused (R-CFG-2/3/7).
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -140,58 +154,7 @@ async fn fetch_discovery(
         }
         .into());
     }
-    let doc = portcullis_core::jose::json::parse_strict_object(&r.body).map_err(|e| {
-        LoadError::Invalid(format!(
-            "discovery document at {url} is not a JSON object: {e}"
-        ))
-    })?;
-    // R-CFG-2: issuer identical to the discovery URL minus the well-known suffix, no
-    // normalisation of slashes or case.
-    let expected = url
-        .as_str()
-        .strip_suffix(WELL_KNOWN)
-        .unwrap_or(url.as_str());
-    let issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
-    if issuer != expected {
-        return Err(LoadError::Invalid(format!(
-            "discovery issuer `{issuer}` does not match the discovery URL (expected `{expected}`)"
-        )));
-    }
-    if let Some(rt) = doc
-        .get("response_types_supported")
-        .and_then(Value::as_array)
-        && !rt.iter().any(|v| v.as_str() == Some("code"))
-    {
-        return Err(LoadError::Invalid(
-            "the IdP does not support response_type=code".into(),
-        ));
-    }
-    for k in [
-        "issuer",
-        "authorization_endpoint",
-        "token_endpoint",
-        "userinfo_endpoint",
-        "jwks_uri",
-        "end_session_endpoint",
-    ] {
-        if let Some(v) = doc.get(k).and_then(Value::as_str) {
-            check_scheme(k, v, insecure)?;
-        }
-    }
-    Ok(doc)
-}
-
-/// R-CFG-3 also for endpoints listed inside a discovery document.
-fn check_scheme(name: &str, v: &str, insecure: bool) -> Result<(), LoadError> {
-    match url::Url::parse(v) {
-        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && insecure) => Ok(()),
-        Ok(_) => Err(LoadError::Invalid(format!(
-            "discovery `{name}` is not https ({v}); set OIDC_ALLOW_INSECURE_HTTP=true for development only"
-        ))),
-        Err(e) => Err(LoadError::Invalid(format!(
-            "discovery `{name}` is not a URL: {e}"
-        ))),
-    }
+    Ok(parse_discovery(url, &r.body, insecure)?)
 }
 
 /// Manual endpoints without issuer/JWKS (seed 000's three-endpoint example): look for the
@@ -206,15 +169,7 @@ async fn discover_from_endpoints(
     let Some(auth) = &ep.authorization_endpoint else {
         return Err(LoadError::Invalid("no authorization endpoint".into()));
     };
-    let segments: Vec<&str> = auth.path().split('/').filter(|s| !s.is_empty()).collect();
-    for n in (0..segments.len()).rev() {
-        let prefix = segments[..n]
-            .iter()
-            .map(|s| format!("/{s}"))
-            .collect::<String>();
-        let Ok(url) = auth.join(&format!("{prefix}{WELL_KNOWN}")) else {
-            continue;
-        };
+    for url in discovery_candidates(auth) {
         if let Ok(doc) = fetch_discovery(http, &url, insecure).await {
             tracing::info!(%url, "found the IdP's discovery document for the manual endpoints");
             return Ok(doc);
@@ -225,75 +180,130 @@ async fn discover_from_endpoints(
     ))
 }
 
-/// Configured endpoints win over discovered ones (seed 000's precedence rule).
-fn merge(ep: &IdpEndpoints, doc: Option<&Map<String, Value>>) -> Result<Metadata, LoadError> {
-    let d = |k: &str| -> Option<url::Url> {
-        doc.and_then(|d| d.get(k))
-            .and_then(Value::as_str)
-            .and_then(|s| url::Url::parse(s).ok())
-    };
-    let need = |v: Option<url::Url>, name: &str| {
-        v.ok_or_else(|| LoadError::Invalid(format!("the IdP metadata has no `{name}`")))
-    };
-    let issuer = ep
-        .issuer
-        .clone()
-        .or_else(|| {
-            doc.and_then(|d| d.get("issuer"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .ok_or_else(|| LoadError::Invalid("the IdP issuer is unknown".into()))?;
-    Ok(Metadata {
-        issuer,
-        authorization_endpoint: need(
-            ep.authorization_endpoint
-                .clone()
-                .or_else(|| d("authorization_endpoint")),
-            "authorization_endpoint",
-        )?,
-        token_endpoint: need(
-            ep.token_endpoint.clone().or_else(|| d("token_endpoint")),
-            "token_endpoint",
-        )?,
-        userinfo_endpoint: ep
-            .userinfo_endpoint
-            .clone()
-            .or_else(|| d("userinfo_endpoint")),
-        jwks_uri: need(ep.jwks_uri.clone().or_else(|| d("jwks_uri")), "jwks_uri")?,
-        end_session_endpoint: d("end_session_endpoint"),
-        iss_parameter_supported: doc
-            .and_then(|d| d.get("authorization_response_iss_parameter_supported"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    })
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// R-CFG-7: the IdP must be able to sign with an allowed algorithm.
-fn check_algs(
-    doc: Option<&Map<String, Value>>,
-    allowed: &[JwsAlg],
-    jwks: &Jwks,
-) -> Result<(), LoadError> {
-    let names: Vec<String> = allowed.iter().map(|a| a.as_str().to_string()).collect();
-    if let Some(supported) = doc
-        .and_then(|d| d.get("id_token_signing_alg_values_supported"))
-        .and_then(Value::as_array)
-        && !supported
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|s| names.iter().any(|n| n == s))
-    {
-        return Err(LoadError::Invalid(format!(
-            "the IdP signs ID tokens with {supported:?}, none of which is allowed by jwsAlgorithm ({})",
-            names.join(",")
-        )));
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use portcullis_core::jose::JoseError;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A JWKS with one fresh P-256 key named `kid`.
+    fn jwks_doc(kid: &str) -> String {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        let kp =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let p = kp.public_key().as_ref();
+        json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..]),
+        }]})
+        .to_string()
     }
-    if !allowed.iter().any(|a| jwks.supports_alg(*a)) {
-        return Err(LoadError::Invalid(format!(
-            "the IdP's JWKS has no key usable with jwsAlgorithm ({})",
-            names.join(",")
-        )));
+
+    /// A provider whose JWKS holds `old`, and a JWKS endpoint (serving `new`) that counts hits.
+    async fn provider_with_server() -> (Provider, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let body = jwks_doc("new");
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { body }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = format!("http://{addr}");
+        let u = |p: &str| url::Url::parse(&format!("{base}{p}")).unwrap();
+        let metadata = Metadata {
+            issuer: base.clone(),
+            authorization_endpoint: u("/auth"),
+            token_endpoint: u("/token"),
+            userinfo_endpoint: None,
+            jwks_uri: u("/jwks"),
+            end_session_endpoint: None,
+            iss_parameter_supported: false,
+        };
+        let provider = Provider {
+            metadata,
+            jwks: ArcSwap::from_pointee(Jwks::parse(jwks_doc("old").as_bytes()).unwrap()),
+            // Past the cooldown, so the first unknown kid may refetch.
+            refetch: tokio::sync::Mutex::new(
+                Instant::now().checked_sub(REFETCH_COOLDOWN * 2).unwrap(),
+            ),
+        };
+        (provider, hits)
     }
-    Ok(())
+
+    /// Stands in for `validate_id_token`: succeeds when the JWKS has `kid`.
+    fn needs(kid: &'static str) -> impl Fn(&Jwks) -> Result<&'static str, JoseError> {
+        move |jwks| {
+            if jwks.contains_kid(kid) {
+                Ok(kid)
+            } else {
+                Err(JoseError::UnknownKid)
+            }
+        }
+    }
+
+    /// R-IDT-3: a known kid verifies without any fetch.
+    #[tokio::test]
+    async fn r_idt_3_known_kid_no_refetch() {
+        let (p, hits) = provider_with_server().await;
+        let http = IdpHttp::new(None).unwrap();
+        assert_eq!(p.verify_with_refetch(&http, needs("old")).await, Ok("old"));
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+    }
+
+    /// R-IDT-3: an unknown kid refetches once and verifies with the new set.
+    #[tokio::test]
+    async fn r_idt_3_unknown_kid_refetches_once_then_verifies() {
+        let (p, hits) = provider_with_server().await;
+        let http = IdpHttp::new(None).unwrap();
+        assert_eq!(p.verify_with_refetch(&http, needs("new")).await, Ok("new"));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert!(p.jwks().contains_kid("new") && !p.jwks().contains_kid("old"));
+    }
+
+    /// R-IDT-3: still unknown after the refetch → UnknownKid; a second attempt within the
+    /// cooldown does not fetch again.
+    #[tokio::test]
+    async fn r_idt_3_still_unknown_and_cooldown() {
+        let (p, hits) = provider_with_server().await;
+        let http = IdpHttp::new(None).unwrap();
+        assert_eq!(
+            p.verify_with_refetch(&http, needs("other")).await,
+            Err(JoseError::UnknownKid)
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            p.verify_with_refetch(&http, needs("other")).await,
+            Err(JoseError::UnknownKid)
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    /// Any other error is returned without a refetch.
+    #[tokio::test]
+    async fn other_errors_do_not_refetch() {
+        let (p, hits) = provider_with_server().await;
+        let http = IdpHttp::new(None).unwrap();
+        let r: Result<(), JoseError> = p
+            .verify_with_refetch(&http, |_| Err(JoseError::BadSignature))
+            .await;
+        assert_eq!(r, Err(JoseError::BadSignature));
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+    }
 }

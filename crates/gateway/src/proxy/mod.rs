@@ -1,30 +1,43 @@
 //! The reverse proxy: every path that is not Portcullis's own goes to the upstream, streamed,
-//! with WebSocket upgrades tunnelled byte-for-byte.
+//! with WebSocket upgrades tunnelled byte-for-byte while their session lasts.
 //!
 //! Written on hyper-util rather than a proxy crate: identity headers, hop-by-hop rules and the
 //! upgrade tunnel must be exact and testable (STACK.md, the reverse-proxy row).
 
+pub mod body;
 pub mod headers;
+pub mod tunnel;
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::uri::{Authority, Scheme};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
+use portcullis_core::config::{Config, STANDARD_METHODS};
 
-use crate::auth::{self, Authed};
+use crate::auth::{Authed, MaybeAuthed};
 use crate::error::{WebError, wants_json};
 use crate::state::AppState;
+use body::{BodyError, LimitedBody};
+use headers::HeaderRules;
 
 /// The application behind Portcullis.
 #[derive(Clone, Debug)]
 pub struct Upstream {
     base: url::Url,
-    client: Client<HttpConnector, Body>,
+    /// Scheme and authority of `base`, parsed once; `None` only if `base` cannot be an
+    /// authority (then URIs are built by formatting).
+    target: Option<(Scheme, Authority)>,
+    /// `base`'s path without the trailing `/` (empty for the root).
+    prefix: String,
+    client: Client<HttpConnector, LimitedBody>,
+    /// Header names and limits from the configuration, resolved once (see [`Upstream::rules`]).
+    rules: OnceLock<HeaderRules>,
 }
 
 impl Upstream {
@@ -33,32 +46,170 @@ impl Upstream {
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Upstream { base, client }
+        let target = base.host_str().and_then(|h| {
+            let scheme = Scheme::try_from(base.scheme()).ok()?;
+            let auth = match base.port() {
+                Some(p) => Authority::try_from(format!("{}:{p}", host_for_authority(&base, h))),
+                None => Authority::try_from(host_for_authority(&base, h)),
+            }
+            .ok()?;
+            Some((scheme, auth))
+        });
+        let prefix = base.path().trim_end_matches('/').to_string();
+        Upstream {
+            base,
+            target,
+            prefix,
+            client,
+            rules: OnceLock::new(),
+        }
+    }
+
+    /// [`Upstream::new`] with the header rules resolved now, at start-up.
+    pub fn with_config(base: url::Url, config: &Config) -> Upstream {
+        let up = Upstream::new(base);
+        let _ = up.rules.set(HeaderRules::from_config(config));
+        up
+    }
+
+    /// The header rules: resolved at start-up by [`Upstream::with_config`], or once on the
+    /// first request when built with [`Upstream::new`]; never per request.
+    pub fn rules(&self, config: &Config) -> &HeaderRules {
+        self.rules.get_or_init(|| HeaderRules::from_config(config))
     }
 
     /// The upstream URI for a request path and query (a base path prefix is kept).
     fn uri_for(&self, uri: &Uri) -> Result<Uri, WebError> {
-        let prefix = self.base.path().trim_end_matches('/');
+        if let (Some((scheme, authority)), true) = (&self.target, self.prefix.is_empty()) {
+            // The common case: no new string, the path-and-query is shared.
+            let mut parts = axum::http::uri::Parts::default();
+            parts.scheme = Some(scheme.clone());
+            parts.authority = Some(authority.clone());
+            parts.path_and_query = Some(
+                uri.path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| axum::http::uri::PathAndQuery::from_static("/")),
+            );
+            return Uri::from_parts(parts).map_err(|_| WebError::BadRequest("invalid request URI"));
+        }
         let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let origin = self.base.origin().ascii_serialization();
-        format!("{origin}{prefix}{pq}")
+        format!("{origin}{}{pq}", self.prefix)
             .parse()
             .map_err(|_| WebError::BadRequest("invalid request URI"))
     }
 }
 
-/// The fallback handler: authenticate, then forward or ask to sign in.
+/// IPv6 hosts keep their brackets in an authority.
+fn host_for_authority(base: &url::Url, host: &str) -> String {
+    match base.host() {
+        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        _ => host.to_string(),
+    }
+}
+
+/// R-HD-5: the standard methods (CONNECT and TRACE excluded) and the configured extra ones,
+/// matched case-sensitively: `get` is not `GET`.
+pub fn method_allowed(m: &Method, extra: &[String]) -> bool {
+    matches!(
+        *m,
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::OPTIONS
+    ) || extra.iter().any(|e| e == m.as_str())
+}
+
+/// A refusal the proxy answers itself, in the shape of [`WebError`]'s (JSON for API clients,
+/// the error page for browsers, never cached).
+// Local until WebError grows variants for these (405 with a configured `Allow`, a refused
+// upgrade, a stalled body).
+fn refuse(status: StatusCode, code: &str, message: &str, json: bool) -> Response {
+    tracing::info!(status = status.as_u16(), code, "request refused");
+    let mut resp = if json {
+        (
+            status,
+            axum::Json(serde_json::json!({"error": code, "error_description": message})),
+        )
+            .into_response()
+    } else {
+        (
+            status,
+            axum::response::Html(crate::pages::error_page(status, message)),
+        )
+            .into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn method_not_allowed(extra: &[String], json: bool) -> Response {
+    let mut resp = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This request method is not allowed.",
+        json,
+    );
+    let mut allow = STANDARD_METHODS.join(", ");
+    for m in extra {
+        allow.push_str(", ");
+        allow.push_str(m);
+    }
+    if let Ok(v) = HeaderValue::try_from(allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+/// The declared body length, if any (hyper has already refused malformed framing).
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Refusals that need no identity: a method (R-HD-5) or upgrade that is never proxied, and a
+/// declared body over the cap (R-RS-1). Such requests never reach the upstream.
+pub fn precheck(state: &AppState, method: &Method, h: &HeaderMap) -> Option<Response> {
+    let json = wants_json(h);
+    let proxy = &state.config.proxy;
+    if !method_allowed(method, &proxy.extra_methods) {
+        return Some(method_not_allowed(&proxy.extra_methods, json));
+    }
+    if headers::is_upgrade(h) && !headers::upgrade_allowed(h, &proxy.allowed_upgrades) {
+        return Some(refuse(
+            StatusCode::BAD_REQUEST,
+            "upgrade_not_allowed",
+            "This protocol upgrade is not allowed.",
+            json,
+        ));
+    }
+    if content_length(h).is_some_and(|n| n > proxy.max_body_bytes) {
+        return Some(WebError::TooLarge(StatusCode::PAYLOAD_TOO_LARGE).render_as(json));
+    }
+    None
+}
+
+/// The fallback handler: refuse what is never proxied, then forward a signed-in request or
+/// ask to sign in. The front middleware has already authenticated; its outcome is consulted
+/// only after [`precheck`], so a refused method answers 405 whoever sends it.
 pub async fn gate(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    authed: Result<MaybeAuthed, WebError>,
     req: Request,
 ) -> Response {
+    if let Some(refusal) = precheck(&state, req.method(), req.headers()) {
+        return refusal;
+    }
     let json = wants_json(req.headers());
-    match auth::authenticate(&state, req.headers()).await {
-        Ok(Some(a)) => forward(&state, Some(a), peer, req)
+    match authed {
+        Ok(MaybeAuthed(Some(a))) => forward(&state, Some(a), peer, req, json)
             .await
             .unwrap_or_else(|e| e.render_as(json)),
-        Ok(None) => sign_in_or_401(&state, &req),
+        Ok(MaybeAuthed(None)) => sign_in_or_401(&state, &req),
         Err(e) => e.render_as(json),
     }
 }
@@ -89,51 +240,89 @@ async fn forward(
     authed: Option<Authed>,
     peer: SocketAddr,
     mut req: Request,
+    json: bool,
 ) -> Result<Response, WebError> {
     let Some(up) = &state.upstream else {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            "no upstream is configured (PORTCULLIS_UPSTREAM)",
-        )
-            .into_response());
+        // Signed in, but nothing to show: say so instead of a bare 404.
+        return Err(WebError::NoUpstream);
     };
+    let rules = up.rules(&state.config);
+    // Allowed upgrades only: `gate` refused the others.
     let upgrade = headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.uri = up.uri_for(&parts.uri)?;
+    // The upstream client speaks HTTP/1.1 whatever the client used (h2 requests would fail
+    // with UserUnsupportedVersion); the authority is in the URI and Host is set from it.
+    parts.version = Version::HTTP_11;
     headers::prepare_request(
         &mut parts.headers,
-        authed.as_ref().map(|a| a.user.as_ref()),
+        authed.as_ref().map(|a| &a.user.profile),
         &state.cookies,
         Some(peer.ip()),
-        &state.config.public_url,
+        rules,
+        // Sessions travel in cookies; an Authorization header is the app's own (for now).
+        false,
     );
-    let mut resp = up
+    let body = LimitedBody::new(body, rules.max_body_bytes, rules.body_timeout);
+    let mut resp = match up
         .client
         .request(axum::http::Request::from_parts(parts, body))
         .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "upstream request failed");
-            WebError::UpstreamUnavailable
-        })?;
-    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
-            let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            tokio::spawn(async move {
-                match tokio::try_join!(client_upgrade, upstream_upgrade) {
-                    Ok((c, u)) => {
-                        let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
-                        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
-                    }
-                    Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return match BodyError::find(&e) {
+                Some(BodyError::TooLarge) => Err(WebError::TooLarge(StatusCode::PAYLOAD_TOO_LARGE)),
+                Some(BodyError::Idle) => Ok(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "The request body was not received in time.",
+                    json,
+                )),
+                _ => {
+                    tracing::warn!(error = %e, "upstream request failed");
+                    Err(WebError::UpstreamUnavailable)
                 }
-            });
+            };
+        }
+    };
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let (Some(client_upgrade), Some(a)) = (client_upgrade, &authed) {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            let watch = tunnel::SessionWatch::of(a);
+            tokio::spawn(tunnel::run(
+                state.clone(),
+                client_upgrade,
+                upstream_upgrade,
+                watch,
+            ));
         }
         let (mut parts, _) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers, true);
-        return Ok(Response::from_parts(parts, Body::empty()));
+        return Ok(Response::from_parts(parts, axum::body::Body::empty()));
     }
     let (mut parts, body) = resp.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, false);
-    Ok(Response::from_parts(parts, Body::new(body)))
+    Ok(Response::from_parts(parts, axum::body::Body::new(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// R-HD-5: standard methods in their exact spelling, plus configured extras.
+    #[test]
+    fn r_hd_5_methods_are_matched_case_sensitively() {
+        let extra = vec!["PROPFIND".to_string()];
+        for m in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"] {
+            let m = Method::from_bytes(m.as_bytes()).unwrap();
+            assert!(method_allowed(&m, &extra), "{m}");
+        }
+        for m in ["get", "Get", "FOO", "CONNECT", "TRACE", "propfind", "MKCOL"] {
+            let m = Method::from_bytes(m.as_bytes()).unwrap();
+            assert!(!method_allowed(&m, &extra), "{m}");
+        }
+    }
 }

@@ -11,12 +11,11 @@ use portcullis_core::claims::map_claims;
 use portcullis_core::jose::JsonError;
 use portcullis_core::oidc::id_token::{IdTokenClaims, IdTokenExpectations, validate_id_token};
 use portcullis_core::oidc::userinfo::{UserInfoError, parse_userinfo_json, verify_userinfo_jwt};
-use portcullis_core::session::{SESSION_TTL, SessionClaims};
-use portcullis_store::{LoginTx, Session};
+use portcullis_store::LoginTx;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::login::{binding_hash, random_token};
+use super::login::binding_hash;
 use super::{no_store, set_cookie};
 use crate::auth;
 use crate::error::WebError;
@@ -28,8 +27,6 @@ use crate::state::AppState;
 /// R-CB-1 limits.
 const MAX_STATE: usize = 512;
 const MAX_CODE: usize = 4096;
-/// Absolute session lifetime (the JWT is re-issued within it by a later release).
-pub const SESSION_ABSOLUTE: i64 = 12 * 3600;
 
 /// The parameters of an authorization response, each present at most once.
 #[derive(Default, Debug)]
@@ -77,10 +74,12 @@ pub async fn callback(
         Ok(r) => r,
         Err(Outcome::Web(e)) => {
             tracing::warn!(event = "auth.failure", reason = %e, "sign-in refused");
-            e.render(&headers)
+            e.into_response()
         }
         Err(Outcome::IdpError(page)) => (StatusCode::UNAUTHORIZED, Html(page)).into_response(),
     };
+    // The tx cookie has done its job, whatever the outcome (R-CK-2).
+    set_cookie(&mut resp, state.cookies.clear(state.cookies.tx));
     no_store(&mut resp);
     resp
 }
@@ -112,15 +111,16 @@ async fn complete(
     query: Option<&str>,
 ) -> Result<Response, Outcome> {
     let params = parse_params(query)?;
-    let provider = state.provider().map_err(WebError::NotReady)?;
+    let provider = state.ready_provider()?;
     let st = params
         .state
         .as_deref()
         .ok_or(WebError::BadRequest("missing state"))?;
-    let now = portcullis_core::time::now_unix();
+    let now = state.now();
     // R-CB-2: consume before anything else, so a replay finds nothing.
     let tx = state
         .store
+        .login_tx
         .take_login_tx(st, now)
         .await
         .map_err(WebError::from)?;
@@ -163,38 +163,13 @@ async fn complete(
     let mapped = map_claims(&id.iss, &id.sub, &claims, &cfg.claim_keys)
         .map_err(|e| WebError::SignInFailed(e.to_string()))?;
 
-    // Everything checked: now, and only now, write.
-    let user = state
-        .store
-        .upsert_user(&mapped, &uuid::Uuid::now_v7().to_string(), now)
+    // Everything checked: now, and only now, write (user and session in one transaction).
+    let started = state
+        .sessions
+        .start(&state.store, &mapped, id.sid.clone(), now)
         .await
-        .map_err(WebError::from)?;
-    let user = state.users.put(user);
-    let sid = random_token()?;
-    let session = Session {
-        id: sid.clone(),
-        user_id: user.id.clone(),
-        created_at: now,
-        last_seen: now,
-        expires_at: now + SESSION_ABSOLUTE,
-        revoked_at: None,
-        idp_sid: id.sid.clone(),
-    };
-    state
-        .store
-        .create_session(&session)
-        .await
-        .map_err(WebError::from)?;
-    let jwt = SessionClaims {
-        iss: state.public_origin.clone(),
-        sub: user.id.clone(),
-        sid,
-        iat: now,
-        exp: now + SESSION_TTL,
-        auth_time: now,
-        idp_sid: id.sid.clone(),
-    }
-    .issue(&state.keys);
+        .map_err(Outcome::Web)?;
+    let user = state.views.users.put(started.user, now);
     tracing::info!(event = "auth.success", user = %user.id, "signed in");
 
     // R-CB-9: a fresh session id, an absolute same-origin Location, no referrer.
@@ -203,10 +178,7 @@ async fn complete(
         [(header::LOCATION, tx.return_to.clone())],
     )
         .into_response();
-    set_cookie(
-        &mut resp,
-        state.cookies.set(state.cookies.session, &jwt, SESSION_TTL),
-    );
+    set_cookie(&mut resp, started.set_cookie);
     resp.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

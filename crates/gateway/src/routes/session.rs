@@ -1,63 +1,92 @@
-//! `GET /api/session` (who am I) and `/api/logout` (end the session here).
+//! `GET /api/session` (who am I) and `/api/logout` (end the session here and on every
+//! replica). Logout is POST only: a GET shows a page with a sign-out button, so a cross-site
+//! link or image cannot sign anyone out (R-CSRF-4).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use super::{no_store, set_cookie};
-use crate::auth;
+use crate::auth::MaybeAuthed;
 use crate::error::{WebError, wants_json};
 use crate::pages;
 use crate::state::AppState;
 
-pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut resp = match auth::authenticate(&state, &headers).await {
-        Ok(Some(a)) => {
+pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
+    let mut resp = match auth {
+        Ok(MaybeAuthed(Some(a))) => {
+            let (expires_at, auth_time) = match a.session() {
+                Some(s) => (s.exp, s.auth_time),
+                None => (a.expires_at(), 0),
+            };
             // The profile's fields flattened next to the internal id and login times.
             Json(json!({
                 "user": a.user.as_ref(),
                 "session": {
-                    "expires_at": a.session.exp,
-                    "auth_time": a.session.auth_time,
+                    "expires_at": expires_at,
+                    "auth_time": auth_time,
                 },
             }))
             .into_response()
         }
         // The API answers JSON whatever the Accept header says.
-        Ok(None) => (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "unauthorized"})),
-        )
-            .into_response(),
+        Ok(MaybeAuthed(None)) => WebError::Unauthorized.render_as(true),
         Err(e) => e.render_as(true),
     };
     no_store(&mut resp);
     resp
 }
 
-/// Ends the session: revoked server-side (so a copied cookie stops working at once) and the
-/// cookie cleared. Answers a page (browsers) or JSON.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut resp = match end(&state, &headers).await {
-        Ok(()) if wants_json(&headers) => Json(json!({"status": "signed_out"})).into_response(),
-        Ok(()) => Html(pages::signed_out_page()).into_response(),
-        Err(e) => e.render(&headers),
-    };
-    set_cookie(&mut resp, state.cookies.clear(state.cookies.session));
+/// `GET /api/logout`: a page with the sign-out button (changes nothing).
+pub async fn logout_page() -> Response {
+    let mut resp = Html(pages::sign_out_page()).into_response();
     no_store(&mut resp);
     resp
 }
 
-async fn end(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
-    if let Some(a) = auth::authenticate(state, headers).await? {
-        let now = portcullis_core::time::now_unix();
-        state.store.revoke_session(&a.session.sid, now).await?;
+/// `POST /api/logout`: revoke the session server-side (a copied cookie stops working at
+/// once, on every replica within a second) and clear the cookie. Answers a page or JSON.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Result<MaybeAuthed, WebError>,
+) -> Result<Response, WebError> {
+    same_origin(&state, &headers)?;
+    if let Ok(MaybeAuthed(Some(a))) = &auth
+        && let Some(claims) = a.session()
+    {
         state
-            .revoked
-            .revoke(&a.session.sid, now + super::callback::SESSION_ABSOLUTE);
+            .sessions
+            .end(&state.store, &state.views, claims, state.now())
+            .await?;
         tracing::info!(event = "auth.logout", user = %a.user.id, "signed out");
+    }
+    let mut resp = if wants_json(&headers) {
+        Json(json!({"status": "signed_out"})).into_response()
+    } else {
+        Html(pages::signed_out_page()).into_response()
+    };
+    set_cookie(&mut resp, state.sessions.clear_cookie());
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+/// A state-changing request must come from our own pages: a cross-site `Origin` or
+/// `Sec-Fetch-Site: cross-site` is refused (403 `{"error":"csrf"}`).
+fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && origin.as_bytes() != state.public_origin.as_bytes()
+    {
+        return Err(WebError::Csrf("cross-origin request"));
+    }
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return Err(WebError::Csrf("cross-site request"));
     }
     Ok(())
 }
+

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::Request;
 use portcullis_core::config::{RawSettings, validate};
+use portcullis_core::time::{Clock, ManualClock};
 use portcullis_gateway::RunningGateway;
+use portcullis_store::Table;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
@@ -260,6 +262,17 @@ pub struct Options {
     /// Adjust the raw settings before validation.
     pub tweak: Tweak,
     pub op_extra: Value,
+    /// The gateway's clock; tests that move time keep a handle (default: a manual clock at
+    /// the current time, so nothing moves unless a test says so... except real time does not
+    /// matter to the OP, which keeps its own clock).
+    pub clock: Option<Arc<ManualClock>>,
+    /// A PostgreSQL URL instead of the fresh SQLite file.
+    pub database_url: Option<String>,
+    /// Serve on this listener instead of a fresh one.
+    pub listener: Option<TcpListener>,
+    /// The public base URL (and redirect URI origin), when it is not this gateway's own
+    /// address (replicas behind one name).
+    pub public_base: Option<String>,
 }
 
 impl Default for Options {
@@ -270,6 +283,10 @@ impl Default for Options {
             callback_path: "/api/callback",
             tweak: Box::new(|_, _| {}),
             op_extra: json!({}),
+            clock: None,
+            database_url: None,
+            listener: None,
+            public_base: None,
         }
     }
 }
@@ -293,7 +310,7 @@ impl Drop for TempDir {
 }
 
 fn getrandom_fill(b: &mut [u8]) {
-    let t = portcullis_gateway::routes::login::random_token().unwrap();
+    let t = portcullis_core::oidc::pkce::random_token().unwrap();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -343,10 +360,14 @@ impl TestEnv {
         Self::start_with(Options::default()).await
     }
 
-    pub async fn start_with(o: Options) -> TestEnv {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub async fn start_with(mut o: Options) -> TestEnv {
+        let listener = match o.listener.take() {
+            Some(l) => l,
+            None => TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let redirect = format!("{base}{}", o.callback_path);
+        let public = o.public_base.clone().unwrap_or_else(|| base.clone());
+        let redirect = format!("{public}{}", o.callback_path);
         let mut op_cfg = json!({"clients": [client(&redirect, o.auth_method, o.alg)]});
         if let (Some(dst), Some(src)) = (op_cfg.as_object_mut(), o.op_extra.as_object()) {
             for (k, v) in src {
@@ -364,9 +385,18 @@ impl TestEnv {
             &upstream,
             &dir,
         );
+        if let Some(db) = &o.database_url {
+            raw.database_url = Some(db.clone());
+        }
         (o.tweak)(&mut raw, &op);
         let config = validate(&raw).unwrap_or_else(|p| panic!("test config invalid: {p:?}"));
-        let gw = portcullis_gateway::start(config, listener).await.unwrap();
+        let clock: Arc<dyn Clock> = match &o.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(portcullis_core::time::SystemClock),
+        };
+        let gw = portcullis_gateway::start_with_clock(config, listener, clock)
+            .await
+            .unwrap();
         let env = TestEnv {
             op,
             upstream,
@@ -397,11 +427,15 @@ impl TestEnv {
     }
 
     pub async fn users(&self) -> i64 {
-        self.store().count_users().await.unwrap()
+        self.store().count(Table::Users).await.unwrap()
     }
 
     pub async fn sessions(&self) -> i64 {
-        self.store().count_sessions().await.unwrap()
+        self.store().count(Table::Sessions).await.unwrap()
+    }
+
+    pub async fn login_txs(&self) -> i64 {
+        self.store().count(Table::LoginTx).await.unwrap()
     }
 
     /// NS + NP: nobody signed in, nothing stored, upstream untouched.
@@ -746,4 +780,21 @@ pub async fn run_browser(cfg: Value) -> Option<Value> {
         v["error"]
     );
     Some(v)
+}
+
+// ------------------------------------------------------------------------------------------
+// Hardening helpers (appended)
+// ------------------------------------------------------------------------------------------
+
+/// `POST /api/logout` as the signed-in browser `b` (same-origin, as the sign-out page does).
+pub async fn post_logout(b: &Browser, env: &TestEnv) -> Resp {
+    let url = format!("{}/api/logout", env.base);
+    b.send(
+        b.raw()
+            .post(&url)
+            .header("origin", env.base.as_str())
+            .header("accept", "application/json"),
+        &url,
+    )
+    .await
 }

@@ -23,6 +23,8 @@ pub(crate) const SUPPORTED_SCOPES: &[&str] =
 pub(crate) fn router(idp: Arc<DevIdp>) -> Router {
     let base = idp.base_path.clone();
     let inner = Router::new()
+        // A front page, so the issuer URL printed by `portcullis demo` opens something useful.
+        .route("/", get(front_page))
         .route(
             "/.well-known/openid-configuration",
             get(discovery::discovery),
@@ -50,6 +52,10 @@ pub(crate) fn router(idp: Arc<DevIdp>) -> Router {
     } else {
         Router::new().nest(&base, inner).fallback(not_found)
     }
+}
+
+async fn front_page(axum::extract::State(idp): axum::extract::State<Arc<DevIdp>>) -> Response {
+    crate::idp::pages::front_page(&idp)
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -1,0 +1,80 @@
+//! PostgreSQL: several replicas share one database. A change is announced with
+//! `pg_notify` inside its transaction (delivered at commit to every replica's `LISTEN`); the
+//! follower's catch-up query by cursor makes the feed complete after a lost connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use tokio::sync::Notify;
+
+/// The NOTIFY channel of the change feed.
+pub const CHANNEL: &str = "portcullis_changes";
+
+/// The PostgreSQL backend.
+pub struct PgStore {
+    pool: PgPool,
+    wake: Arc<Notify>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PgStore {
+    /// Connect, apply migrations, and start listening for changes.
+    pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Url(
+                "expected postgres:// or postgresql://".into(),
+            ));
+        }
+        let opts: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let wake = Arc::new(Notify::new());
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let listener = tokio::spawn(listen(listener, wake.clone()));
+        Ok(PgStore {
+            pool,
+            wake,
+            listener,
+        })
+    }
+
+    async fn announce(
+        &self,
+        t: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut **t)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Wake followers on every notification; after a lost connection (notifications sent
+/// meanwhile are gone) wake them too, so they catch up by cursor.
+async fn listen(mut listener: PgListener, wake: Arc<Notify>) {
+    loop {
+        match listener.recv().await {
+            Ok(_) => wake.notify_waiters(),
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed: lost the PostgreSQL LISTEN connection; reconnecting");
+                wake.notify_waiters();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+super::sql_backend!(PgStore, sqlx::Postgres, PgRow);

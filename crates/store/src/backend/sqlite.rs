@@ -1,0 +1,63 @@
+//! Embedded SQLite (bundled libsqlite3, no system library): the default, one replica.
+//! Changes are announced in-process only; a second process on the same file would see them
+//! through the follower's poll, but several replicas belong on PostgreSQL.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use tokio::sync::Notify;
+
+/// The SQLite backend.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    wake: Arc<Notify>,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) an SQLite file and apply migrations. `":memory:"` gives a
+    /// private in-memory database (tests).
+    pub async fn open(path: &str) -> Result<SqliteStore, StoreError> {
+        let memory = path == ":memory:";
+        let opts = if memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")?
+        } else {
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+        };
+        let opts = opts
+            .foreign_keys(true)
+            .journal_mode(if memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        // One connection for :memory: (each connection would be its own database).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if memory { 1 } else { 4 })
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore {
+            pool,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Nothing to do inside the transaction: followers in this process are woken after the
+    /// commit.
+    async fn announce(
+        &self,
+        _t: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+super::sql_backend!(SqliteStore, sqlx::Sqlite, SqliteRow);
