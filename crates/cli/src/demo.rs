@@ -167,7 +167,7 @@ pub async fn run_dev_idp(args: DevIdpArgs) -> anyhow::Result<()> {
         args.client_id
     );
     eprintln!(
-        "Discovery: {issuer}/.well-known/openid-configuration; users alice/alice, bob/bob, carol/carol"
+        "Front page (users and endpoints): {issuer}/  Discovery: {issuer}/.well-known/openid-configuration; users alice/alice, bob/bob, carol/carol"
     );
     tokio::select! {
         r = portcullis_dev_idp::serve(listener, idp.router()) => r?,

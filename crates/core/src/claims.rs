@@ -250,7 +250,10 @@ mod tests {
             assert_eq!(u.email, None);
             assert_eq!(u.user_id, "s");
             k.id = "email".into();
-            assert_eq!(map_claims("i", "s", &c, &k), Err(ClaimError::UnverifiedEmail));
+            assert_eq!(
+                map_claims("i", "s", &c, &k),
+                Err(ClaimError::UnverifiedEmail)
+            );
         }
         for c in [
             json!({"email": "a@b.c", "email_verified": true}),

@@ -43,7 +43,11 @@ pub fn normalize(name: &str) -> String {
 }
 
 fn normal_byte(b: u8) -> u8 {
-    if b == b'_' { b'-' } else { b.to_ascii_lowercase() }
+    if b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
 }
 
 /// Whether `name`, normalized like [`normalize`], starts with `prefix` (already normalized).
@@ -189,7 +193,10 @@ mod tests {
     /// R-HD-3: edge spaces survive HTTP's trimming, so no claim reads as another identity.
     #[test]
     fn r_hd_3_edge_spaces_are_encoded() {
-        assert_eq!(encode_value(" alice@example.test "), "%20alice@example.test%20");
+        assert_eq!(
+            encode_value(" alice@example.test "),
+            "%20alice@example.test%20"
+        );
         assert_eq!(encode_value("a b"), "a b");
         assert_eq!(encode_value("  "), "%20%20");
         assert_eq!(encode_value(""), "");
@@ -208,7 +215,12 @@ mod tests {
     fn r_hd_1_configured_names_are_stripped() {
         let extra = vec![normalize("X-WEBAUTH-USER"), normalize(" X_Internal_")];
         assert_eq!(extra, vec!["x-webauth-user", "x-internal-"]);
-        for n in ["x-webauth-user", "X_WEBAUTH_USER", "x-webauth-user-id", "x-internal-a"] {
+        for n in [
+            "x-webauth-user",
+            "X_WEBAUTH_USER",
+            "x-webauth-user-id",
+            "x-internal-a",
+        ] {
             assert!(is_stripped(n, &extra), "{n}");
         }
         for n in ["x-webauth", "x-internal", "accept"] {

@@ -3,7 +3,7 @@
 //!
 //! **Never use the dev IdP in production.** It keeps everything in memory,
 //! generates a new RSA-2048 signing key (RS256) at every start, and lists
-//! its demo users' passwords on the login page.
+//! its demo users' passwords on its front page (the issuer URL) and login page.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -61,6 +61,11 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
             .render(req.headers());
     }
     let json = wants_json(req.headers());
+    // Methods, upgrades and declared body sizes that are never accepted: refused before any
+    // authentication work, whoever sends them.
+    if let Err(e) = proxy::precheck(&state, req.method(), req.headers()) {
+        return e.render_as(json);
+    }
     let mut stale = false;
     if let Some(outcome) = auth::outcome(&state, req.headers()).await {
         stale = outcome.stale_session(req.headers(), &state);
@@ -84,7 +89,7 @@ fn sets_cookie(resp: &Response, name: &str) -> bool {
 
 /// 405 for HEAD where only GET is allowed.
 async fn method_not_allowed_get() -> WebError {
-    WebError::MethodNotAllowed("GET")
+    WebError::MethodNotAllowed("GET".into())
 }
 
 /// Hardening headers on Portcullis's own pages and JSON: no MIME sniffing, never framed

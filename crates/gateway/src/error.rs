@@ -38,7 +38,13 @@ pub enum WebError {
     Csrf(&'static str),
     /// 405 with `Allow`.
     #[error("method not allowed")]
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(std::borrow::Cow<'static, str>),
+    /// 400: a protocol upgrade other than the allowed ones (WebSocket).
+    #[error("upgrade not allowed")]
+    UpgradeNotAllowed,
+    /// 408: the request body stalled.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// 429 with `Retry-After` (seconds).
     #[error("rate limited: {0}")]
     RateLimited(&'static str, u64),
@@ -68,7 +74,8 @@ pub enum WebError {
 impl WebError {
     pub fn status(&self) -> StatusCode {
         match self {
-            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::BadRequest(_) | WebError::UpgradeNotAllowed => StatusCode::BAD_REQUEST,
+            WebError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             WebError::SignInFailed(_) | WebError::Unauthorized | WebError::InvalidDpop(_) => {
                 StatusCode::UNAUTHORIZED
             }
@@ -106,7 +113,15 @@ impl WebError {
             ),
             WebError::MethodNotAllowed(_) => fixed(
                 "method_not_allowed",
-                "This method is not allowed here.",
+                "This request method is not allowed.",
+            ),
+            WebError::UpgradeNotAllowed => fixed(
+                "upgrade_not_allowed",
+                "This protocol upgrade is not allowed.",
+            ),
+            WebError::RequestTimeout => fixed(
+                "request_timeout",
+                "The request body was not received in time.",
             ),
             WebError::RateLimited(..) => fixed(
                 "rate_limited",
@@ -184,7 +199,9 @@ impl WebError {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
             WebError::MethodNotAllowed(allow) => {
-                h.insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    h.insert(header::ALLOW, v);
+                }
             }
             WebError::InvalidDpop(_) => {
                 h.insert(
@@ -266,7 +283,7 @@ mod tests {
         );
         let r = WebError::RateLimited("sign-ins", 30).render_as(true);
         assert_eq!((r.status().as_u16(), r.headers()[header::RETRY_AFTER].to_str().unwrap()), (429, "30"));
-        let r = WebError::MethodNotAllowed("GET, POST").render_as(false);
+        let r = WebError::MethodNotAllowed("GET, POST".into()).render_as(false);
         assert_eq!(r.headers()[header::ALLOW], "GET, POST");
         assert_eq!(WebError::Csrf("origin").status(), 403);
     }

@@ -73,24 +73,6 @@ pub fn sign_out_page() -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sign_out_page_posts_to_logout() {
-        let html = sign_out_page();
-        assert!(html.starts_with("<!doctype html><html lang=\"en\">"));
-        assert!(html.contains("<title>Sign out</title>"));
-        assert!(html.contains("<h1>Sign out</h1>"));
-        assert!(html.contains(
-            "<form method=\"post\" action=\"/api/logout\"><button type=\"submit\">Sign out</button></form>"
-        ));
-        // The same look as the other pages.
-        assert!(html.contains("<p class=\"muted\">Portcullis</p>"));
-    }
-}
-
 /// A temporary failure on a page the person asked for: "Try again" reloads that same page
 /// (not `/`), so nothing they were doing is lost.
 pub fn retry_page(status: StatusCode, message: &str) -> String {
@@ -107,4 +89,22 @@ pub fn retry_page(status: StatusCode, message: &str) -> String {
             html_escape::encode_text(message)
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_out_page_posts_to_logout() {
+        let html = sign_out_page();
+        assert!(html.starts_with("<!doctype html><html lang=\"en\">"));
+        assert!(html.contains("<title>Sign out</title>"));
+        assert!(html.contains("<h1>Sign out</h1>"));
+        assert!(html.contains(
+            "<form method=\"post\" action=\"/api/logout\"><button type=\"submit\">Sign out</button></form>"
+        ));
+        // The same look as the other pages.
+        assert!(html.contains("<p class=\"muted\">Portcullis</p>"));
+    }
 }

@@ -94,7 +94,12 @@ fn follow_changes(state: &AppState, cursor: i64) -> tokio::task::JoinHandle<()> 
 
 /// Start serving on `listener`. Returns once the server runs; the IdP loads in the background.
 pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGateway, StartError> {
-    start_with_clock(config, listener, Arc::new(portcullis_core::time::SystemClock)).await
+    start_with_clock(
+        config,
+        listener,
+        Arc::new(portcullis_core::time::SystemClock),
+    )
+    .await
 }
 
 /// [`start`] with an injected clock (tests move time instead of sleeping).
@@ -335,8 +340,7 @@ impl ConnWatch {
     }
 
     fn expired(&self, now: Instant) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0
-            && self.deadline().is_some_and(|d| now >= d)
+        self.in_flight.load(Ordering::Acquire) == 0 && self.deadline().is_some_and(|d| now >= d)
     }
 
     /// HTTP/1 bytes arrived; if idle, they start the next request head.

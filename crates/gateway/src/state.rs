@@ -91,7 +91,7 @@ impl AppState {
         let cookies = CookieNames::new(config.secure_cookies());
         let public_origin = config.public_origin();
         let sessions = SessionService::new(keys, cookies.clone(), public_origin.clone());
-        let upstream = config.upstream.clone().map(Upstream::new);
+        let upstream = config.upstream.clone().map(|u| Upstream::with_config(u, &config));
         Ok(AppState(Arc::new(Inner {
             cookies,
             public_origin,

@@ -26,8 +26,11 @@ fn addr(env: &TestEnv) -> SocketAddr {
 /// loopback on Linux), so tests can play many clients.
 async fn connect_from(env: &TestEnv, last: u8) -> TcpStream {
     let s = TcpSocket::new_v4().unwrap();
-    s.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0))
-        .unwrap();
+    s.bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)),
+        0,
+    ))
+    .unwrap();
     s.connect(addr(env)).await.unwrap()
 }
 
@@ -135,7 +138,10 @@ async fn r_rs_1_idle_sockets_are_capped_and_timed_out() {
         }
     }
     let t = Instant::now();
-    assert_eq!(healthz_from_127_0_0_1(&env, Duration::from_secs(10)).await, 200);
+    assert_eq!(
+        healthz_from_127_0_0_1(&env, Duration::from_secs(10)).await,
+        200
+    );
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     assert_eq!(env.upstream.count(), 0);
 }
@@ -149,7 +155,11 @@ async fn r_rs_1_header_timeout_covers_protocol_detection() {
         ..Default::default()
     })
     .await;
-    for first in [&b""[..], b"PRI * HTTP/2.0\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"] {
+    for first in [
+        &b""[..],
+        b"PRI * HTTP/2.0\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    ] {
         let mut s = TcpStream::connect(addr(&env)).await.unwrap();
         s.write_all(first).await.unwrap();
         let t = Instant::now();
@@ -158,12 +168,17 @@ async fn r_rs_1_header_timeout_covers_protocol_detection() {
             "{first:?}: still open"
         );
         let waited = t.elapsed();
-        assert!(waited >= Duration::from_millis(700), "{first:?}: closed too early ({waited:?})");
+        assert!(
+            waited >= Duration::from_millis(700),
+            "{first:?}: closed too early ({waited:?})"
+        );
     }
     // An idle keep-alive connection after a complete request stays usable for a while (the
     // keep-alive limit, not the header timeout, applies between requests)...
     let mut s = TcpStream::connect(addr(&env)).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -184,7 +199,9 @@ async fn r_rs_1_idle_keep_alive_is_closed() {
     })
     .await;
     let mut s = TcpStream::connect(addr(&env)).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -216,8 +233,17 @@ async fn r_hd_5_methods_refused_before_the_upstream() {
             }
             let r = r.send().await.unwrap();
             assert_eq!(r.status(), 405, "{m} signed_in={signed_in}");
-            let allow = r.headers().get("allow").unwrap().to_str().unwrap().to_string();
-            assert_eq!(allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PROPFIND");
+            let allow = r
+                .headers()
+                .get("allow")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                allow,
+                "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PROPFIND"
+            );
         }
     }
     assert_eq!(env.upstream.count(), 0, "NP");
@@ -233,7 +259,10 @@ async fn r_hd_5_methods_refused_before_the_upstream() {
     assert_eq!(r.status(), 200);
     let got = env.upstream.requests().pop().unwrap();
     assert_eq!(got.method, "PROPFIND");
-    assert_eq!(got.one("x-forwarded-user").as_deref(), Some("alice-sub-0001"));
+    assert_eq!(
+        got.one("x-forwarded-user").as_deref(),
+        Some("alice-sub-0001")
+    );
 }
 
 type Chunks = tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>;
@@ -285,7 +314,11 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     assert_eq!(r.status(), 413);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "request_too_large");
-    assert_eq!(env.upstream.count(), before, "NP: refused on Content-Length");
+    assert_eq!(
+        env.upstream.count(),
+        before,
+        "NP: refused on Content-Length"
+    );
 
     // Chunked: 4 × 512 bytes, no Content-Length.
     let (tx, rx) = tokio::sync::mpsc::channel(8);
@@ -315,7 +348,11 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     s.write_all(head.as_bytes()).await.unwrap();
     let t = Instant::now();
     let resp = read_all(&mut s, Duration::from_secs(10)).await;
-    assert!(t.elapsed() < Duration::from_secs(8), "held {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "held {:?}",
+        t.elapsed()
+    );
     assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
 }
 
@@ -343,15 +380,13 @@ async fn ws_upstream() -> String {
     url
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open_ws(env: &TestEnv, cookie: &str) -> Ws {
     let ws = env.base.replacen("http://", "ws://", 1);
     let mut req = format!("{ws}/socket").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("cookie", cookie.parse().unwrap());
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
     let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(resp.status(), 101);
     ws.send(Message::text("ping")).await.unwrap();
@@ -478,12 +513,19 @@ async fn http2_prior_knowledge_client_is_proxied() {
     assert_eq!(r.text().await.unwrap(), "upstream saw /page");
     let got = env.upstream.requests().pop().unwrap();
     assert_eq!(got.uri, "/page?q=1");
-    assert_eq!(got.one("x-forwarded-user").as_deref(), Some("alice-sub-0001"));
+    assert_eq!(
+        got.one("x-forwarded-user").as_deref(),
+        Some("alice-sub-0001")
+    );
     assert_eq!(
         got.one("host").as_deref(),
         Some(env.upstream.addr.to_string().as_str())
     );
-    let h = h2.get(format!("{}/healthz", env.base)).send().await.unwrap();
+    let h = h2
+        .get(format!("{}/healthz", env.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.status(), 200);
 }
 
@@ -588,7 +630,11 @@ async fn unverified_email_refused_by_default_and_never_forwarded() {
         got.one("x-forwarded-user").as_deref(),
         Some("mallory-sub-0003")
     );
-    assert!(got.header("x-forwarded-email").is_empty(), "{:?}", got.headers);
+    assert!(
+        got.header("x-forwarded-email").is_empty(),
+        "{:?}",
+        got.headers
+    );
 }
 
 /// Without an upstream, a signed-in user gets an explanatory 503, not a bare 404.

@@ -339,7 +339,12 @@ async fn second_sign_in_updates_user() {
 /// Hostile claim values are encoded in headers (R-HD-3) and never break the response.
 #[tokio::test]
 async fn r_hd_3_hostile_claims_encoded() {
-    let env = TestEnv::start().await;
+    // Mallory's email is unverified: allowed here so her hostile claims reach the headers.
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(|raw, _| raw.allow_unverified_email = Some("true".into())),
+        ..Default::default()
+    })
+    .await;
     let b = Browser::new();
     b.sign_in(&env, "/", MALLORY.0, MALLORY.1).await;
     let r = b.get(&format!("{}/", env.base)).await;

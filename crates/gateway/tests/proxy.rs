@@ -26,7 +26,12 @@ fn session_cookie(b: &Browser, env: &TestEnv) -> String {
 /// query string and an encoded path are forwarded byte for byte.
 #[tokio::test]
 async fn signed_in_bodies_stream_and_uri_is_preserved() {
-    let env = TestEnv::start().await;
+    // A 2 MiB upload: above the default 1 MiB body cap, so the cap is raised.
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(|raw, _| raw.max_body_bytes = Some((4 << 20).to_string())),
+        ..Default::default()
+    })
+    .await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
 

@@ -14,9 +14,7 @@ use std::net::SocketAddr;
 
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
-pub use proxy::{
-    ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token,
-};
+pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
 pub use raw::{RawClaimKeys, RawSettings};
 pub use validate::{Problem, check_ca_pem, validate};
 

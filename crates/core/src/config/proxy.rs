@@ -10,7 +10,8 @@ use crate::headers;
 
 /// Methods always allowed towards the upstream, matched case-sensitively (R-HD-5). CONNECT
 /// and TRACE are never allowed.
-pub const STANDARD_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+pub const STANDARD_METHODS: [&str; 7] =
+    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Header names an operator may not use as identity headers or strip: the gateway sets them
 /// itself, or proxying breaks without them.
@@ -175,7 +176,12 @@ fn number(
     }
 }
 
-fn header_name(name: &str, v: &Option<String>, default: &str, problems: &mut Vec<Problem>) -> String {
+fn header_name(
+    name: &str,
+    v: &Option<String>,
+    default: &str,
+    problems: &mut Vec<Problem>,
+) -> String {
     let Some(v) = v else {
         return default.to_string();
     };
@@ -321,8 +327,18 @@ pub(super) fn check(
 
     let dh = &d.identity_headers;
     let identity_headers = IdentityHeaderNames {
-        user: header_name("PORTCULLIS_HEADER_USER", &raw.header_user, &dh.user, problems),
-        email: header_name("PORTCULLIS_HEADER_EMAIL", &raw.header_email, &dh.email, problems),
+        user: header_name(
+            "PORTCULLIS_HEADER_USER",
+            &raw.header_user,
+            &dh.user,
+            problems,
+        ),
+        email: header_name(
+            "PORTCULLIS_HEADER_EMAIL",
+            &raw.header_email,
+            &dh.email,
+            problems,
+        ),
         groups: header_name(
             "PORTCULLIS_HEADER_GROUPS",
             &raw.header_groups,
@@ -338,7 +354,10 @@ pub(super) fn check(
     };
     let names = identity_headers.all();
     for (i, a) in names.iter().enumerate() {
-        if names[..i].iter().any(|b| headers::normalize(a) == headers::normalize(b)) {
+        if names[..i]
+            .iter()
+            .any(|b| headers::normalize(a) == headers::normalize(b))
+        {
             problems.push(Problem::new(format!(
                 "identity header `{a}` is configured for two claims; each needs its own header"
             )));

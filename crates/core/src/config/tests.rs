@@ -267,10 +267,11 @@ fn postgres_database_url_is_accepted_and_its_password_never_shown() {
         "postgresql://portcullis:dbpass9@db/portcullis",
     ] {
         let c = load(&env(&with(&[("PORTCULLIS_DATABASE_URL", url)])), None).unwrap();
-        match &c.database {
-            DatabaseUrl::Postgres(s) => assert_eq!(s.expose(), url),
-            other => panic!("{other:?}"),
-        }
+        assert!(
+            matches!(&c.database, DatabaseUrl::Postgres(s) if s.expose() == url),
+            "{:?}",
+            c.database
+        );
         assert!(!format!("{:?}", c.database).contains("dbpass9"));
     }
     let p = problems(&with(&[("PORTCULLIS_DATABASE_URL", "postgres://")]));
@@ -516,10 +517,17 @@ fn proxy_and_limit_settings_from_env() {
     assert_eq!(c.proxy.strip_headers, vec!["x-internal-", "x-tenant"]);
     assert_eq!(c.proxy.identity_headers.user, "x-webauth-user");
     assert_eq!(c.proxy.identity_headers.groups, "x-webauth-groups");
-    assert_eq!(c.proxy.identity_headers.preferred_username, "x-webauth-name");
+    assert_eq!(
+        c.proxy.identity_headers.preferred_username,
+        "x-webauth-name"
+    );
     assert!(c.oidc.claim_keys.allow_unverified_email);
     // `none` switches upgrades off.
-    let c = load(&env(&with(&[("PORTCULLIS_ALLOWED_UPGRADES", "none")])), None).unwrap();
+    let c = load(
+        &env(&with(&[("PORTCULLIS_ALLOWED_UPGRADES", "none")])),
+        None,
+    )
+    .unwrap();
     assert!(c.proxy.allowed_upgrades.is_empty());
 }
 
@@ -532,17 +540,37 @@ fn proxy_and_limit_settings_refused() {
         ("PORTCULLIS_KEEPALIVE_TIMEOUT", "3601", "from 1 to 3600"),
         ("PORTCULLIS_BODY_TIMEOUT", "-1", "from 1 to 3600"),
         ("PORTCULLIS_MAX_CONNECTIONS", "0", "from 1 to 1000000"),
-        ("PORTCULLIS_MAX_CONNECTIONS_PER_IP", "1e3", "from 1 to 1000000"),
+        (
+            "PORTCULLIS_MAX_CONNECTIONS_PER_IP",
+            "1e3",
+            "from 1 to 1000000",
+        ),
         ("PORTCULLIS_MAX_BODY_BYTES", "1MiB", "whole number"),
         ("PORTCULLIS_EXTRA_METHODS", "CONNECT", "never proxied"),
         ("PORTCULLIS_EXTRA_METHODS", "trace", "never proxied"),
-        ("PORTCULLIS_EXTRA_METHODS", "BAD(METHOD)", "not a method name"),
-        ("PORTCULLIS_ALLOWED_UPGRADES", "web socket", "not a protocol name"),
-        ("PORTCULLIS_STRIP_HEADERS", "content", "would strip `content-length`"),
+        (
+            "PORTCULLIS_EXTRA_METHODS",
+            "BAD(METHOD)",
+            "not a method name",
+        ),
+        (
+            "PORTCULLIS_ALLOWED_UPGRADES",
+            "ws/1/2",
+            "not a protocol name",
+        ),
+        (
+            "PORTCULLIS_STRIP_HEADERS",
+            "content",
+            "would strip `content-length`",
+        ),
         ("PORTCULLIS_STRIP_HEADERS", "x:y", "not a header name"),
         ("PORTCULLIS_HEADER_USER", "X User", "must be a header name"),
         ("PORTCULLIS_HEADER_EMAIL", "Authorization", "sets or needs"),
-        ("PORTCULLIS_HEADER_GROUPS", "x_forwarded_for", "sets or needs"),
+        (
+            "PORTCULLIS_HEADER_GROUPS",
+            "x_forwarded_for",
+            "sets or needs",
+        ),
         ("PORTCULLIS_HEADER_GROUPS", "x-forwarded-user", "two claims"),
         ("OIDC_ALLOW_UNVERIFIED_EMAIL", "maybe", "true or false"),
     ] {
@@ -595,7 +623,10 @@ fn proxy_and_limit_settings_from_yaml() {
     assert_eq!(c.proxy.strip_headers, vec!["x-internal-"]);
     assert!(c.oidc.claim_keys.allow_unverified_email);
     assert_eq!(c.proxy.identity_headers.user, "x-webauth-user");
-    assert_eq!(c.proxy.identity_headers.preferred_username, "x-webauth-name");
+    assert_eq!(
+        c.proxy.identity_headers.preferred_username,
+        "x-webauth-name"
+    );
     // The environment wins over the file.
     let c = load(
         &env(&with(&[("PORTCULLIS_MAX_BODY_BYTES", "10")])),

@@ -32,7 +32,7 @@ th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e5e7eb;font-
 code{background:#f3f4f6;padding:0 .2rem;border-radius:3px;overflow-wrap:anywhere}\
 a{color:#0b5cad}\
 h2{font-size:1.1rem;margin-top:1.5rem}\
-footer{max-width:36rem;margin:0 auto 2rem;padding:0 2rem}\
+footer{max-width:36rem;margin:0 auto 2rem;padding:0 2rem;color:#4b5563;font-size:.9rem}\
 form.inline{margin:0}";
 
 fn page(title: &str, body: &str) -> String {
@@ -42,7 +42,7 @@ fn page(title: &str, body: &str) -> String {
 <meta name=\"robots\" content=\"noindex\">\
 <title>{title} \u{2014} Portcullis dev IdP</title><style>{STYLE}</style></head>\
 <body><div class=\"banner\" role=\"note\">{banner}</div><main>{body}</main>\
-<footer class=\"muted\">Portcullis</footer></body></html>\n",
+<footer>Portcullis</footer></body></html>\n",
         title = esc(title),
         banner = esc(BANNER),
     )

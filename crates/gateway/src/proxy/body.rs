@@ -90,7 +90,9 @@ impl hyper::body::Body for LimitedBody {
                         }
                         s
                     }
-                    None => this.sleep.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                    None => this
+                        .sleep
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
                 };
                 this.progressed = false;
                 match sleep.as_mut().poll(cx) {
@@ -132,7 +134,10 @@ mod tests {
     async fn stalled_body_times_out() {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
         let stream =
-            futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
+            );
         let b = LimitedBody::new(Body::from_stream(stream), 100, Duration::from_millis(50));
         tx.send(Ok(Bytes::from_static(b"a"))).await.unwrap();
         let r = b.collect().await;

@@ -184,7 +184,11 @@ pub fn strip_identity(h: &mut HeaderMap, extra: &[String]) {
 /// R-HD-4: gateway cookies never reach the app; `DPoP` proofs are for the gateway only.
 /// `Authorization` is removed when it carried a gateway credential (an API token): the caller
 /// knows, so it passes `strip_authorization`.
-pub fn strip_gateway_credentials(h: &mut HeaderMap, cookies: &CookieNames, strip_authorization: bool) {
+pub fn strip_gateway_credentials(
+    h: &mut HeaderMap,
+    cookies: &CookieNames,
+    strip_authorization: bool,
+) {
     h.remove("dpop");
     if strip_authorization {
         h.remove(header::AUTHORIZATION);
@@ -254,9 +258,7 @@ impl IntoIterator for IdentityHeaders {
 /// building a `HeaderValue` cannot fail in practice; if it ever did, the header is left out
 /// rather than panicking.
 pub fn identity_headers(user: &MappedUser, names: &IdentityNames) -> IdentityHeaders {
-    let pair = |n: &HeaderName, v: String| {
-        HeaderValue::try_from(v).ok().map(|v| (n.clone(), v))
-    };
+    let pair = |n: &HeaderName, v: String| HeaderValue::try_from(v).ok().map(|v| (n.clone(), v));
     IdentityHeaders([
         pair(&names.user, encode_value(&user.user_id)),
         user.email
@@ -357,7 +359,10 @@ mod tests {
     #[test]
     fn upgrades_are_checked_against_the_allow_list() {
         let ws = vec!["websocket".to_string()];
-        let h = map(&[("connection", "keep-alive, Upgrade"), ("upgrade", "WebSocket")]);
+        let h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "WebSocket"),
+        ]);
         assert!(is_upgrade(&h) && upgrade_allowed(&h, &ws));
         for u in ["h2c", "websocket, h2c", "TLS/1.2"] {
             let h = map(&[("connection", "upgrade"), ("upgrade", u)]);

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::uri::{Authority, Scheme};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -127,42 +127,14 @@ pub fn method_allowed(m: &Method, extra: &[String]) -> bool {
 /// the error page for browsers, never cached).
 // Local until WebError grows variants for these (405 with a configured `Allow`, a refused
 // upgrade, a stalled body).
-fn refuse(status: StatusCode, code: &str, message: &str, json: bool) -> Response {
-    tracing::info!(status = status.as_u16(), code, "request refused");
-    let mut resp = if json {
-        (
-            status,
-            axum::Json(serde_json::json!({"error": code, "error_description": message})),
-        )
-            .into_response()
-    } else {
-        (
-            status,
-            axum::response::Html(crate::pages::error_page(status, message)),
-        )
-            .into_response()
-    };
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-fn method_not_allowed(extra: &[String], json: bool) -> Response {
-    let mut resp = refuse(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "This request method is not allowed.",
-        json,
-    );
+/// 405 with the methods this gateway allows.
+fn method_not_allowed(extra: &[String]) -> WebError {
     let mut allow = STANDARD_METHODS.join(", ");
     for m in extra {
         allow.push_str(", ");
         allow.push_str(m);
     }
-    if let Ok(v) = HeaderValue::try_from(allow) {
-        resp.headers_mut().insert(header::ALLOW, v);
-    }
-    resp
+    WebError::MethodNotAllowed(allow.into())
 }
 
 /// The declared body length, if any (hyper has already refused malformed framing).
@@ -172,45 +144,32 @@ fn content_length(h: &HeaderMap) -> Option<u64> {
 
 /// Refusals that need no identity: a method (R-HD-5) or upgrade that is never proxied, and a
 /// declared body over the cap (R-RS-1). Such requests never reach the upstream.
-pub fn precheck(state: &AppState, method: &Method, h: &HeaderMap) -> Option<Response> {
-    let json = wants_json(h);
+pub fn precheck(state: &AppState, method: &Method, h: &HeaderMap) -> Result<(), WebError> {
     let proxy = &state.config.proxy;
     if !method_allowed(method, &proxy.extra_methods) {
-        return Some(method_not_allowed(&proxy.extra_methods, json));
+        return Err(method_not_allowed(&proxy.extra_methods));
     }
     if headers::is_upgrade(h) && !headers::upgrade_allowed(h, &proxy.allowed_upgrades) {
-        return Some(refuse(
-            StatusCode::BAD_REQUEST,
-            "upgrade_not_allowed",
-            "This protocol upgrade is not allowed.",
-            json,
-        ));
+        return Err(WebError::UpgradeNotAllowed);
     }
     if content_length(h).is_some_and(|n| n > proxy.max_body_bytes) {
-        return Some(WebError::TooLarge(StatusCode::PAYLOAD_TOO_LARGE).render_as(json));
+        return Err(WebError::TooLarge(StatusCode::PAYLOAD_TOO_LARGE));
     }
-    None
+    Ok(())
 }
 
-/// The fallback handler: refuse what is never proxied, then forward a signed-in request or
-/// ask to sign in. The front middleware has already authenticated; its outcome is consulted
-/// only after [`precheck`], so a refused method answers 405 whoever sends it.
+/// The fallback handler: forward a signed-in request or ask to sign in. The front middleware
+/// has already refused what is never proxied ([`precheck`], before authentication) and
+/// authenticated the request.
 pub async fn gate(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    authed: Result<MaybeAuthed, WebError>,
+    MaybeAuthed(authed): MaybeAuthed,
     req: Request,
-) -> Response {
-    if let Some(refusal) = precheck(&state, req.method(), req.headers()) {
-        return refusal;
-    }
-    let json = wants_json(req.headers());
+) -> Result<Response, WebError> {
     match authed {
-        Ok(MaybeAuthed(Some(a))) => forward(&state, Some(a), peer, req, json)
-            .await
-            .unwrap_or_else(|e| e.render_as(json)),
-        Ok(MaybeAuthed(None)) => sign_in_or_401(&state, &req),
-        Err(e) => e.render_as(json),
+        Some(a) => forward(&state, Some(a), peer, req).await,
+        None => Ok(sign_in_or_401(&state, &req)),
     }
 }
 
@@ -219,6 +178,7 @@ pub async fn gate(
 fn sign_in_or_401(state: &AppState, req: &Request) -> Response {
     let browser = matches!(*req.method(), Method::GET | Method::HEAD) && !wants_json(req.headers());
     if !browser {
+        // API clients get JSON whatever they asked for.
         return WebError::Unauthorized.render_as(true);
     }
     let target = req
@@ -240,7 +200,6 @@ async fn forward(
     authed: Option<Authed>,
     peer: SocketAddr,
     mut req: Request,
-    json: bool,
 ) -> Result<Response, WebError> {
     let Some(up) = &state.upstream else {
         // Signed in, but nothing to show: say so instead of a bare 404.
@@ -274,12 +233,7 @@ async fn forward(
         Err(e) => {
             return match BodyError::find(&e) {
                 Some(BodyError::TooLarge) => Err(WebError::TooLarge(StatusCode::PAYLOAD_TOO_LARGE)),
-                Some(BodyError::Idle) => Ok(refuse(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    "The request body was not received in time.",
-                    json,
-                )),
+                Some(BodyError::Idle) => Err(WebError::RequestTimeout),
                 _ => {
                     tracing::warn!(error = %e, "upstream request failed");
                     Err(WebError::UpstreamUnavailable)
@@ -316,7 +270,9 @@ mod tests {
     #[test]
     fn r_hd_5_methods_are_matched_case_sensitively() {
         let extra = vec!["PROPFIND".to_string()];
-        for m in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"] {
+        for m in [
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND",
+        ] {
             let m = Method::from_bytes(m.as_bytes()).unwrap();
             assert!(method_allowed(&m, &extra), "{m}");
         }
