@@ -40,7 +40,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)
         .layer(middleware::from_fn_with_state(state.clone(), front))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged once, with their cause, where they are rendered (error.rs).
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 

@@ -144,7 +144,7 @@ impl WebError {
                 "Sign-in is starting up: the identity provider's configuration is not loaded yet. Please retry in a few seconds.",
             ),
             WebError::NotReady { starting: false, .. } => fixed(
-                "idp_unreachable",
+                "not_ready",
                 "Sign-in is not available: the identity provider cannot be reached. Please try again in a minute; if it persists, tell your administrator.",
             ),
             WebError::Busy(_) => fixed(
@@ -166,8 +166,14 @@ impl WebError {
     /// Render as JSON (API clients) or as an HTML page (browsers).
     pub fn render_as(&self, json: bool) -> Response {
         let status = self.status();
-        match status.as_u16() {
-            500..=599 => tracing::error!(status = status.as_u16(), error = %self, "request failed"),
+        match self {
+            // Expected states with their own logs (the IdP loader, the store): not errors.
+            WebError::NotReady { .. } | WebError::Busy(_) | WebError::NoUpstream => {
+                tracing::info!(status = status.as_u16(), error = %self, "request refused")
+            }
+            _ if status.is_server_error() => {
+                tracing::error!(status = status.as_u16(), error = %self, "request failed")
+            }
             _ => tracing::info!(status = status.as_u16(), error = %self, "request refused"),
         }
         let (code, message) = self.public();

@@ -90,6 +90,7 @@ impl AppState {
         }
         let cookies = CookieNames::new(config.secure_cookies());
         let public_origin = config.public_origin();
+        let login_limiter = RateLimiter::new(config.limits.login_starts_per_minute);
         let sessions = SessionService::new(keys, cookies.clone(), public_origin.clone());
         let upstream = config.upstream.clone().map(|u| Upstream::with_config(u, &config));
         Ok(AppState(Arc::new(Inner {
@@ -101,7 +102,7 @@ impl AppState {
             sessions,
             upstream,
             views,
-            login_limiter: RateLimiter::new(crate::routes::login::LOGIN_STARTS_PER_MINUTE),
+            login_limiter,
             clock,
             provider: ArcSwapOption::empty(),
             not_ready: RwLock::new("loading the IdP's metadata".into()),

@@ -115,7 +115,12 @@ async fn session_endpoint_and_logout() {
     assert!(page.body.contains("method=\"post\""), "{}", page.body);
     assert!(page.set_cookies().is_empty());
     // A cross-site POST is refused and ends nothing.
-    for (h, v) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
+    for (h, v) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
         let r = b.send(b.raw().post(&logout).header(h, v), &logout).await;
         assert_eq!(r.status, 403, "{h}: {v}");
         assert!(r.set_cookies().is_empty());

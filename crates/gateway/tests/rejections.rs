@@ -469,6 +469,7 @@ async fn r_cb_2_missing_unknown_or_expired_state_400() {
     let env = TestEnv::start().await;
     let b = Browser::new();
     let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
+    let tx_cookie = b.cookie(&env.base, "__Host-oidc_tx").expect("tx cookie");
 
     let r = b
         .get(&with_query(&cb, |p| p.retain(|(k, _)| k != "state")))
@@ -481,7 +482,9 @@ async fn r_cb_2_missing_unknown_or_expired_state_400() {
     let r = b.get(&forged).await;
     assert_refused_before_token(&env, &r, "unknown state").await;
 
-    let tx_cookie = b.cookie(&env.base, "__Host-oidc_tx").expect("tx cookie");
+    // Each refused callback cleared the tx cookie (R-CK-2); put it back so the expired
+    // transaction below is refused for its expiry, not for a missing cookie.
+    b.set_cookie(&env.base, "__Host-oidc_tx", &tx_cookie);
     let now = now();
     let expired = portcullis_store::LoginTx {
         state: "expired-state-0123456789-abcdefghijklmnopqrs".into(),

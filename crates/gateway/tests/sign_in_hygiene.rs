@@ -32,14 +32,19 @@ async fn r_az_4_planted_tx_cookie_is_never_adopted() {
 /// limited per client address (429 with Retry-After), and nothing is stored when refused.
 #[tokio::test]
 async fn sign_in_starts_are_rate_limited_per_address() {
-    let env = TestEnv::start().await;
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(|raw, _| raw.login_starts_per_minute = None),
+        ..Default::default()
+    })
+    .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let rd = "a".repeat(2000);
     let url = format!("{}/api/login?rd=/{rd}", env.base);
-    let limit = portcullis_gateway::routes::login::LOGIN_STARTS_PER_MINUTE as i64;
+    let limit = env.gw.state.config.limits.login_starts_per_minute as i64;
+    assert_eq!(limit, 60, "the default");
     let mut limited = None;
     for i in 0..limit + 5 {
         let r = http.get(&url).send().await.unwrap();
@@ -103,11 +108,16 @@ async fn r_ck_2_invalid_session_and_used_tx_cookies_are_cleared() {
     assert_eq!(r.status, 302);
     assert!(r.set_cookies().iter().any(|c| c.starts_with("__Host-session=;")));
 
-    // A failed callback (tampered state) clears the tx cookie.
+    // A callback for an unknown state leaves the tx cookie (it may belong to a newer sign-in
+    // in progress) ...
     let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
-    let bad = cb.replace("state=", "state=x");
-    let r = b.get(&bad).await;
+    let r = b.get(&cb.replace("state=", "state=x")).await;
     assert_eq!(r.status, 400);
+    assert!(!r.set_cookies().iter().any(|c| c.starts_with("__Host-oidc_tx")));
+    // ... a failed sign-in of this browser's own transaction (a code the IdP refuses) clears it.
+    let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
+    let r = b.get(&cb.replace("code=", "code=x")).await;
+    assert_eq!(r.status, 401, "{}", r.body);
     assert!(
         r.set_cookies()
             .iter()

@@ -129,6 +129,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "concurrent connections per client address (default 256, 1-1000000)",
     ),
     (
+        "PORTCULLIS_LOGIN_STARTS_PER_MINUTE",
+        "sign-ins one client address may start per minute (default 60, 1-100000)",
+    ),
+    (
         "PORTCULLIS_MAX_BODY_BYTES",
         "largest proxied request body in bytes (default 1048576)",
     ),
@@ -195,6 +199,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         body_timeout: v("PORTCULLIS_BODY_TIMEOUT"),
         max_connections: v("PORTCULLIS_MAX_CONNECTIONS"),
         max_connections_per_ip: v("PORTCULLIS_MAX_CONNECTIONS_PER_IP"),
+        login_starts_per_minute: v("PORTCULLIS_LOGIN_STARTS_PER_MINUTE"),
         max_body_bytes: v("PORTCULLIS_MAX_BODY_BYTES"),
         extra_methods: v("PORTCULLIS_EXTRA_METHODS").map(|s| split_list(&s)),
         allowed_upgrades: v("PORTCULLIS_ALLOWED_UPGRADES").map(|s| split_list(&s)),

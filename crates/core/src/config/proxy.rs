@@ -113,6 +113,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Beyond this many open connections from one address, new ones are closed at once.
     pub max_connections_per_ip: usize,
+    /// Sign-ins one client address may start per minute (429 beyond).
+    pub login_starts_per_minute: u32,
 }
 
 impl Default for ConnectionLimits {
@@ -122,6 +124,7 @@ impl Default for ConnectionLimits {
             keep_alive_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_connections_per_ip: 256,
+            login_starts_per_minute: 60,
         }
     }
 }
@@ -243,6 +246,14 @@ pub(super) fn check(
             1_000_000,
             problems,
         ) as usize,
+        login_starts_per_minute: number(
+            "PORTCULLIS_LOGIN_STARTS_PER_MINUTE",
+            &raw.login_starts_per_minute,
+            u64::from(dl.login_starts_per_minute),
+            1,
+            100_000,
+            problems,
+        ) as u32,
     };
     if limits.max_connections_per_ip > limits.max_connections {
         warnings.push(format!(

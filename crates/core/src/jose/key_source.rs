@@ -141,7 +141,9 @@ impl KeySource for EmbeddedJwk {
 }
 
 /// The gateway's own HMAC keys: `current` signs and verifies; `previous` (during a secret
-/// rotation, R-CFG-1) only verifies.
+/// rotation, R-CFG-1) only verifies. Pair with a policy that pins an exact `typ` (such as
+/// [`VerifyPolicy::session`]): together with a per-purpose HKDF subkey, that keeps one kind of
+/// gateway token from passing as another (R-SJ-5, RFC 8725 §3.12).
 #[derive(Clone, Copy)]
 pub struct HmacKeys<'a> {
     pub current: &'a hmac::Key,
@@ -265,7 +267,7 @@ mod tests {
 
     fn dpop(tok: &str, policy: &VerifyPolicy) -> Result<VerifiedJwk, JoseError> {
         let jws = parse_compact(tok, MAX)?;
-        super::super::verify_jws(&jws, EmbeddedJwk, policy)
+        crate::jose::verify_jws(&jws, EmbeddedJwk, policy)
     }
 
     fn es256_proof(extra: Value) -> String {
@@ -513,7 +515,7 @@ mod tests {
 
     fn session(tok: &str, source: HmacKeys) -> Result<HmacKeyUsed, JoseError> {
         let jws = parse_compact(tok, MAX)?;
-        super::super::verify_jws(&jws, source, &VerifyPolicy::session())
+        crate::jose::verify_jws(&jws, source, &VerifyPolicy::session())
     }
 
     /// R-SJ-1, R-CFG-1: current key, previous key, unknown key.
@@ -602,7 +604,7 @@ mod tests {
         let h = json!({"alg": "HS256", "typ": "session+jwt"});
         let jws = parse_compact(&mac(&h, &cur), MAX).unwrap();
         assert_eq!(
-            super::super::verify_jws(&jws, &set, &VerifyPolicy::session()),
+            crate::jose::verify_jws(&jws, &set, &VerifyPolicy::session()),
             Err(JoseError::AlgNotAllowed)
         );
         let t = token_raw(
@@ -613,7 +615,7 @@ mod tests {
         );
         let jws = parse_compact(&t, MAX).unwrap();
         assert_eq!(
-            super::super::verify_jws(&jws, &set, &VerifyPolicy::session()),
+            crate::jose::verify_jws(&jws, &set, &VerifyPolicy::session()),
             Err(JoseError::AlgNotAllowed)
         );
     }

@@ -279,6 +279,39 @@ mod tests {
         assert_eq!(verify(&c, json!({})).unwrap_err(), UserInfoError::Audience);
     }
 
+    /// The neutral claim errors map onto UserInfo errors; unknown kid is a refetch hint.
+    #[test]
+    fn claim_errors_map_to_userinfo_errors() {
+        for (c, u) in [
+            (ClaimError::Issuer, UserInfoError::Issuer),
+            (ClaimError::Audience, UserInfoError::Audience),
+            (ClaimError::Azp, UserInfoError::Audience),
+            (ClaimError::Subject, UserInfoError::Subject),
+            (
+                ClaimError::Missing { claim: "x" },
+                UserInfoError::Missing { claim: "x" },
+            ),
+            (
+                ClaimError::ClaimType { claim: "x" },
+                UserInfoError::ClaimType { claim: "x" },
+            ),
+            (
+                ClaimError::OutOfRange { claim: "x" },
+                UserInfoError::ClaimType { claim: "x" },
+            ),
+            (
+                ClaimError::Expired,
+                UserInfoError::ClaimType { claim: "token" },
+            ),
+        ] {
+            assert_eq!(UserInfoError::from(c), u);
+        }
+        assert!(UnknownKid::is_unknown_kid(&UserInfoError::Jose(
+            JoseError::UnknownKid
+        )));
+        assert!(!UnknownKid::is_unknown_kid(&UserInfoError::Subject));
+    }
+
     /// R-UI-2: signed UserInfo goes through the same verifier (none, typ, signature, kid).
     #[test]
     fn r_ui_2_jwt_verifier_rules_apply() {

@@ -70,7 +70,8 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut resp = match complete(&state, &headers, query.as_deref()).await {
+    let mut bound = false;
+    let mut resp = match complete(&state, &headers, query.as_deref(), &mut bound).await {
         Ok(r) => r,
         Err(Outcome::Web(e)) => {
             tracing::warn!(event = "auth.failure", reason = %e, "sign-in refused");
@@ -78,8 +79,12 @@ pub async fn callback(
         }
         Err(Outcome::IdpError(page)) => (StatusCode::UNAUTHORIZED, Html(page)).into_response(),
     };
-    // The tx cookie has done its job, whatever the outcome (R-CK-2).
-    set_cookie(&mut resp, state.cookies.clear(state.cookies.tx));
+    // Once this browser's transaction is consumed, its tx cookie has done its job, whatever
+    // the outcome (R-CK-2). A callback for another state (a stale tab, a forged link) leaves
+    // it: it may belong to a newer sign-in still in progress.
+    if bound {
+        set_cookie(&mut resp, state.cookies.clear(state.cookies.tx));
+    }
     no_store(&mut resp);
     resp
 }
@@ -109,6 +114,7 @@ async fn complete(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
+    bound: &mut bool,
 ) -> Result<Response, Outcome> {
     let params = parse_params(query)?;
     let provider = state.ready_provider()?;
@@ -126,6 +132,7 @@ async fn complete(
         .map_err(WebError::from)?;
     let tx = tx.ok_or(WebError::BadRequest("unknown, expired or consumed state"))?;
     check_binding(state, headers, &tx)?;
+    *bound = true;
     if let Some(error) = &params.error {
         tracing::warn!(event = "auth.failure", idp_error = %error, "the IdP returned an error");
         return Err(Outcome::IdpError(pages::idp_error_page(

@@ -27,8 +27,6 @@ pub const TX_LIMITS: TxLimits = TxLimits {
     per_browser: 5,
     total: 10_000,
 };
-/// Sign-ins one client address may start per minute.
-pub const LOGIN_STARTS_PER_MINUTE: u32 = 60;
 /// Longest return URL kept with a transaction; a longer `rd` is ignored (rows stay small).
 pub const MAX_RETURN_TO: usize = 2048;
 

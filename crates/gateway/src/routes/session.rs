@@ -73,20 +73,25 @@ pub async fn logout(
     Ok(resp)
 }
 
-/// A state-changing request must come from our own pages: a cross-site `Origin` or
-/// `Sec-Fetch-Site: cross-site` is refused (403 `{"error":"csrf"}`).
+/// A state-changing request must come from our own pages (403 `{"error":"csrf"}` if not).
+/// Browsers say where a request comes from in `Sec-Fetch-Site`: only `same-origin` passes (a
+/// sibling subdomain is `same-site`, and refused). Without it, `Origin` must be ours: our
+/// pages send `Referrer-Policy: no-referrer`, under which a browser sends `Origin: null`, so
+/// that header alone cannot be required. A client that sends neither is not a browser and
+/// carries no ambient cookies across sites.
 fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
-    if let Some(origin) = headers.get(header::ORIGIN)
-        && origin.as_bytes() != state.public_origin.as_bytes()
-    {
-        return Err(WebError::Csrf("cross-origin request"));
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return if site.as_bytes().eq_ignore_ascii_case(b"same-origin") {
+            Ok(())
+        } else {
+            Err(WebError::Csrf("request from another site"))
+        };
     }
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
-        return Err(WebError::Csrf("cross-site request"));
+    match headers.get(header::ORIGIN) {
+        Some(origin) if origin.as_bytes() != state.public_origin.as_bytes() => {
+            Err(WebError::Csrf("cross-origin request"))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 

@@ -345,6 +345,8 @@ pub fn settings(
         jwt_signing_secret: Some(JWT_SECRET.into()),
         upstream: Some(format!("http://{}", upstream.addr)),
         database_url: Some(format!("sqlite://{}", dir.0.join("p.db").display())),
+        // Every test client is 127.0.0.1; tests of the limit set it back.
+        login_starts_per_minute: Some("10000".into()),
         scopes: Some(vec![
             "openid".into(),
             "email".into(),
