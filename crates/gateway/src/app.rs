@@ -9,9 +9,9 @@ use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
 use crate::error::{self, WebError, wants_json};
-use crate::{auth, proxy, routes};
 use crate::routes::{callback, health, login, session};
 use crate::state::AppState;
+use crate::{auth, proxy, routes};
 
 /// R-RS-1 limits checked here (hyper enforces its own, larger, framing limits).
 pub const MAX_URI: usize = 8 * 1024;
@@ -82,10 +82,9 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
 
 /// Whether the response already sets (or clears) cookie `name`.
 fn sets_cookie(resp: &Response, name: &str) -> bool {
-    resp.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|v| v.as_bytes().starts_with(name.as_bytes()) && v.as_bytes().get(name.len()) == Some(&b'='))
+    resp.headers().get_all(header::SET_COOKIE).iter().any(|v| {
+        v.as_bytes().starts_with(name.as_bytes()) && v.as_bytes().get(name.len()) == Some(&b'=')
+    })
 }
 
 /// 405 for HEAD where only GET is allowed.

@@ -111,10 +111,9 @@ impl WebError {
                 "csrf",
                 "This request did not come from a page of this site, so it was refused. Reload the page and try again.",
             ),
-            WebError::MethodNotAllowed(_) => fixed(
-                "method_not_allowed",
-                "This request method is not allowed.",
-            ),
+            WebError::MethodNotAllowed(_) => {
+                fixed("method_not_allowed", "This request method is not allowed.")
+            }
             WebError::UpgradeNotAllowed => fixed(
                 "upgrade_not_allowed",
                 "This protocol upgrade is not allowed.",
@@ -143,7 +142,9 @@ impl WebError {
                 "not_ready",
                 "Sign-in is starting up: the identity provider's configuration is not loaded yet. Please retry in a few seconds.",
             ),
-            WebError::NotReady { starting: false, .. } => fixed(
+            WebError::NotReady {
+                starting: false, ..
+            } => fixed(
                 "not_ready",
                 "Sign-in is not available: the identity provider cannot be reached. Please try again in a minute; if it persists, tell your administrator.",
             ),
@@ -151,9 +152,10 @@ impl WebError {
                 "busy",
                 "Too many sign-ins are in progress right now. Please try again in a minute.",
             ),
-            WebError::Internal(_) => {
-                fixed("server_error", "An internal error occurred. Please try again.")
-            }
+            WebError::Internal(_) => fixed(
+                "server_error",
+                "An internal error occurred. Please try again.",
+            ),
             WebError::TooLarge(_) => fixed("request_too_large", "The request is too large."),
         }
     }
@@ -288,7 +290,13 @@ mod tests {
             r#"DPoP error="invalid_dpop_proof", algs="ES256""#
         );
         let r = WebError::RateLimited("sign-ins", 30).render_as(true);
-        assert_eq!((r.status().as_u16(), r.headers()[header::RETRY_AFTER].to_str().unwrap()), (429, "30"));
+        assert_eq!(
+            (
+                r.status().as_u16(),
+                r.headers()[header::RETRY_AFTER].to_str().unwrap()
+            ),
+            (429, "30")
+        );
         let r = WebError::MethodNotAllowed("GET, POST".into()).render_as(false);
         assert_eq!(r.headers()[header::ALLOW], "GET, POST");
         assert_eq!(WebError::Csrf("origin").status(), 403);
@@ -310,7 +318,10 @@ mod tests {
         assert!(!wants_json(&h));
         h.insert(header::ACCEPT, HeaderValue::from_static("Application/JSON"));
         assert!(wants_json(&h));
-        h.insert(header::ACCEPT, HeaderValue::from_static("text/html, application/json"));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html, application/json"),
+        );
         assert!(!wants_json(&h));
     }
 }

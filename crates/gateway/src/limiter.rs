@@ -63,7 +63,10 @@ mod tests {
             assert!(l.check(a, 120).is_ok());
         }
         assert_eq!(l.check(a, 130), Err(50));
-        assert!(l.check(b, 130).is_ok(), "another address has its own budget");
+        assert!(
+            l.check(b, 130).is_ok(),
+            "another address has its own budget"
+        );
         assert!(l.check(a, 180).is_ok(), "a new minute");
     }
 }

@@ -68,7 +68,10 @@ impl SessionService {
             idp_sid: idp_sid.clone(),
         };
         let new_id = uuid::Uuid::now_v7().to_string();
-        let (user, _) = store.sessions.sign_in(mapped, &new_id, &session, now).await?;
+        let (user, _) = store
+            .sessions
+            .sign_in(mapped, &new_id, &session, now)
+            .await?;
         let jwt = SessionClaims {
             iss: self.origin.clone(),
             sub: user.id.clone(),

@@ -10,8 +10,8 @@ use portcullis_core::time::Clock;
 use portcullis_store::Store;
 
 use crate::idp::{IdpHttp, Provider};
-use crate::proxy::Upstream;
 use crate::limiter::RateLimiter;
+use crate::proxy::Upstream;
 use crate::sessions::SessionService;
 use crate::views::Views;
 
@@ -92,7 +92,10 @@ impl AppState {
         let public_origin = config.public_origin();
         let login_limiter = RateLimiter::new(config.limits.login_starts_per_minute);
         let sessions = SessionService::new(keys, cookies.clone(), public_origin.clone());
-        let upstream = config.upstream.clone().map(|u| Upstream::with_config(u, &config));
+        let upstream = config
+            .upstream
+            .clone()
+            .map(|u| Upstream::with_config(u, &config));
         Ok(AppState(Arc::new(Inner {
             cookies,
             public_origin,

@@ -135,10 +135,16 @@ mod tests {
         let v = Views::default();
         v.users.put(user("u1"), 1000);
         assert!(v.users.get("u1", 1000 + USER_TTL - 1).is_some());
-        assert!(v.users.get("u1", 1000 + USER_TTL).is_none(), "re-read after the TTL");
+        assert!(
+            v.users.get("u1", 1000 + USER_TTL).is_none(),
+            "re-read after the TTL"
+        );
         v.users.put(user("u1"), 2000);
         v.apply(&Change::User { id: "u1".into() }, 2001);
-        assert!(v.users.get("u1", 2001).is_none(), "a state change evicts at once");
+        assert!(
+            v.users.get("u1", 2001).is_none(),
+            "a state change evicts at once"
+        );
     }
 
     #[test]
@@ -153,7 +159,10 @@ mod tests {
         assert!(v.revoked.is_revoked("s1"));
         assert_eq!(v.revoked.len(), 1);
         v.revoked.revoke("s2", 10_000, 100 + PRUNE_EVERY + 500);
-        assert!(!v.revoked.is_revoked("s1"), "pruned after its absolute expiry");
+        assert!(
+            !v.revoked.is_revoked("s1"),
+            "pruned after its absolute expiry"
+        );
         assert!(v.revoked.is_revoked("s2"));
     }
 }

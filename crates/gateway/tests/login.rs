@@ -125,7 +125,10 @@ async fn session_endpoint_and_logout() {
         assert_eq!(r.status, 403, "{h}: {v}");
         assert!(r.set_cookies().is_empty());
     }
-    assert_eq!(b.get(&format!("{}/api/session", env.base)).await.status, 200);
+    assert_eq!(
+        b.get(&format!("{}/api/session", env.base)).await.status,
+        200
+    );
 
     let out = b
         .send(b.raw().post(&logout).header("origin", &env.base), &logout)
@@ -322,10 +325,16 @@ async fn configured_endpoint_overrides_discovery() {
 /// Core §10.1.1: the OP rotates its key; the gateway refetches the JWKS on the unknown kid.
 #[tokio::test]
 async fn r_idt_3_key_rotation_refetches_jwks() {
-    let env = TestEnv::start().await;
+    let clock = portcullis_core::time::ManualClock::at_now();
+    let env = TestEnv::start_with(Options {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    })
+    .await;
     env.op.mode(json!({"id_token": {"sign": "rotated"}})).await;
-    // The refetch cooldown counts from the initial load; wait it out as a real rotation would.
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    // The refetch cooldown counts from the initial load; move past it as a real rotation
+    // would (the gateway's clock, not a sleep).
+    clock.advance(portcullis_gateway::idp::provider::REFETCH_COOLDOWN_SECS);
     let jwks_before = env.op.calls("/jwks").await;
     Browser::new().sign_in(&env, "/", ALICE.0, ALICE.1).await;
     assert_eq!(env.op.calls("/jwks").await, jwks_before + 1);

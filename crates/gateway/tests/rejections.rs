@@ -196,9 +196,14 @@ async fn r_idt_6_hs256_with_public_key_and_es256_in_jwks_rejected() {
 /// a second token with it within the 5 s cooldown triggers no further fetch.
 #[tokio::test]
 async fn r_idt_3_unknown_kid_rejected_after_one_jwks_refetch() {
-    let env = TestEnv::start().await;
-    // The refetch cooldown counts from the initial load.
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let clock = portcullis_core::time::ManualClock::at_now();
+    let env = TestEnv::start_with(Options {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    // The refetch cooldown counts from the initial load: move the gateway's clock past it.
+    clock.advance(portcullis_gateway::idp::provider::REFETCH_COOLDOWN_SECS);
     let jwks = env.op.calls("/jwks").await;
     assert_id_token_rejected(&env, json!({"sign": "unknown-kid"})).await;
     assert_eq!(
@@ -728,7 +733,8 @@ async fn r_cb_6_code_replay_with_new_state_401() {
     let old_code = param(&first, "code");
     let user_before = env
         .store()
-        .users.user_by_identity(&env.op.issuer, "alice-sub-0001")
+        .users
+        .user_by_identity(&env.op.issuer, "alice-sub-0001")
         .await
         .unwrap()
         .unwrap();
@@ -753,7 +759,8 @@ async fn r_cb_6_code_replay_with_new_state_401() {
     assert_eq!(env.upstream.count(), 0);
     let user_after = env
         .store()
-        .users.user_by_identity(&env.op.issuer, "alice-sub-0001")
+        .users
+        .user_by_identity(&env.op.issuer, "alice-sub-0001")
         .await
         .unwrap()
         .unwrap();

@@ -50,7 +50,9 @@ async fn two_replicas() -> (TestEnv, portcullis_gateway::RunningGateway, String,
 
 /// Copy a cookie from one replica's address to the other's (one name in front of both).
 fn share(b: &Browser, from: &str, to: &str, name: &str) {
-    let v = b.cookie(from, name).unwrap_or_else(|| panic!("no {name} at {from}"));
+    let v = b
+        .cookie(from, name)
+        .unwrap_or_else(|| panic!("no {name} at {from}"));
     b.set_cookie(to, name, &v);
 }
 
@@ -107,7 +109,11 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     // A fresh session; the user is deactivated through A's store; B refuses within a second.
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
     share(&b, &a.base, &b_base, "__Host-session");
-    assert_eq!(session_status(&b, &b_base).await, 200, "B caches the user now");
+    assert_eq!(
+        session_status(&b, &b_base).await,
+        200,
+        "B caches the user now"
+    );
     let user = a
         .store()
         .users
@@ -131,7 +137,10 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     share(&b, &a.base, &b_base, "__Host-session");
     let t0 = Instant::now();
     while session_status(&b, &b_base).await != 200 {
-        assert!(t0.elapsed() < Duration::from_secs(1), "B never saw the re-activation");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "B never saw the re-activation"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -17,7 +17,10 @@ async fn r_az_4_planted_tx_cookie_is_never_adopted() {
     let r = b.get(&format!("{}/api/login", env.base)).await;
     assert_eq!(r.status, 302);
     let set = r.set_cookies();
-    assert!(set.iter().any(|c| c.starts_with("__Host-oidc_tx=")), "{set:?}");
+    assert!(
+        set.iter().any(|c| c.starts_with("__Host-oidc_tx=")),
+        "{set:?}"
+    );
     assert!(!set.iter().any(|c| c.contains(planted)), "{set:?}");
     // The sign-in still completes with the fresh cookie.
     let cb = b
@@ -56,11 +59,18 @@ async fn sign_in_starts_are_rate_limited_per_address() {
     }
     let (at, r) = limited.expect("no 429 after the per-minute limit");
     assert!(at >= limit - 1 && at <= limit, "limited after {at}");
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(r.headers().get("set-cookie").is_none());
     assert_eq!(r.headers()["cache-control"], "no-store");
-    assert!(env.login_txs().await <= limit, "nothing stored beyond the limit");
+    assert!(
+        env.login_txs().await <= limit,
+        "nothing stored beyond the limit"
+    );
 }
 
 /// R-CB-1: the callback is GET only; HEAD does not consume the transaction or sign in.
@@ -106,14 +116,22 @@ async fn r_ck_2_invalid_session_and_used_tx_cookies_are_cleared() {
     b.set_cookie(&env.base, "__Host-session", "not.a.jwt");
     let r = b.get(&format!("{}/app", env.base)).await;
     assert_eq!(r.status, 302);
-    assert!(r.set_cookies().iter().any(|c| c.starts_with("__Host-session=;")));
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-session=;"))
+    );
 
     // A callback for an unknown state leaves the tx cookie (it may belong to a newer sign-in
     // in progress) ...
     let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
     let r = b.get(&cb.replace("state=", "state=x")).await;
     assert_eq!(r.status, 400);
-    assert!(!r.set_cookies().iter().any(|c| c.starts_with("__Host-oidc_tx")));
+    assert!(
+        !r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-oidc_tx"))
+    );
     // ... a failed sign-in of this browser's own transaction (a code the IdP refuses) clears it.
     let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
     let r = b.get(&cb.replace("code=", "code=x")).await;

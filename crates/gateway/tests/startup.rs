@@ -200,7 +200,14 @@ async fn r_rs_3_idp_down_at_start_then_comes_up() {
     assert_eq!(v["insecure_transport"], true);
     sign_in(&Browser::new(), &base, &op.issuer, "/after", ALICE).await;
     assert_eq!(g.upstream.count(), 1);
-    assert_eq!(g.gw.state.store.count(portcullis_store::Table::Users).await.unwrap(), 1);
+    assert_eq!(
+        g.gw.state
+            .store
+            .count(portcullis_store::Table::Users)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 /// R-CFG-2 (Disc §4.3): a discovery document whose issuer differs from the discovery URL
@@ -402,7 +409,8 @@ async fn r_cfg_5_custom_ca_trusts_https_idp_and_nothing_else_does() {
         .gw
         .state
         .store
-        .users.user_by_identity(&op.issuer, "alice-sub-0001")
+        .users
+        .user_by_identity(&op.issuer, "alice-sub-0001")
         .await
         .unwrap()
         .unwrap();

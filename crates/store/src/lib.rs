@@ -56,8 +56,7 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Option<User>, StoreError>;
     /// Activate or deactivate a user; appends a [`Change::User`] when the state changed.
     /// Returns whether it changed.
-    async fn set_user_active(&self, id: &str, active: bool, now: i64)
-    -> Result<bool, StoreError>;
+    async fn set_user_active(&self, id: &str, active: bool, now: i64) -> Result<bool, StoreError>;
 }
 
 /// Server-side sessions: created at sign-in, revoked at logout. The request path does not
@@ -183,7 +182,10 @@ impl Store {
     /// Open (creating if needed) an SQLite file and apply migrations. `":memory:"` gives a
     /// private in-memory database (tests).
     pub async fn open_sqlite(path: &str) -> Result<Store, StoreError> {
-        Ok(Store::new(Arc::new(SqliteStore::open(path).await?), "sqlite"))
+        Ok(Store::new(
+            Arc::new(SqliteStore::open(path).await?),
+            "sqlite",
+        ))
     }
 
     /// Connect to PostgreSQL (`postgres://` or `postgresql://`; `?sslmode=require` and the

@@ -96,7 +96,11 @@ macro_rules! conformance {
 }
 
 conformance!(users_upsert_keeps_identity_and_first_login, |s, _b| {
-    let u1 = s.users.upsert_user(&mapped("sub1"), "id-1", 100).await.unwrap();
+    let u1 = s
+        .users
+        .upsert_user(&mapped("sub1"), "id-1", 100)
+        .await
+        .unwrap();
     assert_eq!(u1.profile.groups, vec!["g1", "g2"]);
     assert!(u1.active);
     let mut m = mapped("sub1");
@@ -114,9 +118,24 @@ conformance!(users_upsert_keeps_identity_and_first_login, |s, _b| {
         2,
         "identity is (iss, sub), never merged"
     );
-    assert_eq!(s.users.user("id-1").await.unwrap().unwrap().profile.email.as_deref(), Some("new@b.c"));
     assert_eq!(
-        s.users.user_by_identity("https://other", "sub1").await.unwrap().unwrap().id,
+        s.users
+            .user("id-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .profile
+            .email
+            .as_deref(),
+        Some("new@b.c")
+    );
+    assert_eq!(
+        s.users
+            .user_by_identity("https://other", "sub1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         "id-3"
     );
     assert!(s.users.user("nope").await.unwrap().is_none());
@@ -131,18 +150,38 @@ conformance!(hostile_profile_text_round_trips, |s, _b| {
     assert_eq!(back.profile, m);
 });
 
-conformance!(r_cb_2_login_tx_consumed_once_and_expiry_enforced, |s, _b| {
-    s.login_tx.insert_login_tx(&tx("st1", "b", 1000), LIMITS).await.unwrap();
-    let got = s.login_tx.take_login_tx("st1", 1001).await.unwrap();
-    assert_eq!(got, Some(tx("st1", "b", 1000)));
-    assert!(s.login_tx.take_login_tx("st1", 1001).await.unwrap().is_none(), "replay");
-    s.login_tx.insert_login_tx(&tx("st2", "b", 1000), LIMITS).await.unwrap();
-    assert!(
-        s.login_tx.take_login_tx("st2", 1000 + 601).await.unwrap().is_none(),
-        "expired"
-    );
-    assert_eq!(s.count(Table::LoginTx).await.unwrap(), 0);
-});
+conformance!(
+    r_cb_2_login_tx_consumed_once_and_expiry_enforced,
+    |s, _b| {
+        s.login_tx
+            .insert_login_tx(&tx("st1", "b", 1000), LIMITS)
+            .await
+            .unwrap();
+        let got = s.login_tx.take_login_tx("st1", 1001).await.unwrap();
+        assert_eq!(got, Some(tx("st1", "b", 1000)));
+        assert!(
+            s.login_tx
+                .take_login_tx("st1", 1001)
+                .await
+                .unwrap()
+                .is_none(),
+            "replay"
+        );
+        s.login_tx
+            .insert_login_tx(&tx("st2", "b", 1000), LIMITS)
+            .await
+            .unwrap();
+        assert!(
+            s.login_tx
+                .take_login_tx("st2", 1000 + 601)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        assert_eq!(s.count(Table::LoginTx).await.unwrap(), 0);
+    }
+);
 
 conformance!(r_az_3_at_most_five_live_tx_per_browser, |s, _b| {
     for i in 0..7 {
@@ -151,33 +190,59 @@ conformance!(r_az_3_at_most_five_live_tx_per_browser, |s, _b| {
             .await
             .unwrap();
     }
-    s.login_tx.insert_login_tx(&tx("other", "c", 1000), LIMITS).await.unwrap();
+    s.login_tx
+        .insert_login_tx(&tx("other", "c", 1000), LIMITS)
+        .await
+        .unwrap();
     assert_eq!(s.count(Table::LoginTx).await.unwrap(), 6);
     assert!(
-        s.login_tx.take_login_tx("st0", 1010).await.unwrap().is_none(),
+        s.login_tx
+            .take_login_tx("st0", 1010)
+            .await
+            .unwrap()
+            .is_none(),
         "oldest dropped"
     );
-    assert!(s.login_tx.take_login_tx("st6", 1010).await.unwrap().is_some());
+    assert!(
+        s.login_tx
+            .take_login_tx("st6", 1010)
+            .await
+            .unwrap()
+            .is_some()
+    );
 });
 
-conformance!(login_tx_total_is_bounded_and_expired_rows_free_room, |s, _b| {
-    let limits = TxLimits {
-        per_browser: 5,
-        total: 3,
-    };
-    for i in 0..3 {
+conformance!(
+    login_tx_total_is_bounded_and_expired_rows_free_room,
+    |s, _b| {
+        let limits = TxLimits {
+            per_browser: 5,
+            total: 3,
+        };
+        for i in 0..3 {
+            s.login_tx
+                .insert_login_tx(&tx(&format!("st{i}"), &format!("b{i}"), 1000), limits)
+                .await
+                .unwrap();
+        }
+        let full = s
+            .login_tx
+            .insert_login_tx(&tx("st3", "b3", 1000), limits)
+            .await;
+        assert!(matches!(full, Err(StoreError::Full(_))), "{full:?}");
+        assert_eq!(
+            s.count(Table::LoginTx).await.unwrap(),
+            3,
+            "nothing stored when full"
+        );
+        // Once the first ones expire there is room again.
         s.login_tx
-            .insert_login_tx(&tx(&format!("st{i}"), &format!("b{i}"), 1000), limits)
+            .insert_login_tx(&tx("st4", "b4", 1700), limits)
             .await
             .unwrap();
+        assert_eq!(s.count(Table::LoginTx).await.unwrap(), 1);
     }
-    let full = s.login_tx.insert_login_tx(&tx("st3", "b3", 1000), limits).await;
-    assert!(matches!(full, Err(StoreError::Full(_))), "{full:?}");
-    assert_eq!(s.count(Table::LoginTx).await.unwrap(), 3, "nothing stored when full");
-    // Once the first ones expire there is room again.
-    s.login_tx.insert_login_tx(&tx("st4", "b4", 1700), limits).await.unwrap();
-    assert_eq!(s.count(Table::LoginTx).await.unwrap(), 1);
-});
+);
 
 conformance!(sign_in_creates_user_and_session_together, |s, _b| {
     let (u, sess) = s
@@ -191,23 +256,39 @@ conformance!(sign_in_creates_user_and_session_together, |s, _b| {
     // rolled back with it.
     let mut m = mapped("x");
     m.email = Some("changed@b.c".into());
-    assert!(s.sessions.sign_in(&m, "u2", &session("s1", 2), 2).await.is_err());
+    assert!(
+        s.sessions
+            .sign_in(&m, "u2", &session("s1", 2), 2)
+            .await
+            .is_err()
+    );
     let u = s.users.user("u1").await.unwrap().unwrap();
     assert_eq!(u.profile.email.as_deref(), Some("a@b.c"));
     assert_eq!(u.last_login, 1);
     assert_eq!(s.count(Table::Sessions).await.unwrap(), 1);
     // A new person with a clashing session id: no user row left behind.
-    assert!(s.sessions.sign_in(&mapped("y"), "u3", &session("s1", 3), 3).await.is_err());
+    assert!(
+        s.sessions
+            .sign_in(&mapped("y"), "u3", &session("s1", 3), 3)
+            .await
+            .is_err()
+    );
     assert_eq!(s.count(Table::Users).await.unwrap(), 1);
 });
 
 conformance!(sessions_revocation_is_logged_once, |s, _b| {
-    s.sessions.sign_in(&mapped("x"), "u1", &session("s1", 1), 1).await.unwrap();
+    s.sessions
+        .sign_in(&mapped("x"), "u1", &session("s1", 1), 1)
+        .await
+        .unwrap();
     let before = s.changes.latest_seq().await.unwrap();
     assert!(s.sessions.revoke_session("s1", 5).await.unwrap());
     assert!(!s.sessions.revoke_session("s1", 6).await.unwrap());
     assert!(!s.sessions.revoke_session("unknown", 6).await.unwrap());
-    assert_eq!(s.sessions.session("s1").await.unwrap().unwrap().revoked_at, Some(5));
+    assert_eq!(
+        s.sessions.session("s1").await.unwrap().unwrap().revoked_at,
+        Some(5)
+    );
     assert_eq!(
         s.sessions.revoked_sessions(10).await.unwrap(),
         vec![("s1".to_string(), 1001)]
@@ -229,68 +310,94 @@ conformance!(user_state_changes_are_logged, |s, _b| {
     let u = s.users.upsert_user(&mapped("x"), "u1", 1).await.unwrap();
     let before = s.changes.latest_seq().await.unwrap();
     assert!(s.users.set_user_active(&u.id, false, 2).await.unwrap());
-    assert!(!s.users.set_user_active(&u.id, false, 3).await.unwrap(), "no change, no event");
+    assert!(
+        !s.users.set_user_active(&u.id, false, 3).await.unwrap(),
+        "no change, no event"
+    );
     assert!(!s.users.user(&u.id).await.unwrap().unwrap().active);
     // The next sign-in re-activates and tells the other replicas.
-    let again = s.users.upsert_user(&mapped("x"), "ignored", 4).await.unwrap();
+    let again = s
+        .users
+        .upsert_user(&mapped("x"), "ignored", 4)
+        .await
+        .unwrap();
     assert!(again.active);
     let log = s.changes.changes_since(before, 100).await.unwrap();
     let kinds: Vec<_> = log.iter().map(|e| e.change.clone()).collect();
     assert_eq!(
         kinds,
-        vec![Change::User { id: "u1".into() }, Change::User { id: "u1".into() }]
+        vec![
+            Change::User { id: "u1".into() },
+            Change::User { id: "u1".into() }
+        ]
     );
     assert!(!s.users.set_user_active("unknown", false, 5).await.unwrap());
 });
 
 conformance!(changes_are_pruned_by_age, |s, _b| {
-    s.sessions.sign_in(&mapped("x"), "u1", &session("s1", 1), 1).await.unwrap();
-    s.sessions.sign_in(&mapped("x"), "u1", &session("s2", 1), 1).await.unwrap();
+    s.sessions
+        .sign_in(&mapped("x"), "u1", &session("s1", 1), 1)
+        .await
+        .unwrap();
+    s.sessions
+        .sign_in(&mapped("x"), "u1", &session("s2", 1), 1)
+        .await
+        .unwrap();
     s.sessions.revoke_session("s1", 100).await.unwrap();
     s.sessions.revoke_session("s2", 200).await.unwrap();
     let all = s.count(Table::Changes).await.unwrap();
-    assert_eq!(s.changes.prune_changes(150).await.unwrap(), 2, "the user change and s1");
+    assert_eq!(
+        s.changes.prune_changes(150).await.unwrap(),
+        2,
+        "the user change and s1"
+    );
     assert_eq!(s.count(Table::Changes).await.unwrap(), all - 2);
     let left = s.changes.changes_since(0, 10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert!(matches!(&left[0].change, Change::SessionRevoked { id, .. } if id == "s2"));
 });
 
-conformance!(feed_delivers_changes_to_another_replica_within_a_second, |a, b| {
-    // Replica B follows the log from now on; replica A writes.
-    let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
-    let sink = seen.clone();
-    let start = b.changes.latest_seq().await.unwrap();
-    let follower = feed::follow(
-        b.changes.clone(),
-        ManualClock::new(1_000),
-        Cursor::after(start),
-        move |c| sink.lock().unwrap().push(c.clone()),
-    );
-    a.sessions.sign_in(&mapped("x"), "u1", &session("s1", 1), 1).await.unwrap();
-    a.sessions.revoke_session("s1", 2).await.unwrap();
-    a.users.set_user_active("u1", false, 3).await.unwrap();
-    let want = vec![
-        Change::SessionRevoked {
-            id: "s1".into(),
-            expires_at: 1001,
-        },
-        Change::User { id: "u1".into() },
-    ];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    loop {
-        if *seen.lock().unwrap() == want {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not delivered within 1 s: {:?}",
-            seen.lock().unwrap()
+conformance!(
+    feed_delivers_changes_to_another_replica_within_a_second,
+    |a, b| {
+        // Replica B follows the log from now on; replica A writes.
+        let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
+        let sink = seen.clone();
+        let start = b.changes.latest_seq().await.unwrap();
+        let follower = feed::follow(
+            b.changes.clone(),
+            ManualClock::new(1_000),
+            Cursor::after(start),
+            move |c| sink.lock().unwrap().push(c.clone()),
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        a.sessions
+            .sign_in(&mapped("x"), "u1", &session("s1", 1), 1)
+            .await
+            .unwrap();
+        a.sessions.revoke_session("s1", 2).await.unwrap();
+        a.users.set_user_active("u1", false, 3).await.unwrap();
+        let want = vec![
+            Change::SessionRevoked {
+                id: "s1".into(),
+                expires_at: 1001,
+            },
+            Change::User { id: "u1".into() },
+        ];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            if *seen.lock().unwrap() == want {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not delivered within 1 s: {:?}",
+                seen.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        follower.abort();
     }
-    follower.abort();
-});
+);
 
 #[tokio::test]
 async fn sqlite_file_database_is_created_and_reopened() {
@@ -315,6 +422,8 @@ async fn postgres_refuses_a_non_postgres_url_and_reports_a_dead_server() {
         Err(StoreError::Url(_))
     ));
     // Nothing listens on port 1.
-    let err = Store::open_postgres("postgres://u:p@127.0.0.1:1/db").await.unwrap_err();
+    let err = Store::open_postgres("postgres://u:p@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Db(_)), "{err:?}");
 }

@@ -276,7 +276,10 @@ fn postgres_database_url_is_accepted_and_its_password_never_shown() {
     }
     let p = problems(&with(&[("PORTCULLIS_DATABASE_URL", "postgres://")]));
     assert_eq!(p.len(), 1, "{p:?}");
-    let p = problems(&with(&[("PORTCULLIS_DATABASE_URL", "mysql://u:dbpass9@db/x")]));
+    let p = problems(&with(&[(
+        "PORTCULLIS_DATABASE_URL",
+        "mysql://u:dbpass9@db/x",
+    )]));
     assert!(!p[0].contains("dbpass9"), "{p:?}");
 }
 

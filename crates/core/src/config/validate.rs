@@ -498,7 +498,13 @@ fn check_database(raw: &RawSettings, ctx: &mut Ctx) -> Option<DatabaseUrl> {
             }
         };
     }
-    let shown: String = v.split('@').next_back().unwrap_or(v).chars().take(60).collect();
+    let shown: String = v
+        .split('@')
+        .next_back()
+        .unwrap_or(v)
+        .chars()
+        .take(60)
+        .collect();
     ctx.problem(format!(
         "PORTCULLIS_DATABASE_URL must start with sqlite:// (e.g. sqlite:///var/lib/portcullis/p.db) or postgres:// (several replicas), got `…{shown}`"
     ));

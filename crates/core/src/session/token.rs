@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use super::keys::SessionKeys;
-use crate::jose::claims::{required_integer_date, required_str};
+use crate::jose::claims::{optional_str, required_integer_date, required_str};
 use crate::jose::{ClaimError, JoseError, VerifyPolicy, parse_compact, verify_jws};
 
 /// Seed 000: 30-minute JWT TTL.
@@ -102,11 +102,9 @@ impl SessionClaims {
             iat: int(c, "iat")?,
             exp: int(c, "exp")?,
             auth_time: int(c, "auth_time")?,
-            idp_sid: match c.get("idp_sid") {
-                None => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err(SessionError::Claim("idp_sid")),
-            },
+            idp_sid: optional_str(c, "idp_sid")
+                .map_err(claim_error)?
+                .map(str::to_owned),
         };
         if claims.exp > claims.iat + SESSION_TTL || claims.iat > now + LEEWAY {
             return Err(SessionError::Claim("exp"));
@@ -283,6 +281,35 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    /// R-SJ-2: each claim rule names its claim (fractional dates, wrong types, empty strings).
+    #[test]
+    fn r_sj_2_claim_errors_are_exact() {
+        let now = 1_000_000;
+        let h = json!({"alg":"HS256","typ":"session+jwt"});
+        let good =
+            json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
+        for (k, v, want) in [
+            ("idp_sid", json!(5), SessionError::Claim("idp_sid")),
+            ("iat", json!(1_000_000.5), SessionError::Claim("iat")),
+            ("auth_time", json!(-1), SessionError::Claim("auth_time")),
+            ("sid", json!(""), SessionError::Claim("sid")),
+            ("sub", json!(["u"]), SessionError::Claim("sub")),
+            ("aud", json!([URL]), SessionError::Claim("aud")),
+            ("iss", json!("https://other"), SessionError::Audience),
+        ] {
+            let mut body = good.clone();
+            body[k] = v;
+            let t = forge(&h, &body, keys().session_jwt());
+            assert_eq!(
+                SessionClaims::verify(&t, &keys(), URL, now),
+                Err(want),
+                "{k}"
+            );
+        }
+        let t = forge(&h, &good, keys().session_jwt());
+        assert!(SessionClaims::verify(&t, &keys(), URL, now).is_ok());
     }
 
     #[test]

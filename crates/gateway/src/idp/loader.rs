@@ -43,7 +43,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         let provider = loop {
             let attempt_started = state.now();
             attempts += 1;
-            match provider::load(&state.config, &state.idp).await {
+            match provider::load(&state.config, &state.idp, state.clock.clone()).await {
                 Ok(p) => break Arc::new(p),
                 Err(e) => {
                     let cause = e.to_string();

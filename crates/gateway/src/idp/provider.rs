@@ -5,7 +5,6 @@
 //! openidconnect-rs#68; no DPoP, #54; old RustCrypto generation): see STACK.md.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use portcullis_core::config::{Config, IdpEndpoints};
@@ -13,6 +12,7 @@ use portcullis_core::jose::{Jwks, UnknownKid};
 use portcullis_core::oidc::discovery::{
     DiscoveryError, check_algs, discovery_candidates, merge, parse_discovery,
 };
+use portcullis_core::time::Clock;
 use serde_json::{Map, Value};
 
 use super::client::{CAP_DISCOVERY, CAP_JWKS, IdpError, IdpHttp};
@@ -20,16 +20,17 @@ use super::client::{CAP_DISCOVERY, CAP_JWKS, IdpError, IdpHttp};
 /// Endpoints and issuer in effect (the merge itself is `core::oidc::discovery::merge`).
 pub use portcullis_core::oidc::discovery::ProviderMetadata as Metadata;
 
-/// Minimum time between JWKS refetches for an unknown `kid` (R-IDT-3).
-pub const REFETCH_COOLDOWN: Duration = Duration::from_secs(5);
+/// Minimum time between JWKS refetches for an unknown `kid`, in seconds (R-IDT-3).
+pub const REFETCH_COOLDOWN_SECS: i64 = 5;
 
 /// A loaded IdP: metadata plus a JWKS that refreshes without ever emptying.
 #[derive(Debug)]
 pub struct Provider {
     pub metadata: Metadata,
     jwks: ArcSwap<Jwks>,
-    /// Single-flight guard and time of the last fetch.
-    refetch: tokio::sync::Mutex<Instant>,
+    /// Single-flight guard and time of the last fetch (unix seconds, from `clock`).
+    refetch: tokio::sync::Mutex<i64>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Provider {
@@ -42,10 +43,11 @@ impl Provider {
     /// new set is in place.
     pub async fn refetch_jwks(&self, http: &IdpHttp) -> bool {
         let mut last = self.refetch.lock().await;
-        if last.elapsed() < REFETCH_COOLDOWN {
+        let now = self.clock.now();
+        if now - *last < REFETCH_COOLDOWN_SECS {
             return false;
         }
-        *last = Instant::now();
+        *last = now;
         match fetch_jwks(http, &self.metadata.jwks_uri).await {
             Ok(j) => {
                 self.jwks.store(Arc::new(j));
@@ -82,7 +84,7 @@ impl Provider {
     pub async fn refresh_jwks(&self, http: &IdpHttp) -> Result<(), IdpError> {
         let j = fetch_jwks(http, &self.metadata.jwks_uri).await?;
         self.jwks.store(Arc::new(j));
-        *self.refetch.lock().await = Instant::now();
+        *self.refetch.lock().await = self.clock.now();
         Ok(())
     }
 }
@@ -100,7 +102,11 @@ pub enum LoadError {
 }
 
 /// Load metadata and keys. Never called on a request path; the loader task retries it.
-pub async fn load(config: &Config, http: &IdpHttp) -> Result<Provider, LoadError> {
+pub async fn load(
+    config: &Config,
+    http: &IdpHttp,
+    clock: Arc<dyn Clock>,
+) -> Result<Provider, LoadError> {
     let ep = &config.oidc.endpoints;
     let discovered = match &ep.discovery_url {
         Some(url) => Some(fetch_discovery(http, url, config.oidc.allow_insecure_http).await?),
@@ -115,7 +121,8 @@ pub async fn load(config: &Config, http: &IdpHttp) -> Result<Provider, LoadError
     Ok(Provider {
         metadata,
         jwks: ArcSwap::from_pointee(jwks),
-        refetch: tokio::sync::Mutex::new(Instant::now()),
+        refetch: tokio::sync::Mutex::new(clock.now()),
+        clock,
     })
 }
 
@@ -240,9 +247,8 @@ mod tests {
             metadata,
             jwks: ArcSwap::from_pointee(Jwks::parse(jwks_doc("old").as_bytes()).unwrap()),
             // Past the cooldown, so the first unknown kid may refetch.
-            refetch: tokio::sync::Mutex::new(
-                Instant::now().checked_sub(REFETCH_COOLDOWN * 2).unwrap(),
-            ),
+            refetch: tokio::sync::Mutex::new(1_000 - REFETCH_COOLDOWN_SECS * 2),
+            clock: portcullis_core::time::ManualClock::new(1_000),
         };
         (provider, hits)
     }

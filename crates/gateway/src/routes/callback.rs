@@ -248,14 +248,10 @@ async fn validate_with_refetch(
         access_token: Some(access_token),
         now,
     };
-    match validate_id_token(id_token, &provider.jwks(), &exp) {
-        Err(e) if e.is_unknown_kid() => {
-            provider.refetch_jwks(&state.idp).await;
-            validate_id_token(id_token, &provider.jwks(), &exp)
-        }
-        other => other,
-    }
-    .map_err(|e| WebError::SignInFailed(format!("ID token rejected: {e}")))
+    provider
+        .verify_with_refetch(&state.idp, |jwks| validate_id_token(id_token, jwks, &exp))
+        .await
+        .map_err(|e| WebError::SignInFailed(format!("ID token rejected: {e}")))
 }
 
 /// Claims of the ID token with UserInfo's on top (R-UI); `sub` must match.
@@ -283,13 +279,7 @@ async fn merged_claims(
                     &id.sub,
                 )
             };
-            match verify(&provider.jwks()) {
-                Err(e) if e.is_unknown_kid() => {
-                    provider.refetch_jwks(&state.idp).await;
-                    verify(&provider.jwks())
-                }
-                other => other,
-            }
+            provider.verify_with_refetch(&state.idp, verify).await
         }
     }
     .map_err(|e| match e {

@@ -99,7 +99,10 @@ pub async fn login(
     };
     let url = authorization_url(&meta.authorization_endpoint, &request);
     let mut resp = (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response();
-    set_cookie(&mut resp, state.cookies.set(state.cookies.tx, &tx_cookie, TX_TTL));
+    set_cookie(
+        &mut resp,
+        state.cookies.set(state.cookies.tx, &tx_cookie, TX_TTL),
+    );
     no_store(&mut resp);
     Ok(resp)
 }

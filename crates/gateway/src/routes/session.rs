@@ -94,4 +94,3 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
         _ => Ok(()),
     }
 }
-
