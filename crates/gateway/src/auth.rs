@@ -93,8 +93,11 @@ pub async fn authenticate(
         return Ok(None);
     }
     let user = match state.views.users.get(&session.sub, now) {
-        Some(u) => u,
-        None => match state.store.users.user(&session.sub).await? {
+        // An inactive user is rare; re-read before refusing, so a sign-in on another
+        // replica that re-activated them counts even before the change feed arrives here
+        // (the refusal would clear their fresh cookie).
+        Some(u) if u.active => u,
+        _ => match state.store.users.user(&session.sub).await? {
             Some(u) => state.views.users.put(u, now),
             None => return Ok(None),
         },
