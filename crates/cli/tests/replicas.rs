@@ -1,0 +1,175 @@
+//! Two `portcullis serve` processes on one real PostgreSQL, signed in through the real OP
+//! (`oidc-provider`): a sign-in started on one completes on the other; a logout on one, and a
+//! user deactivated in the database, are refused by the other within a second.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use portcullis_store::Store;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+/// A free loopback port (bound, then released for the process to take).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// One `portcullis serve` process, killed on drop; its stderr goes to a file.
+struct Replica {
+    base: String,
+    _child: Child,
+}
+
+async fn serve(port: u16, env: &[(&str, String)], dir: &TempDir) -> Replica {
+    let log = dir.0.join(format!("serve-{port}.log"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    c.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let child = c.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "replica {base} not ready:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Replica {
+        base,
+        _child: child,
+    }
+}
+
+async fn session_status(b: &Browser, base: &str) -> u16 {
+    b.get_with(
+        &format!("{base}/api/session"),
+        &[("accept", "application/json")],
+    )
+    .await
+    .status
+}
+
+/// Poll until `base` answers `want` for the browser's session; returns how long it took.
+async fn within_a_second(b: &Browser, base: &str, want: u16) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if session_status(b, base).await == want {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "{base} did not answer {want} within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn share(b: &Browser, from: &str, to: &str, name: &str) {
+    let v = b
+        .cookie(from, name)
+        .unwrap_or_else(|| panic!("no {name} at {from}"));
+    b.set_cookie(to, name, &v);
+}
+
+#[tokio::test]
+async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
+    let db = portcullis_store::testing::fresh_postgres_database().await;
+    let (pa, pb) = (free_port(), free_port());
+    let a_base = format!("http://127.0.0.1:{pa}");
+    // One public name in front of both (a load balancer): A's address.
+    let redirect = format!("{a_base}/api/callback");
+    let op =
+        Op::start(json!({"clients": [client(&redirect, "client_secret_post", "RS256")]})).await;
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    let env = vec![
+        ("OIDC_DISCOVERY_URL", op.discovery_url()),
+        ("OIDC_CLIENT_ID", CLIENT_ID.to_string()),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+        ("OIDC_REDIRECT_URL", redirect.clone()),
+        ("OIDC_SCOPES", "openid,email,profile,groups".to_string()),
+        ("OIDC_ALLOW_INSECURE_HTTP", "true".to_string()),
+        ("JWT_SIGNING_SECRET", JWT_SECRET.to_string()),
+        ("PORTCULLIS_UPSTREAM", format!("http://{}", upstream.addr)),
+        ("PORTCULLIS_DATABASE_URL", db.clone()),
+    ];
+    let a = serve(pa, &env, &dir).await;
+    let b_rep = serve(pb, &env, &dir).await;
+    let b = Browser::new();
+
+    // Started on A: the transaction is stored by process A ...
+    let r = b.get(&format!("{}/api/login?rd=/", a.base)).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let cb = b
+        .authorize_at_op(&r.location().unwrap(), &a.base, ALICE.0, ALICE.1)
+        .await;
+    // ... and completed on B.
+    share(&b, &a.base, &b_rep.base, "__Host-oidc_tx");
+    let r = b.get(&cb.replacen(&a.base, &b_rep.base, 1)).await;
+    assert_eq!(r.status, 302, "callback on B: {}", r.body);
+    assert!(r.sets_session());
+    share(&b, &b_rep.base, &a.base, "__Host-session");
+    assert_eq!(session_status(&b, &a.base).await, 200);
+    assert_eq!(session_status(&b, &b_rep.base).await, 200);
+
+    // Logout on A; B refuses within a second.
+    let logout = format!("{}/api/logout", a.base);
+    let out = b
+        .send(b.raw().post(&logout).header("origin", &a.base), &logout)
+        .await;
+    assert_eq!(out.status, 200);
+    let took = within_a_second(&b, &b_rep.base, 401).await;
+    eprintln!("logout on process A refused by process B after {took:?}");
+
+    // A fresh session used on both; the user is deactivated in the database (as an admin or
+    // a back-channel logout will); both processes refuse within a second.
+    let r = b.get(&format!("{}/api/login?rd=/", a.base)).await;
+    let cb = b
+        .authorize_at_op(&r.location().unwrap(), &a.base, ALICE.0, ALICE.1)
+        .await;
+    assert_eq!(b.get(&cb).await.status, 302);
+    share(&b, &a.base, &b_rep.base, "__Host-session");
+    assert_eq!(session_status(&b, &b_rep.base).await, 200);
+    let store = Store::open_postgres(&db).await.unwrap();
+    let user = store
+        .users
+        .user_by_identity(&op.issuer, "alice-sub-0001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .users
+            .set_user_active(&user.id, false, portcullis_core::time::now_unix())
+            .await
+            .unwrap()
+    );
+    let took = within_a_second(&b, &b_rep.base, 401).await;
+    eprintln!("deactivation refused by process B after {took:?}");
+    let took = within_a_second(&b, &a.base, 401).await;
+    eprintln!("deactivation refused by process A after {took:?}");
+}
