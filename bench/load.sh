@@ -7,6 +7,11 @@
 #
 #   bench/load.sh [seconds=10] [connections=32]
 #
+# PORTCULLIS_BIN=/path/to/portcullis runs that binary instead of building this checkout (to
+# compare two builds with the same script). Besides requests/s and latency it prints the CPU
+# time the demo process spent per request (user + system, from /proc; the sample app's own
+# work is in the same process, so compare rows and builds, not absolute values).
+#
 # Needs: wrk (Debian package), curl. Load generator and server share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,46 +19,35 @@ secs=${1:-10}
 conns=${2:-32}
 command -v wrk >/dev/null || { echo "bench/load.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
 
-cargo build --release -q -p portcullis
+bin=${PORTCULLIS_BIN:-target/release/portcullis}
+[ -n "${PORTCULLIS_BIN:-}" ] || cargo build --release -q -p portcullis
 work=$(mktemp -d)
-trap 'kill $demo_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-port=18123
-target/release/portcullis demo --port "$port" --database "$work/demo.db" >"$work/out" 2>"$work/err" &
-demo_pid=$!
-for _ in $(seq 50); do grep -q "Sample app:" "$work/out" 2>/dev/null && break; sleep 0.1; done
-app=$(awk '/Sample app:/ {print $3}' "$work/out")
-base="http://localhost:$port"
-
-# Sign in as alice through the dev IdP, like a browser would.
-jar="$work/jar"
-login=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" "$base/")
-authorize=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" "$login")
-form=$(curl -s -c "$jar" -b "$jar" "$authorize")
-action=$(printf '%s' "$form" | grep -o 'action="[^"]*"' | head -1 | cut -d'"' -f2)
-request_id=$(printf '%s' "$form" | grep -o 'name="request_id" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//')
-idp=$(printf '%s' "$authorize" | grep -o '^http://[^/]*')
-callback=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" \
-  --data-urlencode "request_id=$request_id" --data-urlencode username=alice --data-urlencode password=alice \
-  "$idp$action")
-curl -s -o /dev/null -c "$jar" -b "$jar" "$callback"
-session=$(awk '$6 == "__Host-session" {print $7}' "$jar")
-[ -n "$session" ] || { echo "sign-in failed" >&2; cat "$work/err" >&2; exit 1; }
+trap 'kill $demo_pid 2>/dev/null || true; wait $demo_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. bench/demo-session.sh
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: __Host-session=$session" "$base/bench")
 [ "$status" = 200 ] || { echo "signed-in request answered $status" >&2; exit 1; }
 
+clk=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$demo_pid/stat"; }
+
 run() { # name url [cookie]
-  local name=$1 url=$2 out
+  local name=$1 url=$2 out before after
+  before=$(cpu_ticks)
   if [ $# -ge 3 ]; then
     out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Cookie: __Host-session=$3" "$url")
   else
     out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$url")
   fi
-  local rps p50 p99 non2xx
+  after=$(cpu_ticks)
+  local rps p50 p99 non2xx total cpu
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$(awk -v t="$((after - before))" -v c="$clk" -v n="$total" 'BEGIN { printf "%.1f", t / c * 1e6 / n }')
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  printf '%-34s %12s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  printf '%-34s %12s req/s   p50 %8s   p99 %8s   CPU %6s us/req   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "${non2xx:-0}"
   [ -z "$non2xx" ] || { echo "responses other than 2xx: the figures above are invalid" >&2; exit 1; }
 }
 echo "wrk -t2 -c$conns -d${secs}s on $(nproc) cores, $(date -u +%Y-%m-%d)"

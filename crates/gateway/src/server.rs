@@ -241,9 +241,18 @@ async fn serve(
                 let changed = watch.changed.notified();
                 tokio::pin!(changed);
                 changed.as_mut().enable();
-                let at = watch
+                let mut at = watch
                     .deadline()
                     .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                watch.armed(at);
+                // A deadline moved earlier between the read and `armed` is caught here; one
+                // moved after `armed` wakes us (both sides use SeqCst: store, then load).
+                if let Some(d) = watch.deadline()
+                    && d < at
+                {
+                    at = d;
+                    watch.armed(at);
+                }
                 tokio::select! {
                     r = &mut conn => {
                         if let Err(e) = r {
@@ -311,8 +320,12 @@ struct ConnWatch {
     deadline_ms: AtomicU64,
     /// HTTP/1: bytes of the next request head arrived since the connection went idle.
     head_started: AtomicBool,
-    /// Wakes the watchdog when the deadline moves earlier.
+    /// Wakes the watchdog when the deadline moves earlier than the time it sleeps until.
     changed: Notify,
+    /// When the watchdog will next look (milliseconds after `start`). A deadline that moves
+    /// later needs no wake-up: the watchdog re-reads it when it looks. So on a busy
+    /// keep-alive connection it wakes about once per timeout, not twice per request.
+    armed_ms: AtomicU64,
 }
 
 impl ConnWatch {
@@ -325,6 +338,7 @@ impl ConnWatch {
             deadline_ms: AtomicU64::new(millis(limits.header_read_timeout)),
             head_started: AtomicBool::new(false),
             changed: Notify::new(),
+            armed_ms: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -332,8 +346,24 @@ impl ConnWatch {
         millis(Instant::now().saturating_duration_since(self.start) + extra)
     }
 
+    /// The watchdog sleeps until `at`.
+    fn armed(&self, at: Instant) {
+        self.armed_ms.store(
+            millis(at.saturating_duration_since(self.start)),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Set deadline `ms` (after `store`/`fetch_min`) and wake the watchdog only if it would
+    /// otherwise look too late.
+    fn wake_if_earlier(&self, ms: u64) {
+        if ms < self.armed_ms.load(Ordering::SeqCst) {
+            self.changed.notify_one();
+        }
+    }
+
     fn deadline(&self) -> Option<Instant> {
-        match self.deadline_ms.load(Ordering::Acquire) {
+        match self.deadline_ms.load(Ordering::SeqCst) {
             u64::MAX => None,
             ms => Some(self.start + Duration::from_millis(ms)),
         }
@@ -348,9 +378,9 @@ impl ConnWatch {
         if self.in_flight.load(Ordering::Acquire) == 0
             && !self.head_started.swap(true, Ordering::AcqRel)
         {
-            self.deadline_ms
-                .fetch_min(self.now_ms(self.head_timeout), Ordering::AcqRel);
-            self.changed.notify_one();
+            let ms = self.now_ms(self.head_timeout);
+            self.deadline_ms.fetch_min(ms, Ordering::SeqCst);
+            self.wake_if_earlier(ms);
         }
     }
 }
@@ -375,9 +405,9 @@ impl Drop for RequestGuard {
         let w = &self.0;
         if w.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             w.head_started.store(false, Ordering::Release);
-            w.deadline_ms
-                .store(w.now_ms(w.keep_alive), Ordering::Release);
-            w.changed.notify_one();
+            let ms = w.now_ms(w.keep_alive);
+            w.deadline_ms.store(ms, Ordering::SeqCst);
+            w.wake_if_earlier(ms);
         }
     }
 }
