@@ -64,37 +64,6 @@ async fn serve(port: u16, env: &[(&str, String)], dir: &TempDir) -> Replica {
     }
 }
 
-async fn session_status(b: &Browser, base: &str) -> u16 {
-    b.get_with(
-        &format!("{base}/api/session"),
-        &[("accept", "application/json")],
-    )
-    .await
-    .status
-}
-
-/// Poll until `base` answers `want` for the browser's session; returns how long it took.
-async fn within_a_second(b: &Browser, base: &str, want: u16) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        if session_status(b, base).await == want {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(1),
-            "{base} did not answer {want} within 1 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn share(b: &Browser, from: &str, to: &str, name: &str) {
-    let v = b
-        .cookie(from, name)
-        .unwrap_or_else(|| panic!("no {name} at {from}"));
-    b.set_cookie(to, name, &v);
-}
-
 #[tokio::test]
 async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
     let db = portcullis_store::testing::fresh_postgres_database().await;
@@ -128,13 +97,13 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
         .authorize_at_op(&r.location().unwrap(), &a.base, ALICE.0, ALICE.1)
         .await;
     // ... and completed on B.
-    share(&b, &a.base, &b_rep.base, "__Host-oidc_tx");
+    b.share_cookie(&a.base, &b_rep.base, "__Host-oidc_tx");
     let r = b.get(&cb.replacen(&a.base, &b_rep.base, 1)).await;
     assert_eq!(r.status, 302, "callback on B: {}", r.body);
     assert!(r.sets_session());
-    share(&b, &b_rep.base, &a.base, "__Host-session");
-    assert_eq!(session_status(&b, &a.base).await, 200);
-    assert_eq!(session_status(&b, &b_rep.base).await, 200);
+    b.share_cookie(&b_rep.base, &a.base, "__Host-session");
+    assert_eq!(b.session_status(&a.base).await, 200);
+    assert_eq!(b.session_status(&b_rep.base).await, 200);
 
     // Logout on A; B refuses within a second.
     let logout = format!("{}/api/logout", a.base);
@@ -142,7 +111,9 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
         .send(b.raw().post(&logout).header("origin", &a.base), &logout)
         .await;
     assert_eq!(out.status, 200);
-    let took = within_a_second(&b, &b_rep.base, 401).await;
+    let took = b
+        .session_status_within(&b_rep.base, 401, Duration::from_secs(1))
+        .await;
     eprintln!("logout on process A refused by process B after {took:?}");
 
     // A fresh session used on both; the user is deactivated in the database (as an admin or
@@ -152,8 +123,8 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
         .authorize_at_op(&r.location().unwrap(), &a.base, ALICE.0, ALICE.1)
         .await;
     assert_eq!(b.get(&cb).await.status, 302);
-    share(&b, &a.base, &b_rep.base, "__Host-session");
-    assert_eq!(session_status(&b, &b_rep.base).await, 200);
+    b.share_cookie(&a.base, &b_rep.base, "__Host-session");
+    assert_eq!(b.session_status(&b_rep.base).await, 200);
     let store = Store::open_postgres(&db).await.unwrap();
     let user = store
         .users
@@ -168,8 +139,12 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
             .await
             .unwrap()
     );
-    let took = within_a_second(&b, &b_rep.base, 401).await;
+    let took = b
+        .session_status_within(&b_rep.base, 401, Duration::from_secs(1))
+        .await;
     eprintln!("deactivation refused by process B after {took:?}");
-    let took = within_a_second(&b, &a.base, 401).await;
+    let took = b
+        .session_status_within(&a.base, 401, Duration::from_secs(1))
+        .await;
     eprintln!("deactivation refused by process A after {took:?}");
 }

@@ -18,6 +18,11 @@ button:focus-visible{{outline:3px solid #0b5cad;outline-offset:2px}}</style></he
 
 /// The generic error page; `message` is one of our fixed sentences.
 pub fn error_page(status: StatusCode, message: &str) -> String {
+    status_page(status, message, "/", "Start again")
+}
+
+/// A page for `status` with one fixed sentence and one link (`href`, `label` are ours).
+fn status_page(status: StatusCode, message: &str, href: &str, label: &str) -> String {
     let title = format!(
         "{} {}",
         status.as_u16(),
@@ -26,7 +31,7 @@ pub fn error_page(status: StatusCode, message: &str) -> String {
     layout(
         &title,
         &format!(
-            "<h1>{}</h1><p>{}</p><p><a href=\"/\">Start again</a></p>",
+            "<h1>{}</h1><p>{}</p><p><a href=\"{href}\">{label}</a></p>",
             html_escape::encode_text(&title),
             html_escape::encode_text(message)
         ),
@@ -76,19 +81,7 @@ pub fn sign_out_page() -> String {
 /// A temporary failure on a page the person asked for: "Try again" reloads that same page
 /// (not `/`), so nothing they were doing is lost.
 pub fn retry_page(status: StatusCode, message: &str) -> String {
-    let title = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error")
-    );
-    layout(
-        &title,
-        &format!(
-            "<h1>{}</h1><p>{}</p><p><a href=\"\">Try again</a></p>",
-            html_escape::encode_text(&title),
-            html_escape::encode_text(message)
-        ),
-    )
+    status_page(status, message, "", "Try again")
 }
 
 #[cfg(test)]

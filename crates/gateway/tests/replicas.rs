@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use portcullis_core::config::validate;
@@ -48,38 +48,6 @@ async fn two_replicas() -> (TestEnv, portcullis_gateway::RunningGateway, String,
     (a, b, b_base, dir)
 }
 
-/// Copy a cookie from one replica's address to the other's (one name in front of both).
-fn share(b: &Browser, from: &str, to: &str, name: &str) {
-    let v = b
-        .cookie(from, name)
-        .unwrap_or_else(|| panic!("no {name} at {from}"));
-    b.set_cookie(to, name, &v);
-}
-
-async fn session_status(b: &Browser, base: &str) -> u16 {
-    b.get_with(
-        &format!("{base}/api/session"),
-        &[("accept", "application/json")],
-    )
-    .await
-    .status
-}
-
-/// Poll until `base` refuses the session; returns how long it took.
-async fn refused_within(b: &Browser, base: &str, limit: Duration) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        if session_status(b, base).await == 401 {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "replica {base} still accepts the session after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a_second() {
     let (a, _gw_b, b_base, _dir) = two_replicas().await;
@@ -89,13 +57,13 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     // Started on A (transaction stored by A), completed on B.
     let cb = b.start_login(&a, "/", ALICE.0, ALICE.1).await;
     let cb_on_b = cb.replacen(&a.base, &b_base, 1);
-    share(&b, &a.base, &b_base, "__Host-oidc_tx");
+    b.share_cookie(&a.base, &b_base, "__Host-oidc_tx");
     let r = b.get(&cb_on_b).await;
     assert_eq!(r.status, 302, "callback on B: {}", r.body);
     assert!(r.sets_session());
-    share(&b, &b_base, &a.base, "__Host-session");
-    assert_eq!(session_status(&b, &a.base).await, 200);
-    assert_eq!(session_status(&b, &b_base).await, 200);
+    b.share_cookie(&b_base, &a.base, "__Host-session");
+    assert_eq!(b.session_status(&a.base).await, 200);
+    assert_eq!(b.session_status(&b_base).await, 200);
 
     // Logout on A; B refuses within a second.
     let logout = format!("{}/api/logout", a.base);
@@ -103,14 +71,16 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
         .send(b.raw().post(&logout).header("origin", &a.base), &logout)
         .await;
     assert_eq!(out.status, 200);
-    let took = refused_within(&b, &b_base, Duration::from_secs(1)).await;
+    let took = b
+        .session_status_within(&b_base, 401, Duration::from_secs(1))
+        .await;
     eprintln!("logout on A refused by B after {took:?}");
 
     // A fresh session; the user is deactivated through A's store; B refuses within a second.
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
-    share(&b, &a.base, &b_base, "__Host-session");
+    b.share_cookie(&a.base, &b_base, "__Host-session");
     assert_eq!(
-        session_status(&b, &b_base).await,
+        b.session_status(&b_base).await,
         200,
         "B caches the user now"
     );
@@ -128,19 +98,15 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
             .await
             .unwrap()
     );
-    let took = refused_within(&b, &b_base, Duration::from_secs(1)).await;
+    let took = b
+        .session_status_within(&b_base, 401, Duration::from_secs(1))
+        .await;
     eprintln!("deactivation refused by B after {took:?}");
-    assert_eq!(session_status(&b, &a.base).await, 401);
+    assert_eq!(b.session_status(&a.base).await, 401);
 
     // Signing in again re-activates, on every replica.
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
-    share(&b, &a.base, &b_base, "__Host-session");
-    let t0 = Instant::now();
-    while session_status(&b, &b_base).await != 200 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(1),
-            "B never saw the re-activation"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    b.share_cookie(&a.base, &b_base, "__Host-session");
+    b.session_status_within(&b_base, 200, Duration::from_secs(1))
+        .await;
 }

@@ -539,6 +539,45 @@ impl Browser {
         e.push((name.into(), value.into()));
     }
 
+    /// Copy a cookie from one address to another (two replicas behind one name).
+    pub fn share_cookie(&self, from: &str, to: &str, name: &str) {
+        let v = self
+            .cookie(from, name)
+            .unwrap_or_else(|| panic!("no {name} at {from}"));
+        self.set_cookie(to, name, &v);
+    }
+
+    /// The status `GET base/api/session` answers for this browser's session.
+    pub async fn session_status(&self, base: &str) -> u16 {
+        self.get_with(
+            &format!("{base}/api/session"),
+            &[("accept", "application/json")],
+        )
+        .await
+        .status
+    }
+
+    /// Poll until `base` answers `want` for this browser's session, for at most `limit`;
+    /// returns how long it took.
+    pub async fn session_status_within(
+        &self,
+        base: &str,
+        want: u16,
+        limit: std::time::Duration,
+    ) -> std::time::Duration {
+        let t0 = std::time::Instant::now();
+        loop {
+            if self.session_status(base).await == want {
+                return t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "{base} did not answer {want} within {limit:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn clear_cookie(&self, base: &str, name: &str) {
         let u = url::Url::parse(base).unwrap();
         if let Some(e) = self.jar.lock().unwrap().get_mut(&Self::key(&u)) {
