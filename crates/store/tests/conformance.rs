@@ -415,6 +415,31 @@ async fn sqlite_file_database_is_created_and_reopened() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// TLS to the database: `sslmode=verify-full` with the server's CA connects; with a CA that
+/// did not sign the server's certificate the connection is refused.
+#[tokio::test]
+async fn postgres_over_tls_verifies_the_server_certificate() {
+    let ca = std::env::var("PORTCULLIS_TEST_POSTGRES_CA").expect(
+        "PORTCULLIS_TEST_POSTGRES_CA (the CA of the test server's TLS certificate) is not set: run \
+         scripts/test, which starts a throw-away PostgreSQL with TLS",
+    );
+    let url = portcullis_store::testing::fresh_postgres_database().await;
+    let s = Store::open_postgres(&format!("{url}?sslmode=verify-full&sslrootcert={ca}"))
+        .await
+        .unwrap();
+    s.ping().await.unwrap();
+    s.users.upsert_user(&mapped("tls"), "u1", 1).await.unwrap();
+    // Any other CA: this file's certificates are public roots, none signed the test server.
+    let wrong = "/etc/ssl/certs/ca-certificates.crt";
+    if std::path::Path::new(wrong).exists() {
+        let err = Store::open_postgres(&format!("{url}?sslmode=verify-full&sslrootcert={wrong}"))
+            .await
+            .err()
+            .expect("an unverifiable server certificate must be refused");
+        assert!(matches!(err, StoreError::Db(_)), "{err:?}");
+    }
+}
+
 #[tokio::test]
 async fn postgres_refuses_a_non_postgres_url_and_reports_a_dead_server() {
     assert!(matches!(
