@@ -434,8 +434,7 @@ async fn postgres_over_tls_verifies_the_server_certificate() {
     if std::path::Path::new(wrong).exists() {
         let err = Store::open_postgres(&format!("{url}?sslmode=verify-full&sslrootcert={wrong}"))
             .await
-            .err()
-            .expect("an unverifiable server certificate must be refused");
+            .expect_err("an unverifiable server certificate must be refused");
         assert!(matches!(err, StoreError::Db(_)), "{err:?}");
     }
 }
