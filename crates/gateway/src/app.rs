@@ -68,7 +68,12 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
         return e.render_as(json);
     }
     let mut stale = false;
-    if let Some(outcome) = auth::outcome(&state, req.headers()).await {
+    let view = auth::RequestView {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+    };
+    if let Some(outcome) = auth::outcome(&state, view).await {
         stale = outcome.stale_session(req.headers(), &state);
         req.extensions_mut().insert(outcome);
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use portcullis_core::session::{Cookies, SessionClaims};
 use portcullis_store::User;
 
@@ -75,12 +75,23 @@ pub fn cookies(state: &AppState, headers: &HeaderMap) -> Result<Cookies, WebErro
     })
 }
 
+/// What a credential check may look at: the request's method and URI (a DPoP proof binds
+/// them, RFC 9449 `htm`/`htu`) and its headers.
+#[derive(Clone, Copy)]
+pub struct RequestView<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+}
+
 /// `Ok(None)` when there is no valid credential (missing, expired, tampered, revoked,
 /// inactive user): the caller decides between a sign-in redirect and a 401.
 pub async fn authenticate(
     state: &AppState,
-    headers: &HeaderMap,
+    req: RequestView<'_>,
 ) -> Result<Option<Authed>, WebError> {
+    // Browser sessions are bound to cookies only; method and URI join with DPoP.
+    let headers = req.headers;
     let cookies = cookies(state, headers)?;
     let Some(token) = cookies.session else {
         return Ok(None);
@@ -112,11 +123,11 @@ pub async fn authenticate(
 }
 
 /// Run [`authenticate`] for the front middleware. Requests without any cookie skip it.
-pub(crate) async fn outcome(state: &AppState, headers: &HeaderMap) -> Option<Outcome> {
-    if !headers.contains_key(header::COOKIE) {
+pub(crate) async fn outcome(state: &AppState, req: RequestView<'_>) -> Option<Outcome> {
+    if !req.headers.contains_key(header::COOKIE) {
         return None;
     }
-    Some(Outcome(Arc::new(authenticate(state, headers).await)))
+    Some(Outcome(Arc::new(authenticate(state, req).await)))
 }
 
 fn from_parts(parts: &Parts) -> Result<Option<Authed>, WebError> {
