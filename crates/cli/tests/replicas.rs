@@ -102,6 +102,7 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
     assert_eq!(r.status, 302, "callback on B: {}", r.body);
     assert!(r.sets_session());
     b.share_cookie(&b_rep.base, &a.base, "__Host-session");
+    b.share_cookie(&b_rep.base, &a.base, "__Host-fp");
     assert_eq!(b.session_status(&a.base).await, 200);
     assert_eq!(b.session_status(&b_rep.base).await, 200);
 
@@ -124,6 +125,7 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
         .await;
     assert_eq!(b.get(&cb).await.status, 302);
     b.share_cookie(&a.base, &b_rep.base, "__Host-session");
+    b.share_cookie(&a.base, &b_rep.base, "__Host-fp");
     assert_eq!(b.session_status(&b_rep.base).await, 200);
     let store = Store::open_postgres(&db).await.unwrap();
     let user = store

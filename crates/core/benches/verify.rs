@@ -85,6 +85,7 @@ fn benches(c: &mut Criterion) {
         iat: now,
         exp: now + 1800,
         auth_time: now,
+        fph: portcullis_core::session::fingerprint_hash("fingerprint"),
         idp_sid: Some("idp-sid".into()),
     };
     let token = session.issue(&keys);

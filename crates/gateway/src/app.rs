@@ -67,7 +67,7 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     if let Err(e) = proxy::precheck(&state, req.method(), req.headers()) {
         return e.render_as(json);
     }
-    let mut stale = false;
+    let (mut stale, mut refresh) = (false, None);
     let view = auth::RequestView {
         method: req.method(),
         uri: req.uri(),
@@ -75,12 +75,21 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     };
     if let Some(outcome) = auth::outcome(&state, view).await {
         stale = outcome.stale_session(req.headers(), &state);
+        refresh = outcome.refresh(&state);
         req.extensions_mut().insert(outcome);
     }
     let mut resp = error::render_pending(next.run(req).await, json);
-    if stale && !sets_cookie(&resp, state.cookies.session) {
-        routes::set_cookie(&mut resp, state.sessions.clear_cookie());
-        routes::no_store(&mut resp);
+    // A handler that set or cleared the session itself (sign-in, logout) has the last word.
+    if !sets_cookie(&resp, state.cookies.session) {
+        if stale {
+            for c in state.sessions.clear_cookies() {
+                routes::set_cookie(&mut resp, c);
+            }
+            routes::no_store(&mut resp);
+        } else if let Some(c) = refresh {
+            routes::set_cookie(&mut resp, c);
+            routes::no_store(&mut resp);
+        }
     }
     resp
 }

@@ -55,6 +55,17 @@ impl Authed {
 pub(crate) struct Outcome(Arc<Result<Option<Authed>, WebError>>);
 
 impl Outcome {
+    /// R-SJ-4: the re-issued session cookie, when the request is signed in (every check
+    /// passed) and its JWT is due.
+    pub(crate) fn refresh(&self, state: &AppState) -> Option<String> {
+        match self.0.as_ref() {
+            Ok(Some(a)) => a
+                .session()
+                .and_then(|s| state.sessions.refresh(s, state.now())),
+            _ => None,
+        }
+    }
+
     /// A session cookie was presented but is worthless (expired, tampered, revoked, inactive
     /// user): the response clears it (R-CK-2).
     pub(crate) fn stale_session(&self, headers: &HeaderMap, state: &AppState) -> bool {
@@ -100,6 +111,13 @@ pub async fn authenticate(
     let Some(session) = state.sessions.verify(&token, now) else {
         return Ok(None);
     };
+    // R-FP-1: a JWT without its fingerprint cookie is worthless; R-SJ-4: nor past the
+    // absolute lifetime.
+    if !session.fingerprint_matches(cookies.fp.as_deref())
+        || !state.sessions.within_lifetime(&session, now)
+    {
+        return Ok(None);
+    }
     if state.views.revoked.is_revoked(&session.sid) {
         return Ok(None);
     }

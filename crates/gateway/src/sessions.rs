@@ -4,14 +4,12 @@
 //! which every replica learns through the change feed.
 
 use portcullis_core::claims::MappedUser;
-use portcullis_core::session::{CookieNames, SESSION_TTL, SessionClaims, SessionKeys};
+use portcullis_core::config::SessionLifetimes;
+use portcullis_core::session::{CookieNames, SessionClaims, SessionKeys, fingerprint_hash};
 use portcullis_store::{Session, Store, User};
 
 use crate::error::WebError;
 use crate::views::Views;
-
-/// Absolute session lifetime: the JWT is re-issued within it, never beyond.
-pub const SESSION_ABSOLUTE: i64 = 12 * 3600;
 
 /// Lifetimes and keys of browser sessions.
 pub struct SessionService {
@@ -19,26 +17,28 @@ pub struct SessionService {
     pub cookies: CookieNames,
     /// `iss`/`aud` of session tokens: the public origin.
     origin: String,
-    /// JWT lifetime (also the idle timeout).
-    pub ttl: i64,
-    /// Absolute lifetime of the server-side session.
-    pub absolute: i64,
+    /// JWT lifetime (also the idle timeout) and absolute lifetime (R-SJ-4).
+    pub lifetimes: SessionLifetimes,
 }
 
-/// A session just started: the user, and the cookie to set.
+/// A session just started: the user, and the cookies to set (session JWT, fingerprint).
 pub struct Started {
     pub user: User,
-    pub set_cookie: String,
+    pub set_cookies: [String; 2],
 }
 
 impl SessionService {
-    pub fn new(keys: SessionKeys, cookies: CookieNames, origin: String) -> SessionService {
+    pub fn new(
+        keys: SessionKeys,
+        cookies: CookieNames,
+        origin: String,
+        lifetimes: SessionLifetimes,
+    ) -> SessionService {
         SessionService {
             keys,
             cookies,
             origin,
-            ttl: SESSION_TTL,
-            absolute: SESSION_ABSOLUTE,
+            lifetimes,
         }
     }
 
@@ -48,7 +48,7 @@ impl SessionService {
     }
 
     /// After a successful sign-in: user and server-side session in one transaction, then a
-    /// fresh session id in a fresh JWT (R-CB-9).
+    /// fresh session id in a fresh JWT (R-CB-9) bound to a fresh fingerprint cookie (R-FP).
     pub async fn start(
         &self,
         store: &Store,
@@ -56,14 +56,18 @@ impl SessionService {
         idp_sid: Option<String>,
         now: i64,
     ) -> Result<Started, WebError> {
-        let sid = portcullis_core::oidc::pkce::random_token()
-            .map_err(|e| WebError::Internal(e.to_string()))?;
+        let random = || {
+            portcullis_core::oidc::pkce::random_token()
+                .map_err(|e| WebError::Internal(e.to_string()))
+        };
+        let (sid, fingerprint) = (random()?, random()?);
+        let l = self.lifetimes;
         let session = Session {
             id: sid.clone(),
             user_id: String::new(),
             created_at: now,
             last_seen: now,
-            expires_at: now + self.absolute,
+            expires_at: now + l.absolute,
             revoked_at: None,
             idp_sid: idp_sid.clone(),
         };
@@ -77,15 +81,47 @@ impl SessionService {
             sub: user.id.clone(),
             sid,
             iat: now,
-            exp: now + self.ttl,
+            exp: now + l.ttl,
             auth_time: now,
+            fph: fingerprint_hash(&fingerprint),
             idp_sid,
         }
         .issue(&self.keys);
         Ok(Started {
             user,
-            set_cookie: self.cookies.set(self.cookies.session, &jwt, self.ttl),
+            set_cookies: [
+                self.cookies.set(self.cookies.session, &jwt, l.ttl),
+                self.cookies.set(self.cookies.fp, &fingerprint, l.absolute),
+            ],
         })
+    }
+
+    /// Whether a verified session is still within its absolute lifetime (R-SJ-4).
+    pub fn within_lifetime(&self, claims: &SessionClaims, now: i64) -> bool {
+        now < claims.auth_time + self.lifetimes.absolute
+    }
+
+    /// R-SJ-4: the `Set-Cookie` of a re-issued JWT when `claims` (already verified with every
+    /// check the request needs) has less than the refresh window left: same `sid`, `fph`
+    /// and `auth_time`, new `iat`/`exp`, never past the absolute lifetime. An expired JWT
+    /// never gets here (verification refused it).
+    pub fn refresh(&self, claims: &SessionClaims, now: i64) -> Option<String> {
+        let l = self.lifetimes;
+        if claims.exp - now >= l.refresh_window() {
+            return None;
+        }
+        let end = claims.auth_time + l.absolute;
+        let exp = (now + l.ttl).min(end);
+        if exp <= claims.exp {
+            return None;
+        }
+        let jwt = SessionClaims {
+            iat: now,
+            exp,
+            ..claims.clone()
+        }
+        .issue(&self.keys);
+        Some(self.cookies.set(self.cookies.session, &jwt, exp - now))
     }
 
     /// Signature, header, claims and expiry of a session JWT (R-SJ). Revocation and the user
@@ -115,8 +151,11 @@ impl SessionService {
         Ok(())
     }
 
-    /// The deletion cookie for the session (R-CK-2).
-    pub fn clear_cookie(&self) -> String {
-        self.cookies.clear(self.cookies.session)
+    /// The deletion cookies of a session: JWT and fingerprint (R-CK-2).
+    pub fn clear_cookies(&self) -> [String; 2] {
+        [
+            self.cookies.clear(self.cookies.session),
+            self.cookies.clear(self.cookies.fp),
+        ]
     }
 }

@@ -91,7 +91,12 @@ impl AppState {
         let cookies = CookieNames::new(config.secure_cookies());
         let public_origin = config.public_origin();
         let login_limiter = RateLimiter::new(config.limits.login_starts_per_minute);
-        let sessions = SessionService::new(keys, cookies.clone(), public_origin.clone());
+        let sessions = SessionService::new(
+            keys,
+            cookies.clone(),
+            public_origin.clone(),
+            config.sessions,
+        );
         let upstream = config
             .upstream
             .clone()

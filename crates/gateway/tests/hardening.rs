@@ -54,11 +54,14 @@ async fn read_all(s: &mut TcpStream, within: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A `Cookie` header value with the session and its fingerprint (a session needs both).
 fn session_cookie(b: &Browser, env: &TestEnv) -> String {
     format!(
-        "__Host-session={}",
+        "__Host-session={}; __Host-fp={}",
         b.cookie(&env.base, "__Host-session")
-            .expect("signed in: the browser holds a session cookie")
+            .expect("signed in: the browser holds a session cookie"),
+        b.cookie(&env.base, "__Host-fp")
+            .expect("and its fingerprint cookie")
     )
 }
 

@@ -107,6 +107,7 @@ async fn session_endpoint_and_logout() {
     assert_eq!(v["user"]["groups"], json!(["admins", "devs"]));
     assert_eq!(v["user"]["subject"], "alice-sub-0001");
     let stolen = b.cookie(&env.base, "__Host-session").unwrap();
+    let stolen_fp = b.cookie(&env.base, "__Host-fp").unwrap();
     let logout = format!("{}/api/logout", env.base);
 
     // GET changes nothing: it shows the sign-out button (a cross-site link cannot sign out).
@@ -134,11 +135,14 @@ async fn session_endpoint_and_logout() {
         .send(b.raw().post(&logout).header("origin", &env.base), &logout)
         .await;
     assert_eq!(out.status, 200);
-    assert!(
-        out.set_cookies()
-            .iter()
-            .any(|c| c.starts_with("__Host-session=;") && c.contains("Max-Age=0"))
-    );
+    for name in ["__Host-session=;", "__Host-fp=;"] {
+        assert!(
+            out.set_cookies()
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Max-Age=0")),
+            "{name} cleared at logout"
+        );
+    }
     assert_eq!(out.header("cache-control").as_deref(), Some("no-store"));
     let s = b
         .get_with(
@@ -149,10 +153,11 @@ async fn session_endpoint_and_logout() {
     assert_eq!(s.status, 401);
     assert_eq!(s.body, r#"{"error":"unauthorized"}"#);
 
-    // A copy of the cookie taken before logout no longer works: the session is revoked.
+    // A copy of both cookies taken before logout no longer works: the session is revoked.
     let before = env.upstream.count();
     let thief = Browser::new();
     thief.set_cookie(&env.base, "__Host-session", &stolen);
+    thief.set_cookie(&env.base, "__Host-fp", &stolen_fp);
     let r = thief
         .get_with(
             &format!("{}/api/data", env.base),

@@ -17,9 +17,16 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+/// The session cookie's value followed by the fingerprint cookie (a session needs both), to
+/// put after `__Host-session=` in a hand-made `Cookie` header.
 fn session_cookie(b: &Browser, env: &TestEnv) -> String {
-    b.cookie(&env.base, "__Host-session")
-        .expect("signed in: the browser holds a session cookie")
+    format!(
+        "{}; __Host-fp={}",
+        b.cookie(&env.base, "__Host-session")
+            .expect("signed in: the browser holds a session cookie"),
+        b.cookie(&env.base, "__Host-fp")
+            .expect("and its fingerprint cookie")
+    )
 }
 
 /// A 5 MiB response streams through; a 2 MiB request body reaches the upstream intact; the

@@ -1131,17 +1131,20 @@ async fn r_ck_1_duplicate_session_cookie_401() {
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let s = b.cookie(&env.base, "__Host-session").unwrap();
+    // The fingerprint cookie goes with every session cookie below, so each refusal is for the
+    // reason the test names, not for a missing fingerprint.
+    let fp = format!("; __Host-fp={}", b.cookie(&env.base, "__Host-fp").unwrap());
     // Sanity: the cookie alone works.
     let ok = Browser::new()
         .get_with(
             &format!("{}/ok", env.base),
-            &[("cookie", &format!("__Host-session={s}"))],
+            &[("cookie", &format!("__Host-session={s}{fp}"))],
         )
         .await;
     assert_eq!(ok.status, 200);
     let before = env.upstream.count();
-    let one_header = format!("__Host-session={s}; __Host-session={s}");
-    let two_headers = format!("__Host-session={s}");
+    let one_header = format!("__Host-session={s}; __Host-session={s}{fp}");
+    let two_headers = format!("__Host-session={s}{fp}");
     let url = format!("{}/private", env.base);
     for (accept, json_body) in [("application/json", true), ("text/html", false)] {
         let r = Browser::new()
@@ -1174,6 +1177,9 @@ async fn r_ck_1_tampered_or_foreign_session_cookie_refused() {
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let s = b.cookie(&env.base, "__Host-session").unwrap();
+    // The fingerprint cookie goes with every session cookie below, so each refusal is for the
+    // reason the test names, not for a missing fingerprint.
+    let fp = format!("; __Host-fp={}", b.cookie(&env.base, "__Host-fp").unwrap());
     let parts: Vec<&str> = s.split('.').collect();
     assert_eq!(parts.len(), 3);
 
@@ -1189,7 +1195,7 @@ async fn r_ck_1_tampered_or_foreign_session_cookie_refused() {
     );
     assert_not_signed_in(
         &env,
-        &format!("__Host-session={tampered_sig}"),
+        &format!("__Host-session={tampered_sig}{fp}"),
         "tampered signature",
     )
     .await;
@@ -1209,7 +1215,7 @@ async fn r_ck_1_tampered_or_foreign_session_cookie_refused() {
     );
     assert_not_signed_in(
         &env,
-        &format!("__Host-session={tampered_payload}"),
+        &format!("__Host-session={tampered_payload}{fp}"),
         "tampered payload",
     )
     .await;
@@ -1226,10 +1232,17 @@ async fn r_ck_1_tampered_or_foreign_session_cookie_refused() {
         iat: t,
         exp: t + 1800,
         auth_time: t,
+        // The real fingerprint: only the signing secret differs.
+        fph: portcullis_core::session::fingerprint_hash(&b.cookie(&env.base, "__Host-fp").unwrap()),
         idp_sid: None,
     }
     .issue(&foreign_keys);
-    assert_not_signed_in(&env, &format!("__Host-session={foreign}"), "foreign secret").await;
+    assert_not_signed_in(
+        &env,
+        &format!("__Host-session={foreign}{fp}"),
+        "foreign secret",
+    )
+    .await;
 
     // alg none with the real claims.
     let none = format!(
@@ -1237,13 +1250,13 @@ async fn r_ck_1_tampered_or_foreign_session_cookie_refused() {
         b64.encode(r#"{"alg":"none","typ":"session+jwt"}"#),
         parts[1]
     );
-    assert_not_signed_in(&env, &format!("__Host-session={none}"), "alg none").await;
+    assert_not_signed_in(&env, &format!("__Host-session={none}{fp}"), "alg none").await;
 
     // The original still works: the refusals revoked nothing by accident.
     let ok = Browser::new()
         .get_with(
             &format!("{}/ok", env.base),
-            &[("cookie", &format!("__Host-session={s}"))],
+            &[("cookie", &format!("__Host-session={s}{fp}"))],
         )
         .await;
     assert_eq!(ok.status, 200);
@@ -1257,6 +1270,9 @@ async fn r_ck_1_unprefixed_lookalike_cookie_ignored() {
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let s = b.cookie(&env.base, "__Host-session").unwrap();
+    // The fingerprint cookie goes with every session cookie below, so each refusal is for the
+    // reason the test names, not for a missing fingerprint.
+    let fp = format!("; __Host-fp={}", b.cookie(&env.base, "__Host-fp").unwrap());
     for name in [
         "session",
         "Host-session",
@@ -1267,7 +1283,7 @@ async fn r_ck_1_unprefixed_lookalike_cookie_ignored() {
         "__Host-session2",
         "x__Host-session",
     ] {
-        assert_not_signed_in(&env, &format!("{name}={s}"), name).await;
+        assert_not_signed_in(&env, &format!("{name}={s}{fp}"), name).await;
     }
     assert_eq!(env.upstream.count(), 0);
 }

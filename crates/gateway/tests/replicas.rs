@@ -62,6 +62,7 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     assert_eq!(r.status, 302, "callback on B: {}", r.body);
     assert!(r.sets_session());
     b.share_cookie(&b_base, &a.base, "__Host-session");
+    b.share_cookie(&b_base, &a.base, "__Host-fp");
     assert_eq!(b.session_status(&a.base).await, 200);
     assert_eq!(b.session_status(&b_base).await, 200);
 
@@ -79,6 +80,7 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     // A fresh session; the user is deactivated through A's store; B refuses within a second.
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
     b.share_cookie(&a.base, &b_base, "__Host-session");
+    b.share_cookie(&a.base, &b_base, "__Host-fp");
     assert_eq!(
         b.session_status(&b_base).await,
         200,
@@ -107,6 +109,7 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     // Signing in again re-activates, on every replica.
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
     b.share_cookie(&a.base, &b_base, "__Host-session");
+    b.share_cookie(&a.base, &b_base, "__Host-fp");
     b.session_status_within(&b_base, 200, Duration::from_secs(1))
         .await;
 }

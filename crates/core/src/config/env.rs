@@ -129,6 +129,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "concurrent connections per client address (default 256, 1-1000000)",
     ),
     (
+        "PORTCULLIS_SESSION_TTL",
+        "seconds a session JWT is valid, also the idle timeout (default 1800, 60-1800)",
+    ),
+    (
+        "PORTCULLIS_SESSION_MAX_LIFETIME",
+        "seconds from sign-in after which a session is no longer refreshed (default 43200)",
+    ),
+    (
         "PORTCULLIS_LOGIN_STARTS_PER_MINUTE",
         "sign-ins one client address may start per minute (default 60, 1-100000)",
     ),
@@ -200,6 +208,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         max_connections: v("PORTCULLIS_MAX_CONNECTIONS"),
         max_connections_per_ip: v("PORTCULLIS_MAX_CONNECTIONS_PER_IP"),
         login_starts_per_minute: v("PORTCULLIS_LOGIN_STARTS_PER_MINUTE"),
+        session_ttl: v("PORTCULLIS_SESSION_TTL"),
+        session_max_lifetime: v("PORTCULLIS_SESSION_MAX_LIFETIME"),
         max_body_bytes: v("PORTCULLIS_MAX_BODY_BYTES"),
         extra_methods: v("PORTCULLIS_EXTRA_METHODS").map(|s| split_list(&s)),
         allowed_upgrades: v("PORTCULLIS_ALLOWED_UPGRADES").map(|s| split_list(&s)),

@@ -6,6 +6,7 @@ mod env;
 mod file;
 mod proxy;
 mod raw;
+mod session;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
 pub use raw::{RawClaimKeys, RawSettings};
+pub use session::SessionLifetimes;
 pub use validate::{Problem, check_ca_pem, validate};
 
 use crate::jose::JwsAlg;
@@ -132,6 +134,8 @@ pub struct Config {
     pub proxy: ProxySettings,
     /// Client connection limits and timeouts (R-RS-1).
     pub limits: ConnectionLimits,
+    /// Browser session lifetimes (R-SJ-4).
+    pub sessions: SessionLifetimes,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }

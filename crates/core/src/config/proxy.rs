@@ -159,7 +159,7 @@ pub fn is_token(s: &str) -> bool {
 }
 
 /// A whole number within `[min, max]`, or a problem naming the setting.
-fn number(
+pub(super) fn number(
     name: &str,
     v: &Option<String>,
     default: u64,

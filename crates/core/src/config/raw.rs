@@ -45,6 +45,8 @@ pub struct RawSettings {
     pub max_connections: Option<String>,
     pub max_connections_per_ip: Option<String>,
     pub login_starts_per_minute: Option<String>,
+    pub session_ttl: Option<String>,
+    pub session_max_lifetime: Option<String>,
     pub max_body_bytes: Option<String>,
     /// Methods beyond the standard ones that may reach the upstream (R-HD-5), e.g. WebDAV's.
     pub extra_methods: Option<Vec<String>>,
@@ -91,7 +93,7 @@ impl RawSettings {
             allow_insecure_http, signer_pem_url, jwt_signing_secret, jwt_signing_secret_previous,
             listen, upstream,
             database_url, public_url, default_callback_path, header_read_timeout,
-            keep_alive_timeout, body_timeout, max_connections, max_connections_per_ip, login_starts_per_minute,
+            keep_alive_timeout, body_timeout, max_connections, max_connections_per_ip, login_starts_per_minute, session_ttl, session_max_lifetime,
             max_body_bytes, extra_methods, allowed_upgrades, strip_headers, header_user,
             header_email, header_groups, header_preferred_username, allow_unverified_email);
         overlay_fields!(self.claim_keys, other.claim_keys;

@@ -260,6 +260,40 @@ fn database_urls() {
     );
 }
 
+/// R-SJ-4: session lifetimes are configurable within bounds; the maximum cannot be shorter
+/// than the TTL.
+#[test]
+fn session_lifetimes_have_defaults_and_bounds() {
+    let c = load(&env(&base()), None).unwrap();
+    assert_eq!((c.sessions.ttl, c.sessions.absolute), (1800, 43200));
+    assert_eq!(c.sessions.refresh_window(), 600);
+    let c = load(
+        &env(&with(&[
+            ("PORTCULLIS_SESSION_TTL", "900"),
+            ("PORTCULLIS_SESSION_MAX_LIFETIME", "3600"),
+        ])),
+        None,
+    )
+    .unwrap();
+    assert_eq!((c.sessions.ttl, c.sessions.absolute), (900, 3600));
+    assert_eq!(c.sessions.refresh_window(), 450);
+    for (k, v) in [
+        ("PORTCULLIS_SESSION_TTL", "1801"),
+        ("PORTCULLIS_SESSION_TTL", "59"),
+        ("PORTCULLIS_SESSION_TTL", "half an hour"),
+        ("PORTCULLIS_SESSION_MAX_LIFETIME", "599"),
+    ] {
+        let p = problems(&with(&[(k, v)]));
+        assert_eq!(p.len(), 1, "{k}={v}: {p:?}");
+        assert!(p[0].contains(k), "{p:?}");
+    }
+    let p = problems(&with(&[
+        ("PORTCULLIS_SESSION_TTL", "1800"),
+        ("PORTCULLIS_SESSION_MAX_LIFETIME", "1000"),
+    ]));
+    assert_eq!(p.len(), 1, "{p:?}");
+}
+
 #[test]
 fn postgres_database_url_is_accepted_and_its_password_never_shown() {
     for url in [

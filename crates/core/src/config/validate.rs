@@ -185,6 +185,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     let database = check_database(raw, &mut ctx);
     check_roles(&raw.roles, &mut ctx);
     let (proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
+    let sessions = super::session::check(raw, &mut ctx.problems);
 
     match (
         listen,
@@ -216,6 +217,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             roles: raw.roles.clone(),
             proxy,
             limits,
+            sessions,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),

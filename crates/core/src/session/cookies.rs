@@ -9,6 +9,8 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieNames {
     pub session: &'static str,
+    /// R-FP: the fingerprint whose hash the session JWT carries.
+    pub fp: &'static str,
     pub tx: &'static str,
     pub secure: bool,
 }
@@ -18,12 +20,14 @@ impl CookieNames {
         if secure {
             CookieNames {
                 session: "__Host-session",
+                fp: "__Host-fp",
                 tx: "__Host-oidc_tx",
                 secure,
             }
         } else {
             CookieNames {
                 session: "portcullis_session",
+                fp: "portcullis_fp",
                 tx: "portcullis_oidc_tx",
                 secure,
             }
@@ -31,8 +35,8 @@ impl CookieNames {
     }
 
     /// Every cookie name the gateway owns (stripped before proxying, R-HD-4).
-    pub fn all(&self) -> [&'static str; 2] {
-        [self.session, self.tx]
+    pub fn all(&self) -> [&'static str; 3] {
+        [self.session, self.fp, self.tx]
     }
 
     /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, no Domain; Secure when available.
@@ -56,6 +60,7 @@ pub struct DuplicateCookie(pub String);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cookies {
     pub session: Option<String>,
+    pub fp: Option<String>,
     pub tx: Option<String>,
 }
 
@@ -75,6 +80,8 @@ impl Cookies {
                 let (k, v) = (k.trim(), v.trim());
                 let slot = if k == names.session {
                     &mut out.session
+                } else if k == names.fp {
+                    &mut out.fp
                 } else if k == names.tx {
                     &mut out.tx
                 } else {
@@ -147,7 +154,7 @@ mod tests {
             let _ = Cookies::parse([h.as_str()].into_iter(), &n);
             if let Some(rest) = Cookies::strip(&h, &n) {
                 let again = Cookies::parse([rest.as_str()].into_iter(), &n);
-                proptest::prop_assert!(again.is_ok_and(|c| c.session.is_none() && c.tx.is_none()));
+                proptest::prop_assert!(again.is_ok_and(|c| c.session.is_none() && c.fp.is_none() && c.tx.is_none()));
             }
         }
     }
@@ -156,7 +163,11 @@ mod tests {
     fn r_hd_4_strip_gateway_cookies() {
         let n = CookieNames::new(true);
         assert_eq!(
-            Cookies::strip("a=1; __Host-session=x; __Host-oidc_tx=y; b=2", &n).as_deref(),
+            Cookies::strip(
+                "a=1; __Host-session=x; __Host-fp=z; __Host-oidc_tx=y; b=2",
+                &n
+            )
+            .as_deref(),
             Some("a=1; b=2")
         );
         assert_eq!(Cookies::strip("__Host-session=x", &n), None);

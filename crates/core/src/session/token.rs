@@ -33,6 +33,8 @@ pub struct SessionClaims {
     pub iat: i64,
     pub exp: i64,
     pub auth_time: i64,
+    /// R-FP: base64url SHA-256 of the fingerprint cookie's value.
+    pub fph: String,
     /// The IdP's session id (`sid` of the ID token), for back-channel logout.
     pub idp_sid: Option<String>,
 }
@@ -60,7 +62,7 @@ impl SessionClaims {
         let header = json!({"alg": crate::jose::key_source::HS256, "typ": TYP});
         let mut claims = json!({
             "iss": self.iss, "aud": self.iss, "sub": self.sub, "sid": self.sid,
-            "iat": self.iat, "exp": self.exp, "auth_time": self.auth_time,
+            "iat": self.iat, "exp": self.exp, "auth_time": self.auth_time, "fph": self.fph,
         });
         if let (Some(idp_sid), Some(obj)) = (&self.idp_sid, claims.as_object_mut()) {
             obj.insert("idp_sid".into(), Value::String(idp_sid.clone()));
@@ -102,6 +104,7 @@ impl SessionClaims {
             iat: int(c, "iat")?,
             exp: int(c, "exp")?,
             auth_time: int(c, "auth_time")?,
+            fph: string(c, "fph")?,
             idp_sid: optional_str(c, "idp_sid")
                 .map_err(claim_error)?
                 .map(str::to_owned),
@@ -113,6 +116,28 @@ impl SessionClaims {
             return Err(SessionError::Expired);
         }
         Ok(claims)
+    }
+}
+
+/// R-FP: the `fph` claim for a fingerprint cookie value: base64url(SHA-256(value)).
+pub fn fingerprint_hash(fingerprint: &str) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        fingerprint.as_bytes(),
+    ))
+}
+
+impl SessionClaims {
+    /// R-FP-1: whether `cookie` (the `__Host-fp` value) is this session's fingerprint,
+    /// compared in constant time.
+    pub fn fingerprint_matches(&self, cookie: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        cookie.is_some_and(|c| {
+            fingerprint_hash(c)
+                .as_bytes()
+                .ct_eq(self.fph.as_bytes())
+                .into()
+        })
     }
 }
 
@@ -161,6 +186,7 @@ mod tests {
             iat: now,
             exp: now + SESSION_TTL,
             auth_time: now,
+            fph: fingerprint_hash("fp-value"),
             idp_sid: Some("idp-1".into()),
         }
     }
@@ -173,6 +199,31 @@ mod tests {
         );
         let tag = hmac::sign(key, input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    #[test]
+    fn r_fp_1_fingerprint_must_match_its_hash() {
+        let c = claims(1_000_000);
+        assert!(c.fingerprint_matches(Some("fp-value")));
+        assert!(!c.fingerprint_matches(Some("fp-valuf")));
+        assert!(!c.fingerprint_matches(Some("")));
+        assert!(!c.fingerprint_matches(None));
+    }
+
+    #[test]
+    fn r_sj_2_a_token_without_fph_is_refused() {
+        let k = keys();
+        let body = json!({"iss": URL, "aud": URL, "sub": "u", "sid": "s", "iat": 1_000_000,
+            "exp": 1_000_000 + SESSION_TTL, "auth_time": 1_000_000});
+        let t = forge(
+            &json!({"alg": "HS256", "typ": "session+jwt"}),
+            &body,
+            k.session_jwt(),
+        );
+        assert_eq!(
+            SessionClaims::verify(&t, &k, URL, 1_000_100),
+            Err(SessionError::Claim("fph"))
+        );
     }
 
     #[test]
@@ -288,9 +339,10 @@ mod tests {
     fn r_sj_2_claim_errors_are_exact() {
         let now = 1_000_000;
         let h = json!({"alg":"HS256","typ":"session+jwt"});
-        let good =
-            json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now});
+        let good = json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now,"fph":"h"});
         for (k, v, want) in [
+            ("fph", json!(""), SessionError::Claim("fph")),
+            ("fph", json!(7), SessionError::Claim("fph")),
             ("idp_sid", json!(5), SessionError::Claim("idp_sid")),
             ("iat", json!(1_000_000.5), SessionError::Claim("iat")),
             ("auth_time", json!(-1), SessionError::Claim("auth_time")),

@@ -185,7 +185,9 @@ async fn complete(
         [(header::LOCATION, tx.return_to.clone())],
     )
         .into_response();
-    set_cookie(&mut resp, started.set_cookie);
+    for c in started.set_cookies {
+        set_cookie(&mut resp, c);
+    }
     resp.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -68,7 +68,9 @@ pub async fn logout(
     } else {
         Html(pages::signed_out_page()).into_response()
     };
-    set_cookie(&mut resp, state.sessions.clear_cookie());
+    for c in state.sessions.clear_cookies() {
+        set_cookie(&mut resp, c);
+    }
     no_store(&mut resp);
     Ok(resp)
 }

@@ -1,0 +1,199 @@
+//! Browser session tiers: the fingerprint cookie (R-FP), automatic refresh and lifetimes
+//! (R-SJ-4), and the session JWT never accepted outside its cookie (R-SJ-6). Time moves on
+//! the gateway's clock, never by sleeping.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use portcullis_core::time::ManualClock;
+
+async fn env_with_clock(tweak: Tweak) -> (TestEnv, Arc<ManualClock>) {
+    let clock = ManualClock::at_now();
+    let env = TestEnv::start_with(Options {
+        clock: Some(clock.clone()),
+        tweak,
+        ..Default::default()
+    })
+    .await;
+    (env, clock)
+}
+
+fn json_get<'a>(b: &'a Browser, url: &'a str) -> impl std::future::Future<Output = Resp> + 'a {
+    b.get_with(url, &[("accept", "application/json")])
+}
+
+/// The `Set-Cookie` for `name` with a value (not a deletion), if any.
+fn set_value(r: &Resp, name: &str) -> Option<String> {
+    r.set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")) && !c.contains("Max-Age=0"))
+}
+
+/// R-FP-1, R-CK: the fingerprint cookie's attributes; a session JWT without its fingerprint
+/// cookie, or with another one, is worthless (401, upstream not reached).
+#[tokio::test]
+async fn r_fp_1_session_without_its_fingerprint_is_refused() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    let r = b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let fp = set_value(&r, "__Host-fp").expect("the fingerprint cookie is set at sign-in");
+    assert!(
+        fp.ends_with("; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax; Secure"),
+        "{fp}"
+    );
+    let jwt = b.cookie(&env.base, "__Host-session").unwrap();
+    let url = format!("{}/api/data", env.base);
+    assert_eq!(
+        json_get(&b, &url).await.status,
+        200,
+        "both cookies: signed in"
+    );
+    let before = env.upstream.count();
+
+    let thief = Browser::new();
+    thief.set_cookie(&env.base, "__Host-session", &jwt);
+    let r = json_get(&thief, &url).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body, r#"{"error":"unauthorized"}"#);
+    assert!(!r.sets_session());
+    thief.set_cookie(&env.base, "__Host-session", &jwt);
+    thief.set_cookie(
+        &env.base,
+        "__Host-fp",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    );
+    let r = json_get(&thief, &url).await;
+    assert_eq!(r.status, 401, "another fingerprint");
+    // A browser without it is sent to sign in.
+    thief.set_cookie(&env.base, "__Host-session", &jwt);
+    thief.clear_cookie(&env.base, "__Host-fp");
+    let r = thief.get(&format!("{}/page", env.base)).await;
+    assert_eq!(r.status, 302);
+    assert!(r.location().unwrap().contains("/api/login"));
+    assert_eq!(env.upstream.count(), before, "NP");
+    // The rightful browser is unaffected.
+    assert_eq!(json_get(&b, &url).await.status, 200);
+}
+
+/// R-SJ-6: the session JWT in `Authorization: Bearer` is never accepted, even with the
+/// fingerprint cookie.
+#[tokio::test]
+async fn r_sj_6_session_jwt_as_bearer_is_refused() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let jwt = b.cookie(&env.base, "__Host-session").unwrap();
+    let fp = b.cookie(&env.base, "__Host-fp").unwrap();
+    let before = env.upstream.count();
+    let r = Browser::new()
+        .get_with(
+            &format!("{}/api/data", env.base),
+            &[
+                ("authorization", &format!("Bearer {jwt}")),
+                ("cookie", &format!("__Host-fp={fp}")),
+                ("accept", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body, r#"{"error":"unauthorized"}"#);
+    assert_eq!(env.upstream.count(), before, "NP");
+}
+
+/// R-SJ-4: a JWT with less than 10 minutes left is re-issued on a request that passes every
+/// check (same session, same fingerprint, new expiry, `no-store`); a quiet period longer than
+/// the TTL ends the session — an expired JWT is never refreshed.
+#[tokio::test]
+async fn r_sj_4_refresh_while_active_and_never_after_expiry() {
+    let (env, clock) = env_with_clock(Box::new(|_, _| {})).await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let url = format!("{}/api/session", env.base);
+    let first: serde_json::Value = serde_json::from_str(&json_get(&b, &url).await.body).unwrap();
+    let jwt1 = b.cookie(&env.base, "__Host-session").unwrap();
+
+    // 15 minutes in: nothing to do yet.
+    clock.advance(15 * 60);
+    let r = json_get(&b, &url).await;
+    assert_eq!(r.status, 200);
+    assert!(set_value(&r, "__Host-session").is_none(), "not due yet");
+
+    // 25 minutes in: re-issued.
+    clock.advance(10 * 60);
+    let r = json_get(&b, &url).await;
+    assert_eq!(r.status, 200);
+    let c = set_value(&r, "__Host-session").expect("refreshed");
+    assert!(c.contains("Max-Age=1800") && c.contains("HttpOnly"), "{c}");
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    assert!(
+        set_value(&r, "__Host-fp").is_none(),
+        "the fingerprint stays"
+    );
+    let jwt2 = b.cookie(&env.base, "__Host-session").unwrap();
+    assert_ne!(jwt1, jwt2);
+    let second: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        second["session"]["auth_time"], first["session"]["auth_time"],
+        "same sign-in"
+    );
+    // The refreshed JWT carries the new expiry.
+    let r: serde_json::Value = serde_json::from_str(&json_get(&b, &url).await.body).unwrap();
+    assert_eq!(
+        r["session"]["expires_at"].as_i64().unwrap(),
+        first["session"]["auth_time"].as_i64().unwrap() + 25 * 60 + 1800
+    );
+    // The earlier JWT of the same session stays valid until its own expiry.
+    let old = Browser::new();
+    old.set_cookie(&env.base, "__Host-session", &jwt1);
+    old.set_cookie(
+        &env.base,
+        "__Host-fp",
+        &b.cookie(&env.base, "__Host-fp").unwrap(),
+    );
+    assert_eq!(json_get(&old, &url).await.status, 200);
+
+    // Idle for longer than the TTL: expired, refused, not refreshed, cookies cleared.
+    clock.advance(31 * 60);
+    let r = json_get(&b, &url).await;
+    assert_eq!(r.status, 401);
+    assert!(set_value(&r, "__Host-session").is_none(), "never refreshed");
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-session=;") && c.contains("Max-Age=0"))
+    );
+}
+
+/// R-SJ-4: refreshes stop at the absolute lifetime (configurable), then 401.
+#[tokio::test]
+async fn r_sj_4_absolute_lifetime_ends_an_active_session() {
+    let (env, clock) = env_with_clock(Box::new(|raw, _| {
+        raw.session_max_lifetime = Some("3600".into());
+    }))
+    .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let url = format!("{}/api/data", env.base);
+    let max_age = |r: &Resp| -> Option<i64> {
+        let c = set_value(r, "__Host-session")?;
+        c.split("Max-Age=").nth(1)?.split(';').next()?.parse().ok()
+    };
+    let mut max_ages = Vec::new();
+    // At 25 min, 50 min and 59:50 after sign-in.
+    for step in [25 * 60, 25 * 60, 9 * 60 + 50] {
+        clock.advance(step);
+        let r = json_get(&b, &url).await;
+        assert_eq!(r.status, 200, "{step}");
+        max_ages.extend(max_age(&r));
+    }
+    // Re-issued at 25 min (a full TTL) and at 50 min (only up to the hour); at 59:50 there is
+    // nothing left to extend.
+    assert_eq!(max_ages, vec![1800, 600]);
+    clock.advance(10);
+    let r = json_get(&b, &url).await;
+    assert_eq!(r.status, 401, "past the absolute lifetime");
+    assert!(set_value(&r, "__Host-session").is_none());
+}
