@@ -103,6 +103,7 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
     assert!(r.sets_session());
     b.share_cookie(&b_rep.base, &a.base, "__Host-session");
     b.share_cookie(&b_rep.base, &a.base, "__Host-fp");
+    b.share_cookie(&b_rep.base, &a.base, "csrf_token");
     assert_eq!(b.session_status(&a.base).await, 200);
     assert_eq!(b.session_status(&b_rep.base).await, 200);
 
@@ -126,6 +127,7 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
     assert_eq!(b.get(&cb).await.status, 302);
     b.share_cookie(&a.base, &b_rep.base, "__Host-session");
     b.share_cookie(&a.base, &b_rep.base, "__Host-fp");
+    b.share_cookie(&a.base, &b_rep.base, "csrf_token");
     assert_eq!(b.session_status(&b_rep.base).await, 200);
     let store = Store::open_postgres(&db).await.unwrap();
     let user = store

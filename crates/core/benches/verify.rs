@@ -86,6 +86,7 @@ fn benches(c: &mut Criterion) {
         exp: now + 1800,
         auth_time: now,
         fph: portcullis_core::session::fingerprint_hash("fingerprint"),
+        csrf_h: portcullis_core::session::csrf_hash(&keys, "csrf"),
         idp_sid: Some("idp-sid".into()),
     };
     let token = session.issue(&keys);

@@ -32,6 +32,11 @@ pub enum Credential {
 pub struct Authed {
     pub user: Arc<User>,
     pub credential: Credential,
+    /// R-CSRF for this request: `Ok` for safe methods and for unsafe ones that carried a
+    /// valid `X-CSRF-Token`; handlers of unsafe requests refuse on `Err` (403).
+    pub csrf: Result<(), &'static str>,
+    /// The csrf cookie's value (a form may submit the token instead of the header).
+    pub csrf_cookie: Option<String>,
 }
 
 impl Authed {
@@ -134,10 +139,52 @@ pub async fn authenticate(
     if !user.active {
         return Ok(None);
     }
+    let csrf = if is_safe(req.method) {
+        Ok(())
+    } else {
+        csrf_verdict(state, &session, cookies.csrf.as_deref(), headers)
+    };
     Ok(Some(Authed {
         user,
         credential: Credential::Session(session),
+        csrf,
+        csrf_cookie: cookies.csrf,
     }))
+}
+
+/// R-CSRF-4: methods that must not change state need no token.
+fn is_safe(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// R-CSRF-1..3 for an unsafe request authenticated by the session cookie.
+fn csrf_verdict(
+    state: &AppState,
+    session: &SessionClaims,
+    cookie: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), &'static str> {
+    if headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.as_bytes() != state.public_origin.as_bytes())
+    {
+        return Err("cross-origin request");
+    }
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return Err("cross-site request");
+    }
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("X-CSRF-Token missing")?;
+    if session.csrf_matches(state.sessions.keys(), token, cookie) {
+        Ok(())
+    } else {
+        Err("X-CSRF-Token does not match this session")
+    }
 }
 
 /// Run [`authenticate`] for the front middleware. Requests without any cookie skip it.

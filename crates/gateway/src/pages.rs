@@ -68,13 +68,24 @@ pub fn signed_out_page() -> String {
 }
 
 /// `GET /api/logout`: signing out changes state, so it is a POST (a link, an image tag or a
-/// prefetch must not sign anyone out); this page holds the button that sends it.
-pub fn sign_out_page() -> String {
+/// prefetch must not sign anyone out); this page holds the button that sends it, with the
+/// session's CSRF token (`csrf_token`) when there is a session.
+pub fn sign_out_page(csrf_token: Option<&str>) -> String {
+    let token = csrf_token
+        .map(|t| {
+            format!(
+                "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">",
+                html_escape::encode_double_quoted_attribute(t)
+            )
+        })
+        .unwrap_or_default();
     layout(
         "Sign out",
-        "<h1>Sign out</h1><p>Sign out of this application?</p>\
-<form method=\"post\" action=\"/api/logout\"><button type=\"submit\">Sign out</button></form>\
-<p><a href=\"/\">Cancel and go back</a></p>",
+        &format!(
+            "<h1>Sign out</h1><p>Sign out of this application?</p>\
+<form method=\"post\" action=\"/api/logout\">{token}<button type=\"submit\">Sign out</button></form>\
+<p><a href=\"/\">Cancel and go back</a></p>"
+        ),
     )
 }
 
@@ -90,7 +101,7 @@ mod tests {
 
     #[test]
     fn sign_out_page_posts_to_logout() {
-        let html = sign_out_page();
+        let html = sign_out_page(None);
         assert!(html.starts_with("<!doctype html><html lang=\"en\">"));
         assert!(html.contains("<title>Sign out</title>"));
         assert!(html.contains("<h1>Sign out</h1>"));

@@ -5,7 +5,9 @@
 
 use portcullis_core::claims::MappedUser;
 use portcullis_core::config::SessionLifetimes;
-use portcullis_core::session::{CookieNames, SessionClaims, SessionKeys, fingerprint_hash};
+use portcullis_core::session::{
+    CookieNames, SessionClaims, SessionKeys, csrf_hash, fingerprint_hash,
+};
 use portcullis_store::{Session, Store, User};
 
 use crate::error::WebError;
@@ -21,10 +23,11 @@ pub struct SessionService {
     pub lifetimes: SessionLifetimes,
 }
 
-/// A session just started: the user, and the cookies to set (session JWT, fingerprint).
+/// A session just started: the user, and the cookies to set (session JWT, fingerprint,
+/// CSRF token).
 pub struct Started {
     pub user: User,
-    pub set_cookies: [String; 2],
+    pub set_cookies: [String; 3],
 }
 
 impl SessionService {
@@ -60,7 +63,7 @@ impl SessionService {
             portcullis_core::oidc::pkce::random_token()
                 .map_err(|e| WebError::Internal(e.to_string()))
         };
-        let (sid, fingerprint) = (random()?, random()?);
+        let (sid, fingerprint, csrf) = (random()?, random()?, random()?);
         let l = self.lifetimes;
         let session = Session {
             id: sid.clone(),
@@ -84,6 +87,7 @@ impl SessionService {
             exp: now + l.ttl,
             auth_time: now,
             fph: fingerprint_hash(&fingerprint),
+            csrf_h: csrf_hash(&self.keys, &csrf),
             idp_sid,
         }
         .issue(&self.keys);
@@ -92,6 +96,8 @@ impl SessionService {
             set_cookies: [
                 self.cookies.set(self.cookies.session, &jwt, l.ttl),
                 self.cookies.set(self.cookies.fp, &fingerprint, l.absolute),
+                self.cookies
+                    .set_readable(self.cookies.csrf, &csrf, l.absolute),
             ],
         })
     }
@@ -151,11 +157,12 @@ impl SessionService {
         Ok(())
     }
 
-    /// The deletion cookies of a session: JWT and fingerprint (R-CK-2).
-    pub fn clear_cookies(&self) -> [String; 2] {
+    /// The deletion cookies of a session: JWT, fingerprint, CSRF token (R-CK-2).
+    pub fn clear_cookies(&self) -> [String; 3] {
         [
             self.cookies.clear(self.cookies.session),
             self.cookies.clear(self.cookies.fp),
+            self.cookies.clear(self.cookies.csrf),
         ]
     }
 }

@@ -38,9 +38,13 @@ async fn browser_sign_in_reaches_the_app_and_logout_ends_it() {
     assert_eq!(seen["body"], "upstream saw /welcome");
     let doc_cookie = seen["document_cookie"].as_str().unwrap();
     assert!(
-        !doc_cookie.contains("__Host-session") && !doc_cookie.contains("__Host-oidc_tx"),
+        !doc_cookie.contains("__Host-session")
+            && !doc_cookie.contains("__Host-fp")
+            && !doc_cookie.contains("__Host-oidc_tx"),
         "{doc_cookie}"
     );
+    // The one cookie the page may read: the CSRF token it echoes in X-CSRF-Token.
+    assert!(doc_cookie.starts_with("csrf_token="), "{doc_cookie}");
     let cookies = seen["cookies"].as_array().unwrap();
     let session = cookies
         .iter()

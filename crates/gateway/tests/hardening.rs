@@ -57,12 +57,19 @@ async fn read_all(s: &mut TcpStream, within: Duration) -> String {
 /// A `Cookie` header value with the session and its fingerprint (a session needs both).
 fn session_cookie(b: &Browser, env: &TestEnv) -> String {
     format!(
-        "__Host-session={}; __Host-fp={}",
+        "__Host-session={}; __Host-fp={}; csrf_token={}",
         b.cookie(&env.base, "__Host-session")
             .expect("signed in: the browser holds a session cookie"),
         b.cookie(&env.base, "__Host-fp")
-            .expect("and its fingerprint cookie")
+            .expect("and its fingerprint cookie"),
+        csrf(b, env)
     )
+}
+
+/// The CSRF token an unsafe request echoes in `X-CSRF-Token` (R-CSRF-1).
+fn csrf(b: &Browser, env: &TestEnv) -> String {
+    b.cookie(&env.base, "csrf_token")
+        .expect("and its CSRF cookie")
 }
 
 async fn healthz_from_127_0_0_1(env: &TestEnv, within: Duration) -> u16 {
@@ -256,6 +263,7 @@ async fn r_hd_5_methods_refused_before_the_upstream() {
             format!("{}/dav/", env.base),
         )
         .header("cookie", &cookie)
+        .header("x-csrf-token", csrf(&b, &env))
         .send()
         .await
         .unwrap();
@@ -298,6 +306,7 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     let ok = http
         .post(&url)
         .header("cookie", &cookie)
+        .header("x-csrf-token", csrf(&b, &env))
         .body(vec![1u8; 1024])
         .send()
         .await
@@ -309,6 +318,7 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     let r = http
         .post(&url)
         .header("cookie", &cookie)
+        .header("x-csrf-token", csrf(&b, &env))
         .header("accept", "application/json")
         .body(vec![1u8; 1025])
         .send()
@@ -332,6 +342,7 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     let r = http
         .post(&url)
         .header("cookie", &cookie)
+        .header("x-csrf-token", csrf(&b, &env))
         .body(reqwest::Body::wrap_stream(chunk_stream(rx)))
         .send()
         .await;
@@ -346,7 +357,8 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     // Drip: one byte of a declared 100, then nothing.
     let mut s = TcpStream::connect(addr(&env)).await.unwrap();
     let head = format!(
-        "POST /drip HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Length: 100\r\n\r\nx"
+        "POST /drip HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nX-CSRF-Token: {}\r\nContent-Length: 100\r\n\r\nx",
+        csrf(&b, &env)
     );
     s.write_all(head.as_bytes()).await.unwrap();
     let t = Instant::now();

@@ -21,12 +21,19 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 /// put after `__Host-session=` in a hand-made `Cookie` header.
 fn session_cookie(b: &Browser, env: &TestEnv) -> String {
     format!(
-        "{}; __Host-fp={}",
+        "{}; __Host-fp={}; csrf_token={}",
         b.cookie(&env.base, "__Host-session")
             .expect("signed in: the browser holds a session cookie"),
         b.cookie(&env.base, "__Host-fp")
-            .expect("and its fingerprint cookie")
+            .expect("and its fingerprint cookie"),
+        csrf(b, env)
     )
+}
+
+/// The CSRF token an unsafe request echoes in `X-CSRF-Token` (R-CSRF-1).
+fn csrf(b: &Browser, env: &TestEnv) -> String {
+    b.cookie(&env.base, "csrf_token")
+        .expect("and its CSRF cookie")
 }
 
 /// A 5 MiB response streams through; a 2 MiB request body reaches the upstream intact; the
@@ -166,6 +173,7 @@ async fn bodies_stream_in_both_directions() {
         .raw()
         .post(format!("{}/up", env.base))
         .header("cookie", &cookie)
+        .header("x-csrf-token", csrf(&b, &env))
         .body(reqwest::Body::wrap_stream(chunk_stream(up_rx)))
         .send();
     let pending = tokio::spawn(req);

@@ -1234,6 +1234,7 @@ async fn r_ck_1_tampered_or_foreign_session_cookie_refused() {
         auth_time: t,
         // The real fingerprint: only the signing secret differs.
         fph: portcullis_core::session::fingerprint_hash(&b.cookie(&env.base, "__Host-fp").unwrap()),
+        csrf_h: "any".into(),
         idp_sid: None,
     }
     .issue(&foreign_keys);

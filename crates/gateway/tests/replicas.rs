@@ -63,6 +63,7 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     assert!(r.sets_session());
     b.share_cookie(&b_base, &a.base, "__Host-session");
     b.share_cookie(&b_base, &a.base, "__Host-fp");
+    b.share_cookie(&b_base, &a.base, "csrf_token");
     assert_eq!(b.session_status(&a.base).await, 200);
     assert_eq!(b.session_status(&b_base).await, 200);
 
@@ -81,6 +82,7 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
     b.share_cookie(&a.base, &b_base, "__Host-session");
     b.share_cookie(&a.base, &b_base, "__Host-fp");
+    b.share_cookie(&a.base, &b_base, "csrf_token");
     assert_eq!(
         b.session_status(&b_base).await,
         200,
@@ -110,6 +112,7 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
     b.share_cookie(&a.base, &b_base, "__Host-session");
     b.share_cookie(&a.base, &b_base, "__Host-fp");
+    b.share_cookie(&a.base, &b_base, "csrf_token");
     b.session_status_within(&b_base, 200, Duration::from_secs(1))
         .await;
 }

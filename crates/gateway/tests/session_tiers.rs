@@ -197,3 +197,171 @@ async fn r_sj_4_absolute_lifetime_ends_an_active_session() {
     assert_eq!(r.status, 401, "past the absolute lifetime");
     assert!(set_value(&r, "__Host-session").is_none());
 }
+
+/// The three session cookies of a signed-in browser, as one `Cookie` header value, with the
+/// csrf cookie's value replaced when `csrf` is given.
+fn cookie_header(b: &Browser, env: &TestEnv, csrf: Option<&str>) -> String {
+    let c = |n: &str| b.cookie(&env.base, n).unwrap();
+    format!(
+        "__Host-session={}; __Host-fp={}; csrf_token={}",
+        c("__Host-session"),
+        c("__Host-fp"),
+        csrf.map(str::to_string).unwrap_or_else(|| c("csrf_token"))
+    )
+}
+
+/// R-CSRF-1/2/3, R-CK: the readable csrf cookie; an unsafe request to the app needs
+/// `X-CSRF-Token` equal to it and bound to the session, from our own origin — otherwise 403
+/// `{"error":"csrf"}` and the app never sees it. Safe methods need nothing.
+#[tokio::test]
+async fn r_csrf_unsafe_requests_need_the_sessions_token() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    let r = b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let c = set_value(&r, "csrf_token").expect("the csrf cookie is set at sign-in");
+    assert!(
+        c.ends_with("; Path=/; Max-Age=43200; SameSite=Lax; Secure") && !c.contains("HttpOnly"),
+        "{c}"
+    );
+    let token = b.cookie(&env.base, "csrf_token").unwrap();
+    let url = format!("{}/api/items", env.base);
+    let http = reqwest::Client::new();
+    let send = |headers: Vec<(&'static str, String)>, method: reqwest::Method| {
+        let mut r = http
+            .request(method, &url)
+            .header("accept", "application/json");
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        r.send()
+    };
+    let before = env.upstream.count();
+    let planted = "PLANTEDplantedPLANTEDplantedPLANTEDplanted1".to_string();
+    for (what, headers) in [
+        ("no header", vec![("cookie", cookie_header(&b, &env, None))]),
+        (
+            "header differs from the cookie",
+            vec![
+                ("cookie", cookie_header(&b, &env, None)),
+                ("x-csrf-token", planted.clone()),
+            ],
+        ),
+        (
+            "a pair planted by a sibling subdomain",
+            vec![
+                ("cookie", cookie_header(&b, &env, Some(&planted))),
+                ("x-csrf-token", planted.clone()),
+            ],
+        ),
+        (
+            "another origin",
+            vec![
+                ("cookie", cookie_header(&b, &env, None)),
+                ("x-csrf-token", token.clone()),
+                ("origin", "https://evil.example".into()),
+            ],
+        ),
+        (
+            "a cross-site request",
+            vec![
+                ("cookie", cookie_header(&b, &env, None)),
+                ("x-csrf-token", token.clone()),
+                ("sec-fetch-site", "cross-site".into()),
+            ],
+        ),
+    ] {
+        for m in [reqwest::Method::POST, reqwest::Method::DELETE] {
+            let r = send(headers.clone(), m.clone()).await.unwrap();
+            assert_eq!(r.status(), 403, "{what} ({m})");
+            assert!(r.headers().get("set-cookie").is_none(), "{what}");
+            assert_eq!(r.text().await.unwrap(), r#"{"error":"csrf"}"#, "{what}");
+        }
+    }
+    assert_eq!(env.upstream.count(), before, "NP");
+    // GET needs no token; the right token passes.
+    let r = send(
+        vec![("cookie", cookie_header(&b, &env, None))],
+        reqwest::Method::GET,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = send(
+        vec![
+            ("cookie", cookie_header(&b, &env, None)),
+            ("x-csrf-token", token.clone()),
+            ("origin", env.base.clone()),
+        ],
+        reqwest::Method::POST,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let got = env.upstream.requests().pop().unwrap();
+    assert_eq!(got.method, "POST");
+    assert!(got.header("x-forwarded-user").len() == 1);
+    let cookie = got.one("cookie").unwrap_or_default();
+    assert!(
+        !cookie.contains("csrf_token"),
+        "gateway cookies never reach the app"
+    );
+}
+
+/// R-CSRF on logout: without the token (header or the sign-out page's form field) the
+/// session is not ended; the page's form carries it.
+#[tokio::test]
+async fn r_csrf_logout_needs_the_token_and_the_sign_out_page_has_it() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let token = b.cookie(&env.base, "csrf_token").unwrap();
+    let logout = format!("{}/api/logout", env.base);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(&logout)
+        .header("cookie", cookie_header(&b, &env, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert_eq!(b.session_status(&env.base).await, 200, "still signed in");
+    // The sign-out page holds the token in its form.
+    let page = b.get(&logout).await;
+    assert!(
+        page.body
+            .contains(&format!(r#"name="csrf_token" value="{token}""#)),
+        "{}",
+        page.body
+    );
+    // A wrong form token is refused; the right one signs out.
+    let r = http
+        .post(&logout)
+        .header("cookie", cookie_header(&b, &env, None))
+        .form(&[("csrf_token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(&logout)
+        .header("cookie", cookie_header(&b, &env, None))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cleared: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    for name in ["__Host-session=;", "__Host-fp=;", "csrf_token=;"] {
+        assert!(
+            cleared.iter().any(|c| c.starts_with(name)),
+            "{name} {cleared:?}"
+        );
+    }
+    assert_eq!(b.session_status(&env.base).await, 401);
+}

@@ -11,6 +11,9 @@ pub struct CookieNames {
     pub session: &'static str,
     /// R-FP: the fingerprint whose hash the session JWT carries.
     pub fp: &'static str,
+    /// R-CSRF: the double-submit token, readable by the page (the vendor's name, which
+    /// frontends already read; no prefix in either mode).
+    pub csrf: &'static str,
     pub tx: &'static str,
     pub secure: bool,
 }
@@ -21,6 +24,7 @@ impl CookieNames {
             CookieNames {
                 session: "__Host-session",
                 fp: "__Host-fp",
+                csrf: "csrf_token",
                 tx: "__Host-oidc_tx",
                 secure,
             }
@@ -28,6 +32,7 @@ impl CookieNames {
             CookieNames {
                 session: "portcullis_session",
                 fp: "portcullis_fp",
+                csrf: "csrf_token",
                 tx: "portcullis_oidc_tx",
                 secure,
             }
@@ -35,14 +40,20 @@ impl CookieNames {
     }
 
     /// Every cookie name the gateway owns (stripped before proxying, R-HD-4).
-    pub fn all(&self) -> [&'static str; 3] {
-        [self.session, self.fp, self.tx]
+    pub fn all(&self) -> [&'static str; 4] {
+        [self.session, self.fp, self.csrf, self.tx]
     }
 
     /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, no Domain; Secure when available.
     pub fn set(&self, name: &str, value: &str, max_age: i64) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
         format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+    }
+
+    /// A cookie the page's scripts may read (not HttpOnly): only the CSRF token.
+    pub fn set_readable(&self, name: &str, value: &str, max_age: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax{secure}")
     }
 
     /// The deletion cookie: same Name/Path/Secure, `Max-Age=0` (R-CK-2).
@@ -61,6 +72,7 @@ pub struct DuplicateCookie(pub String);
 pub struct Cookies {
     pub session: Option<String>,
     pub fp: Option<String>,
+    pub csrf: Option<String>,
     pub tx: Option<String>,
 }
 
@@ -82,6 +94,8 @@ impl Cookies {
                     &mut out.session
                 } else if k == names.fp {
                     &mut out.fp
+                } else if k == names.csrf {
+                    &mut out.csrf
                 } else if k == names.tx {
                     &mut out.tx
                 } else {
@@ -154,7 +168,7 @@ mod tests {
             let _ = Cookies::parse([h.as_str()].into_iter(), &n);
             if let Some(rest) = Cookies::strip(&h, &n) {
                 let again = Cookies::parse([rest.as_str()].into_iter(), &n);
-                proptest::prop_assert!(again.is_ok_and(|c| c.session.is_none() && c.fp.is_none() && c.tx.is_none()));
+                proptest::prop_assert!(again.is_ok_and(|c| c.session.is_none() && c.fp.is_none() && c.csrf.is_none() && c.tx.is_none()));
             }
         }
     }
@@ -164,7 +178,7 @@ mod tests {
         let n = CookieNames::new(true);
         assert_eq!(
             Cookies::strip(
-                "a=1; __Host-session=x; __Host-fp=z; __Host-oidc_tx=y; b=2",
+                "a=1; __Host-session=x; __Host-fp=z; csrf_token=c; __Host-oidc_tx=y; b=2",
                 &n
             )
             .as_deref(),

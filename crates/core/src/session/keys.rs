@@ -15,6 +15,7 @@ pub struct SessionKeys {
     /// Verification-only key from the previous secret (R-CFG-1).
     previous_session_jwt: Option<hmac::Key>,
     tx_binding: hmac::Key,
+    csrf: hmac::Key,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -50,6 +51,7 @@ impl SessionKeys {
             session_jwt: derive(&prk, b"session+jwt"),
             previous_session_jwt: None,
             tx_binding: derive(&prk, b"oidc-tx-binding"),
+            csrf: derive(&prk, b"csrf-token"),
         }
     }
 
@@ -76,6 +78,11 @@ impl SessionKeys {
             current: &self.session_jwt,
             previous: self.previous_session_jwt.as_ref(),
         }
+    }
+
+    /// Key for the session's `csrf_h`: HMAC of the CSRF token (R-CSRF-2).
+    pub fn csrf(&self) -> &hmac::Key {
+        &self.csrf
     }
 
     /// Key for hashing the login-transaction browser binding.

@@ -9,4 +9,4 @@ pub mod token;
 
 pub use cookies::{CookieNames, Cookies, DuplicateCookie};
 pub use keys::SessionKeys;
-pub use token::{SESSION_TTL, SessionClaims, SessionError, fingerprint_hash};
+pub use token::{SESSION_TTL, SessionClaims, SessionError, csrf_hash, fingerprint_hash};

@@ -35,6 +35,8 @@ pub struct SessionClaims {
     pub auth_time: i64,
     /// R-FP: base64url SHA-256 of the fingerprint cookie's value.
     pub fph: String,
+    /// R-CSRF-2: base64url HMAC (CSRF subkey) of the CSRF token.
+    pub csrf_h: String,
     /// The IdP's session id (`sid` of the ID token), for back-channel logout.
     pub idp_sid: Option<String>,
 }
@@ -63,6 +65,7 @@ impl SessionClaims {
         let mut claims = json!({
             "iss": self.iss, "aud": self.iss, "sub": self.sub, "sid": self.sid,
             "iat": self.iat, "exp": self.exp, "auth_time": self.auth_time, "fph": self.fph,
+            "csrf_h": self.csrf_h,
         });
         if let (Some(idp_sid), Some(obj)) = (&self.idp_sid, claims.as_object_mut()) {
             obj.insert("idp_sid".into(), Value::String(idp_sid.clone()));
@@ -105,6 +108,7 @@ impl SessionClaims {
             exp: int(c, "exp")?,
             auth_time: int(c, "auth_time")?,
             fph: string(c, "fph")?,
+            csrf_h: string(c, "csrf_h")?,
             idp_sid: optional_str(c, "idp_sid")
                 .map_err(claim_error)?
                 .map(str::to_owned),
@@ -127,6 +131,12 @@ pub fn fingerprint_hash(fingerprint: &str) -> String {
     ))
 }
 
+/// R-CSRF-2: the `csrf_h` claim for a CSRF token: base64url(HMAC(CSRF subkey, token)). A
+/// token/cookie pair planted by a sibling subdomain has no matching `csrf_h`.
+pub fn csrf_hash(keys: &SessionKeys, token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(hmac::sign(keys.csrf(), token.as_bytes()))
+}
+
 impl SessionClaims {
     /// R-FP-1: whether `cookie` (the `__Host-fp` value) is this session's fingerprint,
     /// compared in constant time.
@@ -138,6 +148,19 @@ impl SessionClaims {
                 .ct_eq(self.fph.as_bytes())
                 .into()
         })
+    }
+
+    /// R-CSRF-1/2: the `X-CSRF-Token` header equals the csrf cookie, and its HMAC is this
+    /// session's `csrf_h`; both compared in constant time.
+    pub fn csrf_matches(&self, keys: &SessionKeys, header: &str, cookie: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        let Some(cookie) = cookie else { return false };
+        let pair: bool = header.as_bytes().ct_eq(cookie.as_bytes()).into();
+        let bound: bool = csrf_hash(keys, header)
+            .as_bytes()
+            .ct_eq(self.csrf_h.as_bytes())
+            .into();
+        pair & bound && !header.is_empty()
     }
 }
 
@@ -187,6 +210,7 @@ mod tests {
             exp: now + SESSION_TTL,
             auth_time: now,
             fph: fingerprint_hash("fp-value"),
+            csrf_h: csrf_hash(&keys(), "csrf-value"),
             idp_sid: Some("idp-1".into()),
         }
     }
@@ -211,10 +235,27 @@ mod tests {
     }
 
     #[test]
+    fn r_csrf_1_2_header_cookie_pair_must_be_bound_to_the_session() {
+        let k = keys();
+        let c = claims(1_000_000);
+        assert!(c.csrf_matches(&k, "csrf-value", Some("csrf-value")));
+        assert!(
+            !c.csrf_matches(&k, "csrf-value", Some("other")),
+            "header ≠ cookie"
+        );
+        assert!(!c.csrf_matches(&k, "csrf-value", None), "no cookie");
+        // A pair planted by a sibling subdomain: equal, but not this session's.
+        assert!(!c.csrf_matches(&k, "planted", Some("planted")));
+        assert!(!c.csrf_matches(&k, "", Some("")));
+        // The CSRF subkey is its own: the session key does not make a valid csrf_h.
+        assert_ne!(csrf_hash(&k, "csrf-value"), fingerprint_hash("csrf-value"));
+    }
+
+    #[test]
     fn r_sj_2_a_token_without_fph_is_refused() {
         let k = keys();
         let body = json!({"iss": URL, "aud": URL, "sub": "u", "sid": "s", "iat": 1_000_000,
-            "exp": 1_000_000 + SESSION_TTL, "auth_time": 1_000_000});
+            "exp": 1_000_000 + SESSION_TTL, "auth_time": 1_000_000, "csrf_h": "c"});
         let t = forge(
             &json!({"alg": "HS256", "typ": "session+jwt"}),
             &body,
@@ -339,10 +380,11 @@ mod tests {
     fn r_sj_2_claim_errors_are_exact() {
         let now = 1_000_000;
         let h = json!({"alg":"HS256","typ":"session+jwt"});
-        let good = json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now,"fph":"h"});
+        let good = json!({"iss":URL,"aud":URL,"sub":"u","sid":"s","iat":now,"exp":now+60,"auth_time":now,"fph":"h","csrf_h":"c"});
         for (k, v, want) in [
             ("fph", json!(""), SessionError::Claim("fph")),
             ("fph", json!(7), SessionError::Claim("fph")),
+            ("csrf_h", json!(""), SessionError::Claim("csrf_h")),
             ("idp_sid", json!(5), SessionError::Claim("idp_sid")),
             ("iat", json!(1_000_000.5), SessionError::Claim("iat")),
             ("auth_time", json!(-1), SessionError::Claim("auth_time")),

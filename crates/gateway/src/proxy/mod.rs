@@ -168,6 +168,8 @@ pub async fn gate(
     req: Request,
 ) -> Result<Response, WebError> {
     match authed {
+        // R-CSRF: an unsafe request without a valid token never reaches the app.
+        Some(Authed { csrf: Err(why), .. }) => Err(WebError::Csrf(why)),
         Some(a) => forward(&state, Some(a), peer, req).await,
         None => Ok(sign_in_or_401(&state, &req)),
     }

@@ -3,6 +3,7 @@
 //! link or image cannot sign anyone out (R-CSRF-4).
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -39,9 +40,14 @@ pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
     resp
 }
 
-/// `GET /api/logout`: a page with the sign-out button (changes nothing).
-pub async fn logout_page() -> Response {
-    let mut resp = Html(pages::sign_out_page()).into_response();
+/// `GET /api/logout`: a page with the sign-out button (changes nothing). The form carries
+/// the CSRF token, since a plain form cannot send the `X-CSRF-Token` header.
+pub async fn logout_page(auth: Result<MaybeAuthed, WebError>) -> Response {
+    let token = match &auth {
+        Ok(MaybeAuthed(Some(a))) => a.csrf_cookie.as_deref(),
+        _ => None,
+    };
+    let mut resp = Html(pages::sign_out_page(token)).into_response();
     no_store(&mut resp);
     resp
 }
@@ -52,11 +58,22 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     auth: Result<MaybeAuthed, WebError>,
+    body: Bytes,
 ) -> Result<Response, WebError> {
     same_origin(&state, &headers)?;
     if let Ok(MaybeAuthed(Some(a))) = &auth
         && let Some(claims) = a.session()
     {
+        // R-CSRF: the header (scripts), or the form's `csrf_token` field (the sign-out page).
+        if a.csrf.is_err() {
+            let field = url::form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "csrf_token")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if !claims.csrf_matches(state.sessions.keys(), &field, a.csrf_cookie.as_deref()) {
+                return Err(WebError::Csrf("no valid CSRF token with the sign-out"));
+            }
+        }
         state
             .sessions
             .end(&state.store, &state.views, claims, state.now())

@@ -620,6 +620,11 @@ impl Browser {
         if let Some(c) = self.cookie_header(&u) {
             req = req.header("cookie", c);
         }
+        // As the browser client does for the app: echo the readable CSRF cookie (R-CSRF-1).
+        // Tests of CSRF refusals build their requests without it.
+        if let Some(t) = self.cookie(u.as_str(), "csrf_token") {
+            req = req.header("x-csrf-token", t);
+        }
         let resp = req.send().await.unwrap();
         self.store(&u, &resp);
         Resp {
