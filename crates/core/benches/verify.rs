@@ -86,7 +86,7 @@ fn benches(c: &mut Criterion) {
         exp: now + 1800,
         auth_time: now,
         fph: portcullis_core::session::fingerprint_hash("fingerprint"),
-        csrf_h: portcullis_core::session::csrf_hash(&keys, "csrf"),
+        csrf_h: portcullis_core::session::csrf_hash(&keys, "csrf-token"),
         idp_sid: Some("idp-sid".into()),
     };
     let token = session.issue(&keys);
@@ -94,6 +94,16 @@ fn benches(c: &mut Criterion) {
         b.iter(|| SessionClaims::verify(&token, &keys, origin, now).unwrap())
     });
     c.bench_function("session_jwt_issue", |b| b.iter(|| session.issue(&keys)));
+    // Tiers 1 and 2 of an unsafe request: the JWT, its fingerprint cookie and the CSRF token
+    // bound to the session (what the gateway checks before anything reaches the app).
+    c.bench_function("session_verify_fingerprint_csrf", |b| {
+        b.iter(|| {
+            let s = SessionClaims::verify(&token, &keys, origin, now).unwrap();
+            assert!(s.fingerprint_matches(Some("fingerprint")));
+            assert!(s.csrf_matches(&keys, "csrf-token", Some("csrf-token")));
+            s
+        })
+    });
 
     let names = CookieNames::new(true);
     let header = format!("_ga=GA1.2.3; theme=dark; __Host-session={token}; csrf_token=abc");
