@@ -54,24 +54,6 @@ async fn read_all(s: &mut TcpStream, within: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A `Cookie` header value with the session and its fingerprint (a session needs both).
-fn session_cookie(b: &Browser, env: &TestEnv) -> String {
-    format!(
-        "__Host-session={}; __Host-fp={}; csrf_token={}",
-        b.cookie(&env.base, "__Host-session")
-            .expect("signed in: the browser holds a session cookie"),
-        b.cookie(&env.base, "__Host-fp")
-            .expect("and its fingerprint cookie"),
-        csrf(b, env)
-    )
-}
-
-/// The CSRF token an unsafe request echoes in `X-CSRF-Token` (R-CSRF-1).
-fn csrf(b: &Browser, env: &TestEnv) -> String {
-    b.cookie(&env.base, "csrf_token")
-        .expect("and its CSRF cookie")
-}
-
 async fn healthz_from_127_0_0_1(env: &TestEnv, within: Duration) -> u16 {
     let c = reqwest::Client::builder()
         .local_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -230,7 +212,7 @@ async fn r_hd_5_methods_refused_before_the_upstream() {
     .await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
-    let cookie = session_cookie(&b, &env);
+    let cookie = b.session_cookies(&env.base);
     let http = reqwest::Client::new();
     for signed_in in [true, false] {
         for m in ["get", "FOO", "TRACE", "Post", "propfind", "MKCOL"] {
@@ -263,7 +245,7 @@ async fn r_hd_5_methods_refused_before_the_upstream() {
             format!("{}/dav/", env.base),
         )
         .header("cookie", &cookie)
-        .header("x-csrf-token", csrf(&b, &env))
+        .header("x-csrf-token", b.csrf_token(&env.base))
         .send()
         .await
         .unwrap();
@@ -299,14 +281,14 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     .await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
-    let cookie = session_cookie(&b, &env);
+    let cookie = b.session_cookies(&env.base);
     let http = reqwest::Client::new();
     let url = format!("{}/upload", env.base);
 
     let ok = http
         .post(&url)
         .header("cookie", &cookie)
-        .header("x-csrf-token", csrf(&b, &env))
+        .header("x-csrf-token", b.csrf_token(&env.base))
         .body(vec![1u8; 1024])
         .send()
         .await
@@ -318,7 +300,7 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     let r = http
         .post(&url)
         .header("cookie", &cookie)
-        .header("x-csrf-token", csrf(&b, &env))
+        .header("x-csrf-token", b.csrf_token(&env.base))
         .header("accept", "application/json")
         .body(vec![1u8; 1025])
         .send()
@@ -342,7 +324,7 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     let r = http
         .post(&url)
         .header("cookie", &cookie)
-        .header("x-csrf-token", csrf(&b, &env))
+        .header("x-csrf-token", b.csrf_token(&env.base))
         .body(reqwest::Body::wrap_stream(chunk_stream(rx)))
         .send()
         .await;
@@ -358,7 +340,7 @@ async fn r_rs_1_body_cap_and_body_timeout() {
     let mut s = TcpStream::connect(addr(&env)).await.unwrap();
     let head = format!(
         "POST /drip HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nX-CSRF-Token: {}\r\nContent-Length: 100\r\n\r\nx",
-        csrf(&b, &env)
+        b.csrf_token(&env.base)
     );
     s.write_all(head.as_bytes()).await.unwrap();
     let t = Instant::now();
@@ -441,8 +423,8 @@ async fn websocket_closes_when_its_session_is_revoked() {
     alice.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let bob = Browser::new();
     bob.sign_in(&env, "/", BOB.0, BOB.1).await;
-    let mut ws_alice = open_ws(&env, &session_cookie(&alice, &env)).await;
-    let mut ws_bob = open_ws(&env, &session_cookie(&bob, &env)).await;
+    let mut ws_alice = open_ws(&env, &alice.session_cookies(&env.base)).await;
+    let mut ws_bob = open_ws(&env, &bob.session_cookies(&env.base)).await;
 
     let out = post_logout(&alice, &env).await;
     assert_eq!(out.status, 200, "{}", out.body);
@@ -472,7 +454,7 @@ async fn websocket_closes_when_its_session_expires() {
     .await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
-    let mut ws = open_ws(&env, &session_cookie(&b, &env)).await;
+    let mut ws = open_ws(&env, &b.session_cookies(&env.base)).await;
     assert!(!ws_ends_within(&mut ws, Duration::from_millis(1500)).await);
     clock.advance(24 * 3600);
     assert!(
@@ -488,7 +470,7 @@ async fn upgrade_other_than_websocket_is_refused() {
     let env = TestEnv::start().await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
-    let cookie = session_cookie(&b, &env);
+    let cookie = b.session_cookies(&env.base);
     for upgrade in ["h2c", "websocket, h2c", "TLS/1.3"] {
         let mut s = TcpStream::connect(addr(&env)).await.unwrap();
         let req = format!(
@@ -519,7 +501,7 @@ async fn http2_prior_knowledge_client_is_proxied() {
         .unwrap();
     let r = h2
         .get(format!("{}/page?q=1", env.base))
-        .header("cookie", session_cookie(&b, &env))
+        .header("cookie", b.session_cookies(&env.base))
         .send()
         .await
         .unwrap();
@@ -561,7 +543,7 @@ async fn r_hd_configured_identity_and_strip_headers() {
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let r = reqwest::Client::new()
         .get(format!("{}/grafana", env.base))
-        .header("cookie", session_cookie(&b, &env))
+        .header("cookie", b.session_cookies(&env.base))
         .header("x-webauth-user", "admin")
         .header("x_webauth_email", "admin@corp")
         .header("x-internal-role", "root")

@@ -17,25 +17,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-/// The session cookie's value followed by the fingerprint cookie (a session needs both), to
-/// put after `__Host-session=` in a hand-made `Cookie` header.
-fn session_cookie(b: &Browser, env: &TestEnv) -> String {
-    format!(
-        "{}; __Host-fp={}; csrf_token={}",
-        b.cookie(&env.base, "__Host-session")
-            .expect("signed in: the browser holds a session cookie"),
-        b.cookie(&env.base, "__Host-fp")
-            .expect("and its fingerprint cookie"),
-        csrf(b, env)
-    )
-}
-
-/// The CSRF token an unsafe request echoes in `X-CSRF-Token` (R-CSRF-1).
-fn csrf(b: &Browser, env: &TestEnv) -> String {
-    b.cookie(&env.base, "csrf_token")
-        .expect("and its CSRF cookie")
-}
-
 /// A 5 MiB response streams through; a 2 MiB request body reaches the upstream intact; the
 /// query string and an encoded path are forwarded byte for byte.
 #[tokio::test]
@@ -136,7 +117,7 @@ async fn bodies_stream_in_both_directions() {
     .await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
-    let cookie = format!("__Host-session={}", session_cookie(&b, &env));
+    let cookie = b.session_cookies(&env.base);
     let wait = Duration::from_secs(5);
 
     // Response direction.
@@ -173,7 +154,7 @@ async fn bodies_stream_in_both_directions() {
         .raw()
         .post(format!("{}/up", env.base))
         .header("cookie", &cookie)
-        .header("x-csrf-token", csrf(&b, &env))
+        .header("x-csrf-token", b.csrf_token(&env.base))
         .body(reqwest::Body::wrap_stream(chunk_stream(up_rx)))
         .send();
     let pending = tokio::spawn(req);
@@ -224,14 +205,11 @@ async fn r_hd_request_headers_forwarding_and_cookies() {
     let env = TestEnv::start().await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
-    let session = session_cookie(&b, &env);
+    let session = b.session_cookies(&env.base);
     let r = b
         .raw()
         .get(format!("{}/app/page", env.base))
-        .header(
-            "cookie",
-            format!("theme=dark; __Host-session={session}; lang=en"),
-        )
+        .header("cookie", format!("theme=dark; {session}; lang=en"))
         .header("connection", "x-hop-secret")
         .header("x-hop-secret", "must-not-pass")
         .header("te", "trailers")
@@ -425,11 +403,11 @@ async fn websocket_upgrade_tunnels_for_signed_in_user_only() {
 
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
-    let session = session_cookie(&b, &env);
+    let session = b.session_cookies(&env.base);
     let (mut ws, resp) = tokio_tungstenite::connect_async(ws_request(
         &env,
         "/socket?room=1",
-        &[("cookie", format!("__Host-session={session}; app=1"))],
+        &[("cookie", format!("{session}; app=1"))],
     ))
     .await
     .expect("the signed-in upgrade succeeds");

@@ -539,6 +539,27 @@ impl Browser {
         e.push((name.into(), value.into()));
     }
 
+    /// A hand-made `Cookie` header for this browser's session at `base`: the JWT, its
+    /// fingerprint and its CSRF cookie (a session needs all three).
+    pub fn session_cookies(&self, base: &str) -> String {
+        let c = |n: &str| {
+            self.cookie(base, n)
+                .unwrap_or_else(|| panic!("signed in: the browser holds {n}"))
+        };
+        format!(
+            "__Host-session={}; __Host-fp={}; csrf_token={}",
+            c("__Host-session"),
+            c("__Host-fp"),
+            c("csrf_token")
+        )
+    }
+
+    /// The CSRF token an unsafe request echoes in `X-CSRF-Token` (R-CSRF-1).
+    pub fn csrf_token(&self, base: &str) -> String {
+        self.cookie(base, "csrf_token")
+            .expect("signed in: the browser holds the csrf cookie")
+    }
+
     /// Copy a cookie from one address to another (two replicas behind one name).
     pub fn share_cookie(&self, from: &str, to: &str, name: &str) {
         let v = self
