@@ -157,6 +157,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "extra inbound header names (and prefixes) removed from every request, comma-separated",
     ),
     (
+        "PORTCULLIS_DPOP",
+        "bind browser sessions to a browser key with DPoP proofs (default true; false turns tier 3 off)",
+    ),
+    (
+        "PORTCULLIS_DPOP_PATHS",
+        "path prefixes whose proxied requests must carry a DPoP proof, comma-separated (default /api/; none = only Portcullis's own API)",
+    ),
+    (
+        "PORTCULLIS_DPOP_NONCE",
+        "require a server-issued DPoP nonce in every proof (default false)",
+    ),
+    (
+        "PORTCULLIS_CORS_ORIGINS",
+        "extra frontend origins allowed to call with credentials (CORS), comma-separated, e.g. https://app.example.com",
+    ),
+    (
         "PORTCULLIS_HEADER_USER",
         "identity header carrying the user id (default X-Forwarded-User)",
     ),
@@ -218,6 +234,10 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         header_email: v("PORTCULLIS_HEADER_EMAIL"),
         header_groups: v("PORTCULLIS_HEADER_GROUPS"),
         header_preferred_username: v("PORTCULLIS_HEADER_PREFERRED_USERNAME"),
+        dpop: v("PORTCULLIS_DPOP"),
+        dpop_paths: v("PORTCULLIS_DPOP_PATHS").map(|s| split_list(&s)),
+        dpop_nonce: v("PORTCULLIS_DPOP_NONCE"),
+        cors_origins: v("PORTCULLIS_CORS_ORIGINS").map(|s| split_list(&s)),
         ..Default::default()
     };
     let keys = &mut raw.claim_keys;

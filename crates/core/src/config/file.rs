@@ -139,6 +139,10 @@ struct Own {
     allowed_upgrades: Option<Vec<String>>,
     strip_headers: Option<Vec<String>>,
     identity_headers: Option<IdentityHeaders>,
+    dpop: Option<bool>,
+    dpop_paths: Option<Vec<String>>,
+    dpop_nonce: Option<bool>,
+    cors_origins: Option<Vec<String>>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -288,6 +292,10 @@ impl FileConfig {
             header_email: s(ih.email),
             header_groups: s(ih.groups),
             header_preferred_username: s(ih.preferred_username),
+            dpop: own.dpop.map(|b| b.to_string()),
+            dpop_paths: own.dpop_paths,
+            dpop_nonce: own.dpop_nonce.map(|b| b.to_string()),
+            cors_origins: own.cors_origins,
         }
     }
 }

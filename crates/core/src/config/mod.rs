@@ -2,6 +2,7 @@
 //! (environment over file), then validated into a typed [`Config`] or a list of problems —
 //! one clear line each (R-CFG).
 
+mod browser;
 mod env;
 mod file;
 mod proxy;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
+pub use browser::{BrowserSettings, DpopSettings};
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
@@ -136,6 +138,8 @@ pub struct Config {
     pub limits: ConnectionLimits,
     /// Browser session lifetimes (R-SJ-4).
     pub sessions: SessionLifetimes,
+    /// DPoP-bound sessions and CORS (R-DP, R-CSRF-6).
+    pub browser: BrowserSettings,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }

@@ -61,6 +61,12 @@ pub struct RawSettings {
     pub header_preferred_username: Option<String>,
     /// Accept sign-ins whose ID token says `email_verified: false`.
     pub allow_unverified_email: Option<String>,
+    /// Tier 3 (DPoP-bound sessions) on or off, its path prefixes and server nonces.
+    pub dpop: Option<String>,
+    pub dpop_paths: Option<Vec<String>>,
+    pub dpop_nonce: Option<String>,
+    /// Extra frontend origins allowed through CORS (R-CSRF-6).
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// Claim-mapping overrides (seed 000's seven `OIDC_USER_*_KEY`s plus seed 001's fields).
@@ -95,7 +101,8 @@ impl RawSettings {
             database_url, public_url, default_callback_path, header_read_timeout,
             keep_alive_timeout, body_timeout, max_connections, max_connections_per_ip, login_starts_per_minute, session_ttl, session_max_lifetime,
             max_body_bytes, extra_methods, allowed_upgrades, strip_headers, header_user,
-            header_email, header_groups, header_preferred_username, allow_unverified_email);
+            header_email, header_groups, header_preferred_username, allow_unverified_email,
+            dpop, dpop_paths, dpop_nonce, cors_origins);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

@@ -186,6 +186,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     check_roles(&raw.roles, &mut ctx);
     let (proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let sessions = super::session::check(raw, &mut ctx.problems);
+    let browser = super::browser::check(raw, ctx.insecure, &mut ctx.problems);
 
     match (
         listen,
@@ -218,6 +219,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             proxy,
             limits,
             sessions,
+            browser,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),
