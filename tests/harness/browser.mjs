@@ -1,12 +1,19 @@
 // Drive Debian's Chromium (headless, via playwright-core and CDP) through a sign-in, the way a
-// person would: open a protected page, get sent to the IdP's login form, type the credentials,
-// end up back on the page. Prints ONE JSON line with what the browser saw.
+// person would: open a protected page, pass Portcullis's sign-in page (its script makes the
+// browser key and starts the login with a DPoP proof), type the credentials at the IdP, end
+// up back on the page. Prints ONE JSON line with what the browser saw.
 //
 // Usage: node browser.mjs '<json>'  with
 //   {"url": "...", "user": "...", "password": "...",
 //    "user_field": "input[name=login]", "password_field": "input[name=password]",
 //    "submit": "button[type=submit]", "logout": "http://gw/api/logout",
-//    "screenshot_logout": "/tmp/a.png", "screenshot_signed_out": "/tmp/b.png"}  (optional)
+//    "screenshot_logout": "/tmp/a.png", "screenshot_signed_out": "/tmp/b.png",   (optional)
+//    "screenshot_sign_in": "/tmp/c.png",                                           (optional)
+//    "api": {"path": "/api/items", "advance_url": "http://127.0.0.1:p/advance"},  (optional)
+//    "demo": {"screenshot": "/tmp/d.png"}}                                          (optional)
+// With "api": the page calls the app's API through /.portcullis/client.js; the request as sent
+// (cookies, proof, CSRF header) is reported so the test can replay it outside the browser;
+// then advance_url (the test's clock) is POSTed and another call shows the session refreshed.
 // Chromium: env CHROMIUM (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 
@@ -18,36 +25,154 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const out = {};
+const origin = new URL(cfg.url).origin;
+
+// Run a function of the browser client on the current page (same origin as Portcullis).
+const client = (page, fn, arg) => page.evaluate(async ([src, a]) => {
+  const c = await import('/.portcullis/client.js');
+  // eslint-disable-next-line no-new-func
+  return new Function('c', 'a', `return (${src})(c, a);`)(c, a);
+}, [fn.toString(), arg ?? null]);
+
 try {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
+  const seenRequests = [];
+  page.on('request', (r) => {
+    if (r.url().startsWith(origin)) seenRequests.push({ url: r.url(), method: r.method(), headers: r.headers() });
+  });
   await page.goto(cfg.url);
   out.login_page = page.url();
+  out.passed_sign_in_page = seenRequests.some((r) => r.method === 'POST' && new URL(r.url).pathname === '/api/login');
+  const login = seenRequests.find((r) => r.method === 'POST' && new URL(r.url).pathname === '/api/login');
+  out.login_had_proof = Boolean(login?.headers?.dpop);
   await page.fill(cfg.user_field, cfg.user);
   await page.fill(cfg.password_field, cfg.password);
-  await Promise.all([page.waitForURL((u) => u.href.startsWith(new URL(cfg.url).origin), { timeout: 20000 }),
+  await Promise.all([page.waitForURL((u) => u.href.startsWith(origin), { timeout: 20000 }),
     page.click(cfg.submit)]);
   await page.waitForLoadState('load');
   out.final_url = page.url();
   out.body = (await page.textContent('body')) ?? '';
   out.document_cookie = await page.evaluate(() => document.cookie);
-  out.cookies = (await ctx.cookies()).map((c) => ({
-    name: c.name, domain: c.domain, path: c.path, secure: c.secure, httpOnly: c.httpOnly, sameSite: c.sameSite,
+  const cookieList = async () => (await ctx.cookies()).map((c) => ({
+    name: c.name, value: c.value, domain: c.domain, path: c.path, secure: c.secure, httpOnly: c.httpOnly,
+    sameSite: c.sameSite, expires: c.expires,
   }));
-  const session = await page.goto(new URL('/api/session', cfg.url).href);
-  out.session_status = session.status();
-  out.session = await session.json().catch(() => null);
+  out.cookies = await cookieList();
+  // The key: in IndexedDB, private half not extractable and not exportable.
+  out.key = await client(page, async (c) => {
+    const pair = await c.browserKey();
+    let exported = 'exported';
+    try { await crypto.subtle.exportKey('pkcs8', pair.privateKey); } catch (e) { exported = e.name; }
+    const stored = await new Promise((resolve, reject) => {
+      const req = indexedDB.open('portcullis');
+      req.onsuccess = () => {
+        const get = req.result.transaction('keys').objectStore('keys').get('dpop');
+        get.onsuccess = () => resolve(get.result);
+        get.onerror = () => reject(get.error);
+      };
+      req.onerror = () => reject(req.error);
+    });
+    return {
+      extractable: pair.privateKey.extractable,
+      exported,
+      algorithm: pair.privateKey.algorithm.name,
+      curve: pair.privateKey.algorithm.namedCurve,
+      in_indexeddb: stored?.privateKey instanceof CryptoKey,
+      stored_extractable: stored?.privateKey?.extractable,
+    };
+  });
+  out.session = await client(page, (c) => c.session());
+  out.session_status = out.session ? 200 : 401;
+  if (cfg.api) {
+    const call = () => client(page, async (c, path) => {
+      const r = await c.portcullisFetch(path, { method: 'POST', body: 'from-the-page', headers: { 'Content-Type': 'text/plain' } });
+      return { status: r.status, body: await r.text() };
+    }, cfg.api.path);
+    seenRequests.length = 0;
+    out.api = await call();
+    const sent = seenRequests.find((r) => new URL(r.url).pathname === cfg.api.path);
+    const all = await page.evaluate(() => 0).then(() => ctx.cookies());
+    out.api_request = sent && {
+      url: sent.url, method: sent.method, dpop: sent.headers.dpop, csrf: sent.headers['x-csrf-token'],
+      cookie: all.filter((c) => ['__Host-session', '__Host-fp', 'csrf_token'].includes(c.name))
+        .map((c) => `${c.name}=${c.value}`).join('; '),
+    };
+    if (cfg.api.advance_url) {
+      const before = (await ctx.cookies()).find((c) => c.name === '__Host-session');
+      // The test's clock jumps 25 minutes: the JWT is within its refresh window.
+      await fetch(cfg.api.advance_url, { method: 'POST' });
+      seenRequests.length = 0;
+      out.api_after_advance = await call();
+      const attempts = seenRequests.filter((r) => new URL(r.url).pathname === cfg.api.path);
+      out.api_after_advance_attempts = attempts.length;
+      const after = (await ctx.cookies()).find((c) => c.name === '__Host-session');
+      out.refreshed = Boolean(before && after && before.value !== after.value);
+      out.session_expires_before = before?.expires;
+      out.session_expires_after = after?.expires;
+      // The request that succeeded, as sent, with the cookies as they are now.
+      const last = attempts[attempts.length - 1];
+      const now = await ctx.cookies();
+      out.api_request = last && {
+        url: last.url, method: last.method, dpop: last.headers.dpop, csrf: last.headers['x-csrf-token'],
+        cookie: now.filter((c) => ['__Host-session', '__Host-fp', 'csrf_token'].includes(c.name))
+          .map((c) => `${c.name}=${c.value}`).join('; '),
+      };
+    }
+    // Unused proofs from this browser's key (which cannot leave it), for the test's
+    // refusals that must fail for another reason than the proof.
+    out.spare_proofs = [];
+    for (let i = 0; i < (cfg.api.spare_proofs ?? 0); i += 1) {
+      out.spare_proofs.push(await client(page, (c, path) => c.dpopProof('POST', new URL(path, location.href).href), cfg.api.path));
+    }
+  }
+  if (cfg.demo) {
+    // The demo's sample app page: press its buttons, look at what it shows.
+    const results = {};
+    for (const id of ['call', 'no-proof', 'no-csrf']) {
+      await page.click(`#${id}`);
+      await page.waitForFunction((prev) => document.getElementById('outcome').dataset.status
+        && document.getElementById('outcome').textContent !== prev, results.last ?? '(not called yet)');
+      results.last = await page.textContent('#outcome');
+      results[id] = { outcome: results.last, received: await page.textContent('#received'), proof: await page.textContent('#proof') };
+    }
+    await page.click('#call');
+    await page.waitForFunction(() => document.getElementById('outcome').textContent.startsWith('HTTP 200'));
+    out.demo = results;
+    if (cfg.demo.screenshot) await page.screenshot({ path: cfg.demo.screenshot, fullPage: true });
+  }
+  if (cfg.logout && cfg.api) {
+    // An unused proof from this browser's key, for the test to try after sign-out (the key
+    // itself cannot leave the browser).
+    out.proof_for_after_logout = await client(page, (c, path) => c.dpopProof('POST', new URL(path, location.href).href), cfg.api.path);
+  }
   if (cfg.logout) {
-    // The sign-out page (GET changes nothing); its button POSTs the sign-out.
+    // The sign-out page (GET changes nothing); its button signs out (through the client).
     await page.goto(cfg.logout);
     out.logout_page_title = await page.title();
     if (cfg.screenshot_logout) await page.screenshot({ path: cfg.screenshot_logout });
-    await Promise.all([page.waitForLoadState('load'), page.click('form[action="/api/logout"] button[type=submit]')]);
+    await Promise.all([page.waitForURL((u) => u.pathname !== '/api/logout' || u.search !== '', { timeout: 10000 }).catch(() => {}),
+      page.click('form[action="/api/logout"] button[type=submit]')]);
     await page.waitForLoadState('load');
+    out.after_logout_url = page.url();
     out.after_logout_body = (await page.textContent('body')) ?? '';
     if (cfg.screenshot_signed_out) await page.screenshot({ path: cfg.screenshot_signed_out });
-    const after = await page.goto(new URL('/api/session', cfg.url).href);
-    out.session_status_after_logout = after.status();
+    out.cookies_after_logout = (await ctx.cookies()).map((c) => c.name);
+    // A blank page on Portcullis's origin (served by the harness, not the gateway) to ask
+    // the client who is signed in now.
+    await page.route(`${origin}/__blank`, (r) => r.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
+    await page.goto(`${origin}/__blank`);
+    const after = await client(page, (c) => c.session());
+    out.session_status_after_logout = after ? 200 : 401;
+  }
+  if (cfg.screenshot_sign_in) {
+    // The sign-in page as a person sees it for a moment (its script is blocked here so the
+    // page stays put for the picture).
+    const p2 = await (await browser.newContext()).newPage();
+    await p2.route('**/.portcullis/sign-in.js', (r) => r.fulfill({ status: 200, contentType: 'text/javascript', body: '' }));
+    await p2.goto(new URL('/api/login', cfg.url).href);
+    await p2.screenshot({ path: cfg.screenshot_sign_in });
+    out.sign_in_page_title = await p2.title();
   }
 } catch (err) {
   out.error = String(err?.stack ?? err);

@@ -14,11 +14,53 @@ use crate::idp::pages::esc;
 use crate::idp::util::percent_decode_bytes;
 
 /// The sample app: `GET /headers.json` returns the received headers as JSON
-/// (name → array of values); every other path returns the HTML page.
+/// (name → array of values); `/api/echo` (any method) answers what an API call through
+/// Portcullis looked like on arrival; `/app.js` is the page's script (the three tiers shown
+/// at work through Portcullis's browser client); every other path returns the HTML page.
 pub fn router() -> Router {
     Router::new()
         .route("/headers.json", get(headers_json))
+        .route("/app.js", get(app_js))
+        .route("/api/echo", axum::routing::any(api_echo))
         .fallback(page)
+}
+
+/// The demo page's script: calls `/api/echo` through `/.portcullis/client.js`.
+const APP_JS: &str = include_str!("sample_app.js");
+
+async fn app_js() -> Response {
+    let mut resp = (StatusCode::OK, APP_JS).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    resp
+}
+
+/// What an API request looked like when it reached the app: who (the identity headers) and
+/// which browser-security headers got through (the gateway's cookies and proof must not).
+async fn api_echo(method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+    let seen = |n: &str| {
+        headers
+            .get(n)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let mut resp = axum::Json(serde_json::json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "user": identity(&headers, "x-forwarded-user"),
+        "email": identity(&headers, "x-forwarded-email"),
+        "groups": groups(&headers),
+        "received": {
+            "cookie": seen("cookie"),
+            "dpop": seen("dpop"),
+            "x-csrf-token": seen("x-csrf-token"),
+        },
+    }))
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// All request headers, name → values (non-UTF-8 bytes replaced).
@@ -134,6 +176,20 @@ async fn page(method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap)
     body.push_str("</table></section>");
 
     body.push_str(
+        "<section id=\"tiers\"><h2>The three tiers at work</h2>\
+<p>This page calls <code>POST /api/echo</code> through Portcullis with its browser client \
+(<code>/.portcullis/client.js</code>): the session cookies go along (HttpOnly: this page cannot \
+read them), the readable <code>csrf_token</code> cookie is echoed as <code>X-CSRF-Token</code>, \
+and a fresh DPoP proof is signed by a key this browser made and cannot export.</p>\
+<p><button id=\"call\" type=\"button\">Call the API</button> \
+<button id=\"no-proof\" type=\"button\">Call without a proof</button> \
+<button id=\"no-csrf\" type=\"button\">Call without the CSRF header</button></p>\
+<table id=\"result\"><tr><th>Result</th><td class=\"v\" id=\"outcome\">(not called yet)</td></tr>\
+<tr><th>Cookies this page can read</th><td class=\"v\" id=\"cookies\"></td></tr>\
+<tr><th>DPoP proof sent</th><td class=\"v\" id=\"proof\"></td></tr>\
+<tr><th>What the app received</th><td class=\"v\" id=\"received\"></td></tr></table></section>",
+    );
+    body.push_str(
         "<section><nav><a href=\"/api/logout\">Sign out</a>\
 <a href=\"/api/session\">Session JSON</a><a href=\"/headers.json\">Headers JSON</a></nav></section>",
     );
@@ -154,7 +210,8 @@ async fn page(method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap)
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <title>Sample app behind Portcullis</title><style>{STYLE}</style></head>\
-<body><header><h1>Sample app behind Portcullis</h1></header><main>{body}</main></body></html>\n"
+<body><header><h1>Sample app behind Portcullis</h1></header><main>{body}</main>\
+<script type=\"module\" src=\"/app.js\"></script></body></html>\n"
     );
     let mut resp = (StatusCode::OK, Html(html)).into_response();
     let h = resp.headers_mut();
@@ -162,7 +219,7 @@ async fn page(method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap)
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ),
     );
     h.insert(
@@ -225,6 +282,32 @@ mod tests {
         assert!(body.contains("href=\"/api/logout\""));
         assert!(body.contains("href=\"/api/session\""));
         assert!(body.contains("href=\"/headers.json\""));
+    }
+
+    #[tokio::test]
+    async fn api_echo_reports_what_arrived() {
+        let base = start().await;
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/api/echo"))
+            .header("X-Forwarded-User", "user-1")
+            .header("X-CSRF-Token", "t")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["user"], "user-1");
+        assert_eq!(v["received"]["x-csrf-token"], "t");
+        assert_eq!(v["received"]["dpop"], serde_json::Value::Null);
+        let js = reqwest::get(format!("{base}/app.js")).await.unwrap();
+        assert!(
+            js.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        assert!(js.text().await.unwrap().contains("/.portcullis/client.js"));
     }
 
     #[tokio::test]

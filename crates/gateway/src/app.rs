@@ -11,7 +11,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{self, WebError, wants_json};
 use crate::routes::{callback, health, login, session};
 use crate::state::AppState;
-use crate::{auth, proxy, routes};
+use crate::{assets, auth, cors, proxy, routes};
 
 /// R-RS-1 limits checked here (hyper enforces its own, larger, framing limits).
 pub const MAX_URI: usize = 8 * 1024;
@@ -24,7 +24,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/api/login", get(login::login))
+        .route("/api/login", get(login::login).post(login::start))
+        .route("/.portcullis/{file}", get(assets::script))
+        .route(crate::pages::SIGNED_OUT_PATH, get(session::signed_out))
         // R-CB-1: GET only; axum would answer HEAD with the GET handler.
         .route(
             &callback_path,
@@ -62,6 +64,12 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
             .render(req.headers());
     }
     let json = wants_json(req.headers());
+    // CORS preflights are Portcullis's to answer (R-CSRF-6), before anything else.
+    if let Some(resp) = cors::preflight(&state, req.method(), req.headers()) {
+        return resp;
+    }
+    let origin = req.headers().get(axum::http::header::ORIGIN).cloned();
+    let sent_proof = req.headers().contains_key("dpop");
     // Methods, upgrades and declared body sizes that are never accepted: refused before any
     // authentication work, whoever sends them.
     if let Err(e) = proxy::precheck(&state, req.method(), req.headers()) {
@@ -90,6 +98,24 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
             routes::set_cookie(&mut resp, c);
             routes::no_store(&mut resp);
         }
+    }
+    if let Some(origin) = &origin {
+        cors::decorate(&state, origin, &mut resp);
+    }
+    if sent_proof {
+        // The browser client corrects a proof's `iat` from `Date`: state it by our clock
+        // (the injected one in tests; the same as hyper's otherwise).
+        let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(state.now().max(0) as u64);
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(date)) {
+            resp.headers_mut().insert(axum::http::header::DATE, v);
+        }
+    }
+    // RFC 9449 §8.2: keep the client's nonce current.
+    if sent_proof
+        && let Some(nonce) = state.dpop.as_ref().and_then(|d| d.current_nonce(state.now()))
+        && let Ok(v) = HeaderValue::from_str(&nonce)
+    {
+        resp.headers_mut().insert("dpop-nonce", v);
     }
     resp
 }

@@ -1,8 +1,7 @@
 //! Authentication: the one place that turns a request into "who is this".
 //!
 //! The front middleware (`app::front`) calls [`authenticate`] once per request (it sees the
-//! method and URI, which DPoP will need, and can add cookies to the response, which refresh
-//! will need) and leaves the outcome in the request's extensions; handlers — the proxy and
+//! method and URI, which a DPoP proof binds, and adds cookies to the response on refresh) and leaves the outcome in the request's extensions; handlers — the proxy and
 //! Portcullis's own routes alike — take it with the [`MaybeAuthed`] or [`Authed`] extractors.
 //!
 //! A credential is verified locally (signature, expiry, issuer), then checked against the
@@ -106,7 +105,6 @@ pub async fn authenticate(
     state: &AppState,
     req: RequestView<'_>,
 ) -> Result<Option<Authed>, WebError> {
-    // Browser sessions are bound to cookies only; method and URI join with DPoP.
     let headers = req.headers;
     let cookies = cookies(state, headers)?;
     let Some(token) = cookies.session else {
@@ -139,6 +137,17 @@ pub async fn authenticate(
     if !user.active {
         return Ok(None);
     }
+    if let Some(guard) = &state.dpop {
+        // R-DP-B: while DPoP is on, an unbound session (minted while it was off) is worthless.
+        let Some(jkt) = session.jkt.as_deref() else {
+            return Ok(None);
+        };
+        if needs_proof(state, &req) {
+            guard
+                .verify(req.method, req.uri, headers, Some(jkt), now)
+                .await?;
+        }
+    }
     let csrf = if is_safe(req.method) {
         Ok(())
     } else {
@@ -150,6 +159,18 @@ pub async fn authenticate(
         csrf,
         csrf_cookie: cookies.csrf,
     }))
+}
+
+/// Portcullis's own API, which always wants a proof from a bound session.
+const OWN_API: [&str; 1] = ["/api/session"];
+
+/// R-DP scope: the configured path prefixes of the app's API and Portcullis's own API need a
+/// proof; page navigations (the sign-out page included) never do.
+fn needs_proof(state: &AppState, req: &RequestView<'_>) -> bool {
+    let path = req.uri.path();
+    state.config.browser.dpop.covers(path)
+        || OWN_API.contains(&path)
+        || (path == "/api/logout" && req.method == Method::POST)
 }
 
 /// R-CSRF-4: methods that must not change state need no token.
@@ -164,17 +185,20 @@ fn csrf_verdict(
     cookie: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<(), &'static str> {
-    if headers
-        .get(header::ORIGIN)
-        .is_some_and(|o| o.as_bytes() != state.public_origin.as_bytes())
-    {
-        return Err("cross-origin request");
-    }
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
-        return Err("cross-site request");
+    match headers.get(header::ORIGIN) {
+        // A configured frontend origin (R-CSRF-6) is cross-site by design.
+        Some(o) if crate::cors::is_extra_origin(state, o.as_bytes()) => {}
+        Some(o) if o.as_bytes() != state.public_origin.as_bytes() => {
+            return Err("cross-origin request");
+        }
+        _ => {
+            if headers
+                .get("sec-fetch-site")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+            {
+                return Err("cross-site request");
+            }
+        }
     }
     let token = headers
         .get("x-csrf-token")
@@ -201,6 +225,9 @@ fn from_parts(parts: &Parts) -> Result<Option<Authed>, WebError> {
         Some(Outcome(o)) => match o.as_ref() {
             Ok(a) => Ok(a.clone()),
             Err(WebError::Unauthorized) => Err(WebError::Unauthorized),
+            Err(WebError::InvalidDpop(why)) => Err(WebError::InvalidDpop(why)),
+            Err(WebError::UseDpopNonce(n)) => Err(WebError::UseDpopNonce(n.clone())),
+            Err(WebError::Busy(what)) => Err(WebError::Busy(what)),
             Err(e) => Err(WebError::Internal(e.to_string())),
         },
     }

@@ -30,6 +30,9 @@ pub enum WebError {
     /// 401 for a DPoP problem (RFC 9449 §7.1): `WWW-Authenticate: DPoP error=…`.
     #[error("invalid DPoP proof: {0}")]
     InvalidDpop(&'static str),
+    /// 401 `use_dpop_nonce` (RFC 9449 §8/§9): the proof must carry this server nonce.
+    #[error("DPoP nonce required")]
+    UseDpopNonce(String),
     /// 403 with the reason shown (e.g. a policy names the role needed).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -76,7 +79,10 @@ impl WebError {
         match self {
             WebError::BadRequest(_) | WebError::UpgradeNotAllowed => StatusCode::BAD_REQUEST,
             WebError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            WebError::SignInFailed(_) | WebError::Unauthorized | WebError::InvalidDpop(_) => {
+            WebError::SignInFailed(_)
+            | WebError::Unauthorized
+            | WebError::InvalidDpop(_)
+            | WebError::UseDpopNonce(_) => {
                 StatusCode::UNAUTHORIZED
             }
             WebError::Forbidden(_) | WebError::Csrf(_) => StatusCode::FORBIDDEN,
@@ -103,7 +109,7 @@ impl WebError {
                 "access_denied",
                 "Sign-in failed: the identity provider's answer could not be accepted. Please try again or contact your administrator.",
             ),
-            WebError::Unauthorized | WebError::InvalidDpop(_) => {
+            WebError::Unauthorized | WebError::InvalidDpop(_) | WebError::UseDpopNonce(_) => {
                 fixed("unauthorized", "You are not signed in.")
             }
             WebError::Forbidden(why) => ("forbidden", why.clone()),
@@ -182,7 +188,7 @@ impl WebError {
         let mut resp = if json {
             let body = match self {
                 // §0.3: these bodies are exactly this, for every cause.
-                WebError::Unauthorized | WebError::InvalidDpop(_) => {
+                WebError::Unauthorized | WebError::InvalidDpop(_) | WebError::UseDpopNonce(_) => {
                     serde_json::json!({"error": "unauthorized"})
                 }
                 WebError::Csrf(_) => serde_json::json!({"error": "csrf"}),
@@ -216,6 +222,15 @@ impl WebError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"DPoP error="invalid_dpop_proof", algs="ES256""#),
                 );
+            }
+            WebError::UseDpopNonce(nonce) => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"DPoP error="use_dpop_nonce", algs="ES256""#),
+                );
+                if let Ok(v) = HeaderValue::from_str(nonce) {
+                    h.insert("dpop-nonce", v);
+                }
             }
             _ => {}
         }

@@ -3,12 +3,16 @@
 //! Map: `app` (router and the front middleware: limits, authentication, error rendering) →
 //! `routes` (login, callback, session, health) and `proxy` (everything else, to the
 //! upstream). `auth` answers "who is this" for every handler; `sessions` issues, verifies and
-//! ends browser sessions; `views` are the in-memory revocation view and user cache the store's
+//! ends browser sessions; `dpop` checks tier-3 proofs and replays; `cors` answers for the
+//! configured frontend origins; `assets` is the browser client; `views` are the in-memory revocation view and user cache the store's
 //! change feed keeps current; `idp` talks to the identity provider; `state` holds what
 //! requests share; `error` renders every refusal; `server` accepts connections.
 
 pub mod app;
+pub mod assets;
 pub mod auth;
+pub mod cors;
+pub mod dpop;
 pub mod error;
 pub mod idp;
 pub mod limiter;

@@ -1,7 +1,34 @@
 //! Small self-contained HTML pages (no external assets: deployments are often air-gapped).
 //! Every dynamic value goes through `html_escape`.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+/// The policy of pages that run Portcullis's own scripts (sign-in, sign-out): scripts and
+/// `fetch` from this origin only, nothing inline, nothing else.
+pub const SCRIPT_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Let a page load `/.portcullis/*.js` (every other page keeps `default-src 'none'`).
+pub fn allow_own_scripts(resp: &mut Response) {
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SCRIPT_CSP),
+    );
+}
+
+/// With DPoP on, `GET /api/login`: the page whose script makes (or loads) this browser's key
+/// and starts the sign-in with a proof. To the person it is a moment of "Signing you in…"
+/// on the way to their identity provider.
+pub fn sign_in_page() -> String {
+    layout(
+        "Signing in",
+        "<h1>Signing you in…</h1>\
+<p id=\"status\" role=\"status\" aria-live=\"polite\">Taking you to your organisation's sign-in page.</p>\
+<p id=\"retry\" hidden><a href=\"\">Try again</a></p>\
+<noscript><p>Signing in needs JavaScript: this site binds your session to a key that only this browser holds. Enable JavaScript and reload the page.</p></noscript>\
+<script type=\"module\" src=\"/.portcullis/sign-in.js\"></script>",
+    )
+}
 
 fn layout(title: &str, body: &str) -> String {
     format!(
@@ -58,6 +85,9 @@ pub fn idp_error_page(error: &str, description: Option<&str>) -> String {
     )
 }
 
+/// Where the sign-out script goes once the session has ended.
+pub const SIGNED_OUT_PATH: &str = "/.portcullis/signed-out";
+
 /// After logout: a page, not a redirect to `/` (which would sign the person straight back in
 /// while their IdP session lives).
 pub fn signed_out_page() -> String {
@@ -70,7 +100,8 @@ pub fn signed_out_page() -> String {
 /// `GET /api/logout`: signing out changes state, so it is a POST (a link, an image tag or a
 /// prefetch must not sign anyone out); this page holds the button that sends it, with the
 /// session's CSRF token (`csrf_token`) when there is a session.
-pub fn sign_out_page(csrf_token: Option<&str>) -> String {
+/// With `dpop`, the button signs out through the browser client (the POST needs a proof).
+pub fn sign_out_page(csrf_token: Option<&str>, dpop: bool) -> String {
     let token = csrf_token
         .map(|t| {
             format!(
@@ -83,8 +114,14 @@ pub fn sign_out_page(csrf_token: Option<&str>) -> String {
         "Sign out",
         &format!(
             "<h1>Sign out</h1><p>Sign out of this application?</p>\
-<form method=\"post\" action=\"/api/logout\">{token}<button type=\"submit\">Sign out</button></form>\
-<p><a href=\"/\">Cancel and go back</a></p>"
+<form id=\"sign-out\" method=\"post\" action=\"/api/logout\" data-done=\"{SIGNED_OUT_PATH}\">{token}<button type=\"submit\">Sign out</button></form>\
+<p id=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+<p><a href=\"/\">Cancel and go back</a></p>{script}",
+            script = if dpop {
+                "<script type=\"module\" src=\"/.portcullis/sign-out.js\"></script>"
+            } else {
+                ""
+            }
         ),
     )
 }
@@ -101,13 +138,15 @@ mod tests {
 
     #[test]
     fn sign_out_page_posts_to_logout() {
-        let html = sign_out_page(None);
+        let html = sign_out_page(None, false);
         assert!(html.starts_with("<!doctype html><html lang=\"en\">"));
         assert!(html.contains("<title>Sign out</title>"));
         assert!(html.contains("<h1>Sign out</h1>"));
         assert!(html.contains(
-            "<form method=\"post\" action=\"/api/logout\"><button type=\"submit\">Sign out</button></form>"
+            "<form id=\"sign-out\" method=\"post\" action=\"/api/logout\" data-done=\"/.portcullis/signed-out\"><button type=\"submit\">Sign out</button></form>"
         ));
+        assert!(!html.contains("<script"));
+        assert!(sign_out_page(None, true).contains("src=\"/.portcullis/sign-out.js\""));
         // The same look as the other pages.
         assert!(html.contains("<p class=\"muted\">Portcullis</p>"));
     }

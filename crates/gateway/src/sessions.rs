@@ -51,12 +51,15 @@ impl SessionService {
     }
 
     /// After a successful sign-in: user and server-side session in one transaction, then a
-    /// fresh session id in a fresh JWT (R-CB-9) bound to a fresh fingerprint cookie (R-FP).
+    /// fresh session id in a fresh JWT (R-CB-9) bound to a fresh fingerprint cookie (R-FP),
+    /// a fresh CSRF token (R-CSRF) and, with DPoP on, the browser key whose proof started the
+    /// sign-in (`jkt`, R-DP-B).
     pub async fn start(
         &self,
         store: &Store,
         mapped: &MappedUser,
         idp_sid: Option<String>,
+        jkt: Option<String>,
         now: i64,
     ) -> Result<Started, WebError> {
         let random = || {
@@ -88,6 +91,7 @@ impl SessionService {
             auth_time: now,
             fph: fingerprint_hash(&fingerprint),
             csrf_h: csrf_hash(&self.keys, &csrf),
+            jkt,
             idp_sid,
         }
         .issue(&self.keys);

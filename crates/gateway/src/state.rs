@@ -9,6 +9,7 @@ use portcullis_core::session::{CookieNames, SessionKeys};
 use portcullis_core::time::Clock;
 use portcullis_store::Store;
 
+use crate::dpop::DpopGuard;
 use crate::idp::{IdpHttp, Provider};
 use crate::limiter::RateLimiter;
 use crate::proxy::Upstream;
@@ -54,6 +55,8 @@ pub struct Inner {
     pub views: Views,
     /// Sign-in starts per client address.
     pub login_limiter: RateLimiter,
+    /// Tier 3 (R-DP): `None` when DPoP is turned off.
+    pub dpop: Option<DpopGuard>,
     /// The only source of "now" for requests and background tasks (tests inject their own).
     pub clock: Arc<dyn Clock>,
     provider: ArcSwapOption<Provider>,
@@ -91,6 +94,14 @@ impl AppState {
         let cookies = CookieNames::new(config.secure_cookies());
         let public_origin = config.public_origin();
         let login_limiter = RateLimiter::new(config.limits.login_starts_per_minute);
+        let dpop = config.browser.dpop.enabled.then(|| {
+            DpopGuard::new(
+                config.public_url.clone(),
+                &keys,
+                config.browser.dpop.nonce,
+                &store,
+            )
+        });
         let sessions = SessionService::new(
             keys,
             cookies.clone(),
@@ -111,6 +122,7 @@ impl AppState {
             upstream,
             views,
             login_limiter,
+            dpop,
             clock,
             provider: ArcSwapOption::empty(),
             not_ready: RwLock::new("loading the IdP's metadata".into()),

@@ -37,6 +37,9 @@ pub struct SessionClaims {
     pub fph: String,
     /// R-CSRF-2: base64url HMAC (CSRF subkey) of the CSRF token.
     pub csrf_h: String,
+    /// R-DP-B: `cnf.jkt`, the RFC 7638 thumbprint of the browser key the session is bound to
+    /// (absent only when DPoP is turned off).
+    pub jkt: Option<String>,
     /// The IdP's session id (`sid` of the ID token), for back-channel logout.
     pub idp_sid: Option<String>,
 }
@@ -67,8 +70,13 @@ impl SessionClaims {
             "iat": self.iat, "exp": self.exp, "auth_time": self.auth_time, "fph": self.fph,
             "csrf_h": self.csrf_h,
         });
-        if let (Some(idp_sid), Some(obj)) = (&self.idp_sid, claims.as_object_mut()) {
-            obj.insert("idp_sid".into(), Value::String(idp_sid.clone()));
+        if let Some(obj) = claims.as_object_mut() {
+            if let Some(jkt) = &self.jkt {
+                obj.insert("cnf".into(), json!({ "jkt": jkt }));
+            }
+            if let Some(idp_sid) = &self.idp_sid {
+                obj.insert("idp_sid".into(), Value::String(idp_sid.clone()));
+            }
         }
         let input = format!(
             "{}.{}",
@@ -109,6 +117,7 @@ impl SessionClaims {
             auth_time: int(c, "auth_time")?,
             fph: string(c, "fph")?,
             csrf_h: string(c, "csrf_h")?,
+            jkt: confirmation(c)?,
             idp_sid: optional_str(c, "idp_sid")
                 .map_err(claim_error)?
                 .map(str::to_owned),
@@ -177,6 +186,20 @@ fn claim_error(e: ClaimError) -> SessionError {
     }
 }
 
+/// `cnf` (RFC 7800) with exactly a non-empty `jkt` string, or absent.
+fn confirmation(c: &Map<String, Value>) -> Result<Option<String>, SessionError> {
+    let Some(cnf) = c.get("cnf") else {
+        return Ok(None);
+    };
+    match cnf.as_object() {
+        Some(o) if o.len() == 1 => match o.get("jkt").and_then(Value::as_str) {
+            Some(jkt) if !jkt.is_empty() => Ok(Some(jkt.to_owned())),
+            _ => Err(SessionError::Claim("cnf")),
+        },
+        _ => Err(SessionError::Claim("cnf")),
+    }
+}
+
 /// A required, non-empty string claim.
 fn string(c: &Map<String, Value>, name: &'static str) -> Result<String, SessionError> {
     match required_str(c, name).map_err(claim_error)? {
@@ -211,7 +234,46 @@ mod tests {
             auth_time: now,
             fph: fingerprint_hash("fp-value"),
             csrf_h: csrf_hash(&keys(), "csrf-value"),
+            jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
             idp_sid: Some("idp-1".into()),
+        }
+    }
+
+    #[test]
+    fn r_sj_2_cnf_jkt_round_trips_and_is_strict() {
+        let k = keys();
+        let t = claims(1_000_000).issue(&k);
+        let c = SessionClaims::verify(&t, &k, URL, 1_000_100).unwrap();
+        assert_eq!(
+            c.jkt.as_deref(),
+            Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
+        );
+        let unbound = SessionClaims {
+            jkt: None,
+            ..claims(1_000_000)
+        };
+        let c = SessionClaims::verify(&unbound.issue(&k), &k, URL, 1_000_100).unwrap();
+        assert_eq!(c.jkt, None);
+        for cnf in [
+            json!("x"),
+            json!({}),
+            json!({"jkt": 5}),
+            json!({"jkt": ""}),
+            json!({"jkt": "a", "x5t#S256": "b"}),
+        ] {
+            let body = json!({"iss": URL, "aud": URL, "sub": "u", "sid": "s", "iat": 1_000_000,
+                "exp": 1_000_000 + SESSION_TTL, "auth_time": 1_000_000, "fph": "f",
+                "csrf_h": "c", "cnf": cnf});
+            let t = forge(
+                &json!({"alg": "HS256", "typ": "session+jwt"}),
+                &body,
+                k.session_jwt(),
+            );
+            assert_eq!(
+                SessionClaims::verify(&t, &k, URL, 1_000_100),
+                Err(SessionError::Claim("cnf")),
+                "{cnf}"
+            );
         }
     }
 

@@ -133,6 +133,11 @@ async fn complete(
     let tx = tx.ok_or(WebError::BadRequest("unknown, expired or consumed state"))?;
     check_binding(state, headers, &tx)?;
     *bound = true;
+    // R-DP-B: with DPoP on, no unbound session may exist; a transaction started without a
+    // proof (e.g. while DPoP was off) cannot finish.
+    if state.dpop.is_some() && tx.dpop_jkt.is_none() {
+        return Err(WebError::BadRequest("sign-in was not started with a DPoP proof").into());
+    }
     if let Some(error) = &params.error {
         tracing::warn!(event = "auth.failure", idp_error = %error, "the IdP returned an error");
         return Err(Outcome::IdpError(pages::idp_error_page(
@@ -173,7 +178,13 @@ async fn complete(
     // Everything checked: now, and only now, write (user and session in one transaction).
     let started = state
         .sessions
-        .start(&state.store, &mapped, id.sid.clone(), now)
+        .start(
+            &state.store,
+            &mapped,
+            id.sid.clone(),
+            tx.dpop_jkt.clone(),
+            now,
+        )
         .await
         .map_err(Outcome::Web)?;
     let user = state.views.users.put(started.user, now);

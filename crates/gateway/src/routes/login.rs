@@ -1,4 +1,5 @@
-//! `GET /api/login`: start an Authorization Code + PKCE sign-in (R-AZ).
+//! `/api/login`: start an Authorization Code + PKCE sign-in (R-AZ), bound to the browser's
+//! DPoP key when tier 3 is on (R-DP-B).
 //!
 //! Anyone can call this without a cookie, and each call stores a transaction for 10 minutes,
 //! so it is bounded three ways: per client address (a rate limit), per browser (R-AZ-3), and
@@ -6,9 +7,10 @@
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::oidc::authorize::{AuthorizationRequest, authorization_url};
@@ -16,8 +18,11 @@ use portcullis_core::oidc::pkce::{pkce_challenge, random_token};
 use portcullis_core::redirect::validate_return_to;
 use portcullis_store::{LoginTx, TxLimits};
 
+use serde_json::json;
+
 use super::{no_store, set_cookie};
 use crate::error::WebError;
+use crate::pages;
 use crate::state::AppState;
 
 /// Login transaction lifetime (R-AZ-3) and the tx cookie's Max-Age (R-AZ-4).
@@ -53,20 +58,84 @@ fn random() -> Result<String, WebError> {
     random_token().map_err(|e| WebError::Internal(e.to_string()))
 }
 
+/// `GET /api/login`: with DPoP on, the small sign-in page whose script binds the sign-in to
+/// this browser's key (then `POST /api/login`); with DPoP off, straight to the IdP.
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    if state.dpop.is_some() {
+        // Not ready: say so here rather than after the script ran.
+        state.ready_provider()?;
+        let mut resp = Html(pages::sign_in_page()).into_response();
+        pages::allow_own_scripts(&mut resp);
+        no_store(&mut resp);
+        return Ok(resp);
+    }
+    let (url, tx_cookie) = begin(&state, peer, query.as_deref(), None).await?;
+    let mut resp = (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response();
+    set_cookie(&mut resp, tx_cookie);
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+/// `POST /api/login` (SECURITY.md §0.2): start a sign-in bound to the key that signed the
+/// DPoP proof (R-DP-B); answers `{"authorization_url": …}` and sets the tx cookie.
+pub async fn start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    // Only our own pages (or a configured frontend origin) start sign-ins by script.
+    if let Some(o) = headers.get(header::ORIGIN)
+        && o.as_bytes() != state.public_origin.as_bytes()
+        && !crate::cors::is_extra_origin(&state, o.as_bytes())
+    {
+        return Err(WebError::Csrf("sign-in started from another origin"));
+    }
+    let jkt = match &state.dpop {
+        Some(guard) => {
+            state.ready_provider()?;
+            let now = state.now();
+            state
+                .login_limiter
+                .check(peer.ip(), now)
+                .map_err(|retry| WebError::RateLimited("sign-in starts", retry))?;
+            let proof = guard.verify(&method, &uri, &headers, None, now).await?;
+            Some(proof.jkt)
+        }
+        None => None,
+    };
+    let (url, tx_cookie) = begin(&state, peer, query.as_deref(), jkt).await?;
+    let mut resp = Json(json!({ "authorization_url": url.as_str() })).into_response();
+    set_cookie(&mut resp, tx_cookie);
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+/// Store a new transaction and build the authorization URL; returns it with the tx cookie.
+async fn begin(
+    state: &AppState,
+    peer: SocketAddr,
+    query: Option<&str>,
+    dpop_jkt: Option<String>,
+) -> Result<(url::Url, String), WebError> {
     let provider = state.ready_provider()?;
     let now = state.now();
-    state
-        .login_limiter
-        .check(peer.ip(), now)
-        .map_err(|retry| WebError::RateLimited("sign-in starts", retry))?;
+    // With DPoP the POST handler counted this start before checking the proof.
+    if dpop_jkt.is_none() {
+        state
+            .login_limiter
+            .check(peer.ip(), now)
+            .map_err(|retry| WebError::RateLimited("sign-in starts", retry))?;
+    }
     let meta = &provider.metadata;
     let cfg = &state.config.oidc;
-    let return_to = requested_target(query.as_deref())
+    let return_to = requested_target(query)
         .filter(|t| t.len() <= MAX_RETURN_TO)
         .and_then(|t| validate_return_to(&t, &state.config.public_url))
         .map(|u| u.to_string())
@@ -81,10 +150,11 @@ pub async fn login(
         nonce: nonce.clone(),
         code_verifier: verifier.clone(),
         return_to,
-        binding_hash: binding_hash(&state, &tx_cookie),
+        binding_hash: binding_hash(state, &tx_cookie),
         issuer: meta.issuer.clone(),
         created_at: now,
         expires_at: now + TX_TTL,
+        dpop_jkt,
     };
     state.store.login_tx.insert_login_tx(&tx, TX_LIMITS).await?;
 
@@ -98,13 +168,7 @@ pub async fn login(
         custom_parameters: &cfg.custom_parameters,
     };
     let url = authorization_url(&meta.authorization_endpoint, &request);
-    let mut resp = (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response();
-    set_cookie(
-        &mut resp,
-        state.cookies.set(state.cookies.tx, &tx_cookie, TX_TTL),
-    );
-    no_store(&mut resp);
-    Ok(resp)
+    Ok((url, state.cookies.set(state.cookies.tx, &tx_cookie, TX_TTL)))
 }
 
 #[cfg(test)]

@@ -42,14 +42,26 @@ pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
 
 /// `GET /api/logout`: a page with the sign-out button (changes nothing). The form carries
 /// the CSRF token, since a plain form cannot send the `X-CSRF-Token` header.
-pub async fn logout_page(auth: Result<MaybeAuthed, WebError>) -> Response {
+pub async fn logout_page(
+    State(state): State<AppState>,
+    auth: Result<MaybeAuthed, WebError>,
+) -> Response {
     let token = match &auth {
         Ok(MaybeAuthed(Some(a))) => a.csrf_cookie.as_deref(),
         _ => None,
     };
-    let mut resp = Html(pages::sign_out_page(token)).into_response();
+    let dpop = state.dpop.is_some();
+    let mut resp = Html(pages::sign_out_page(token, dpop)).into_response();
+    if dpop {
+        pages::allow_own_scripts(&mut resp);
+    }
     no_store(&mut resp);
     resp
+}
+
+/// Where the sign-out script lands once the session has ended.
+pub async fn signed_out() -> Response {
+    Html(pages::signed_out_page()).into_response()
 }
 
 /// `POST /api/logout`: revoke the session server-side (a copied cookie stops working at
@@ -99,6 +111,13 @@ pub async fn logout(
 /// that header alone cannot be required. A client that sends neither is not a browser and
 /// carries no ambient cookies across sites.
 fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
+    // A configured frontend origin may sign its person out (R-CSRF-6).
+    if headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| crate::cors::is_extra_origin(state, o.as_bytes()))
+    {
+        return Ok(());
+    }
     if let Some(site) = headers.get("sec-fetch-site") {
         return if site.as_bytes().eq_ignore_ascii_case(b"same-origin") {
             Ok(())

@@ -487,11 +487,109 @@ impl Resp {
 /// Cookies per `host:port`, in arrival order.
 type Jar = HashMap<String, Vec<(String, String)>>;
 
+// ------------------------------------------------------------------------------------------
+// DPoP (tier 3), as the browser client does it
+// ------------------------------------------------------------------------------------------
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A browser's P-256 key, signing DPoP proofs (RFC 9449 §4.2) the way `client.js` does.
+pub struct DpopKey {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    /// The public JWK (`kty`, `crv`, `x`, `y`).
+    pub jwk: Value,
+}
+
+impl Default for DpopKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DpopKey {
+    pub fn new() -> DpopKey {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+        };
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let public = pair.public_key().as_ref().to_vec(); // 0x04 ‖ x ‖ y
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&public[1..33]), "y": b64(&public[33..65])});
+        DpopKey { pair, jwk }
+    }
+
+    /// RFC 7638 thumbprint (the session's `cnf.jkt`).
+    pub fn thumbprint(&self) -> String {
+        let j = &self.jwk;
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            j["x"].as_str().unwrap(),
+            j["y"].as_str().unwrap()
+        );
+        b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()).as_ref())
+    }
+
+    /// Sign any header and claims (tests of malformed proofs change them).
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self.pair.sign(&rng, input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(sig.as_ref()))
+    }
+
+    /// The standard header: `typ`, `alg` ES256, this key's public JWK.
+    pub fn header(&self) -> Value {
+        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk})
+    }
+
+    /// A fresh proof for `method` `url` (query dropped) at `iat`.
+    pub fn proof(&self, method: &str, url: &str, iat: i64, nonce: Option<&str>) -> String {
+        let mut claims = json!({"jti": b64(&rand_bytes()), "htm": method, "htu": htu(url), "iat": iat});
+        if let Some(n) = nonce {
+            claims["nonce"] = json!(n);
+        }
+        self.sign(&self.header(), &claims)
+    }
+}
+
+fn rand_bytes() -> [u8; 24] {
+    let mut b = [0u8; 24];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    b
+}
+
+/// `scheme://host[:port]/path` of `url`: a proof's `htu`.
+pub fn htu(url: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 /// A browser-like client: keeps cookies per host:port, follows nothing by itself.
 #[derive(Clone)]
 pub struct Browser {
     http: reqwest::Client,
     jar: Arc<Mutex<Jar>>,
+    /// The browser's DPoP key (as `client.js` keeps in IndexedDB); `None` for a client that
+    /// has none.
+    pub dpop: Option<Arc<DpopKey>>,
+    /// Server clock minus ours, learnt from `Date` as `client.js` does (tests inject clocks).
+    offset: Arc<Mutex<i64>>,
+    nonce: Arc<Mutex<Option<String>>>,
 }
 
 impl Default for Browser {
@@ -509,6 +607,43 @@ impl Browser {
                 .build()
                 .unwrap(),
             jar: Arc::default(),
+            dpop: Some(Arc::new(DpopKey::new())),
+            offset: Arc::default(),
+            nonce: Arc::default(),
+        }
+    }
+
+    /// A client without a DPoP key (curl, a script, an attacker with stolen cookies).
+    pub fn without_dpop() -> Browser {
+        Browser {
+            dpop: None,
+            ..Browser::new()
+        }
+    }
+
+    /// Now, by the server's clock as last seen in a `Date` header.
+    pub fn server_now(&self) -> i64 {
+        unix_now() + *self.offset.lock().unwrap()
+    }
+
+    /// A fresh proof from this browser's key for `method` `url`, as `client.js` makes it.
+    pub fn proof(&self, method: &str, url: &str) -> String {
+        let nonce = self.nonce.lock().unwrap().clone();
+        self.dpop
+            .as_ref()
+            .expect("this browser has a DPoP key")
+            .proof(method, url, self.server_now(), nonce.as_deref())
+    }
+
+    fn learn(&self, headers: &reqwest::header::HeaderMap) {
+        if let Some(d) = headers.get("date").and_then(|d| d.to_str().ok())
+            && let Ok(t) = httpdate::parse_http_date(d)
+        {
+            let server = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            *self.offset.lock().unwrap() = server - unix_now();
+        }
+        if let Some(n) = headers.get("dpop-nonce").and_then(|d| d.to_str().ok()) {
+            *self.nonce.lock().unwrap() = Some(n.to_string());
         }
     }
 
@@ -646,14 +781,70 @@ impl Browser {
         if let Some(t) = self.cookie(u.as_str(), "csrf_token") {
             req = req.header("x-csrf-token", t);
         }
-        let resp = req.send().await.unwrap();
+        let request = req.build().unwrap();
+        // As client.js does for API paths: a fresh proof, and one retry when the server asks
+        // for a nonce or our clock was off.
+        let proofs = self.dpop.is_some() && u.path().starts_with("/api/");
+        let mut resp = self.execute(&request, proofs).await;
+        if proofs && resp.status() == 401 {
+            let www = resp
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            if www.starts_with("DPoP") {
+                self.learn(resp.headers());
+                resp = self.execute(&request, true).await;
+            }
+        }
         self.store(&u, &resp);
-        Resp {
+        if proofs {
+            self.learn(resp.headers());
+        }
+        let r = Resp {
             status: resp.status().as_u16(),
             headers: resp.headers().clone(),
             url: url.to_string(),
             body: resp.text().await.unwrap_or_default(),
+        };
+        // The sign-in page: run what its script does (tests/harness/browser.mjs runs the real
+        // one in Chromium): POST /api/login with a proof, then "navigate" to the IdP, shown
+        // here as the 302 a DPoP-less sign-in answers.
+        if r.status == 200 && r.body.contains("src=\"/.portcullis/sign-in.js\"") && self.dpop.is_some() {
+            let mut login = u.clone();
+            login.set_path("/api/login");
+            let started = self
+                .send(
+                    self.http.post(login.as_str()).header("accept", "application/json"),
+                    login.as_str(),
+                )
+                .await;
+            if started.status != 200 {
+                return started;
+            }
+            let v: Value = serde_json::from_str(&started.body).unwrap();
+            let mut headers = started.headers.clone();
+            headers.insert(
+                "location",
+                v["authorization_url"].as_str().unwrap().parse().unwrap(),
+            );
+            return Resp {
+                status: 302,
+                headers,
+                url: started.url,
+                body: String::new(),
+            };
         }
+        r
+    }
+
+    async fn execute(&self, request: &reqwest::Request, proof: bool) -> reqwest::Response {
+        let mut request = request.try_clone().expect("a request body that can be resent");
+        if proof {
+            let p = self.proof(request.method().as_str(), request.url().as_str());
+            request.headers_mut().insert("dpop", p.parse().unwrap());
+        }
+        self.http.execute(request).await.unwrap()
     }
 
     pub async fn get(&self, url: &str) -> Resp {
