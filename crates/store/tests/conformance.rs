@@ -37,6 +37,7 @@ fn tx(state: &str, binding: &str, at: i64) -> LoginTx {
         issuer: "https://idp".into(),
         created_at: at,
         expires_at: at + 600,
+        dpop_jkt: None,
     }
 }
 
@@ -398,6 +399,28 @@ conformance!(
         follower.abort();
     }
 );
+
+conformance!(login_tx_round_trips_the_dpop_key_thumbprint, |s, _b| {
+    let bound = LoginTx {
+        dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        ..tx("with-dpop", "b", 1000)
+    };
+    let unbound = tx("without-dpop", "b", 1000);
+    for t in [&bound, &unbound] {
+        s.login_tx.insert_login_tx(t, LIMITS).await.unwrap();
+    }
+    assert_eq!(
+        s.login_tx.take_login_tx("with-dpop", 1001).await.unwrap(),
+        Some(bound)
+    );
+    assert_eq!(
+        s.login_tx
+            .take_login_tx("without-dpop", 1001)
+            .await
+            .unwrap(),
+        Some(unbound)
+    );
+});
 
 #[tokio::test]
 async fn sqlite_file_database_is_created_and_reopened() {

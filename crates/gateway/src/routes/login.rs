@@ -85,6 +85,7 @@ pub async fn login(
         issuer: meta.issuer.clone(),
         created_at: now,
         expires_at: now + TX_TTL,
+        dpop_jkt: None,
     };
     state.store.login_tx.insert_login_tx(&tx, TX_LIMITS).await?;
 

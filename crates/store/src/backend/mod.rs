@@ -13,8 +13,8 @@ pub(crate) const USER_COLUMNS: &str = "id, issuer, subject, user_id, email, name
      family_name, picture, provider, username, groups_json, first_login, last_login, active";
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_seen, expires_at, revoked_at, idp_sid";
-pub(crate) const TX_COLUMNS: &str =
-    "state, nonce, code_verifier, return_to, binding_hash, issuer, created_at, expires_at";
+pub(crate) const TX_COLUMNS: &str = "state, nonce, code_verifier, return_to, binding_hash, \
+     issuer, created_at, expires_at, dpop_jkt";
 
 /// Implements every store trait for `$store` (a struct with `pool: sqlx::Pool<$db>` and
 /// `wake: Arc<Notify>`, plus `async fn announce(&self, t: &mut Transaction<$db>)` that tells
@@ -78,6 +78,7 @@ macro_rules! sql_backend {
                 issuer: r.try_get("issuer")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
+                dpop_jkt: r.try_get("dpop_jkt")?,
             })
         }
 
@@ -328,7 +329,8 @@ macro_rules! sql_backend {
                     return Err(StoreError::Full("sign-ins"));
                 }
                 let sql = format!(
-                    "INSERT INTO login_tx ({TX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    "INSERT INTO login_tx ({TX_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(&tx.state)
@@ -339,6 +341,7 @@ macro_rules! sql_backend {
                     .bind(&tx.issuer)
                     .bind(tx.created_at)
                     .bind(tx.expires_at)
+                    .bind(&tx.dpop_jkt)
                     .execute(&mut *t)
                     .await?;
                 t.commit().await?;
