@@ -500,6 +500,7 @@ async fn r_cb_2_missing_unknown_or_expired_state_400() {
         issuer: env.op.issuer.clone(),
         created_at: now - 700,
         expires_at: now - 100,
+        dpop_jkt: None,
     };
     env.store()
         .login_tx

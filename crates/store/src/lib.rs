@@ -1,12 +1,13 @@
-//! Persistence: users, server-side sessions, login transactions and the change feed.
+//! Persistence: users, server-side sessions, login transactions, the change feed and the DPoP
+//! proof replay cache.
 //!
 //! Each concern is a narrow async trait ([`UserStore`], [`SessionStore`], [`LoginTxStore`],
-//! [`ChangeLog`]); a [`Store`] holds one backend behind all of them as `Arc<dyn …>`. Two
-//! backends implement them with the same portable SQL: embedded SQLite (the default) and
-//! PostgreSQL (several replicas). Every revocation and user state change is appended to a
-//! `changes` table in the same transaction; [`feed::follow`] turns that log into a stream each
-//! replica applies to its in-memory views (PostgreSQL `LISTEN/NOTIFY` wakes it at once, a
-//! catch-up query by cursor makes it complete after a reconnect).
+//! [`ChangeLog`], [`ProofReplayStore`]); a [`Store`] holds one backend behind all of them as
+//! `Arc<dyn …>`. Two backends implement them with the same portable SQL: embedded SQLite (the
+//! default) and PostgreSQL (several replicas). Every revocation and user state change is
+//! appended to a `changes` table in the same transaction; [`feed::follow`] turns that log into
+//! a stream each replica applies to its in-memory views (PostgreSQL `LISTEN/NOTIFY` wakes it at
+//! once, a catch-up query by cursor makes it complete after a reconnect).
 
 mod backend;
 pub mod feed;
@@ -94,6 +95,34 @@ pub trait LoginTxStore: Send + Sync {
     async fn take_login_tx(&self, state: &str, now: i64) -> Result<Option<LoginTx>, StoreError>;
 }
 
+/// DPoP proof replay detection shared by every replica (RFC 9449 §11.1).
+#[async_trait]
+pub trait ProofReplayStore: Send + Sync {
+    /// Remember `key` (a digest of (jkt, jti)) until `expires_at`. Returns `Ok(true)` the
+    /// first time, `Ok(false)` when a live entry exists (a replay). An entry is live while
+    /// `now <= expires_at` (as for login transactions); an expired entry with the same key
+    /// counts as absent and is replaced.
+    ///
+    /// Atomic set-if-absent in one statement (`INSERT … ON CONFLICT (key) DO UPDATE … WHERE`
+    /// the stored entry has expired, checking rows affected), so two replicas racing on one
+    /// key cannot both get `true`, not even when they race to replace an expired entry.
+    ///
+    /// Expired rows are purged on a cheap schedule (after every 256 inserts by a replica, every
+    /// 30 s of `now`, and at most once a second while the table looks full), never by a scan
+    /// per call. The table is bounded: when `limit` live rows exist the call is refused with
+    /// [`StoreError::Full`]`("DPoP proofs")` and nothing is stored. The bound is checked
+    /// against a running count that each replica keeps and re-synchronises with a real count
+    /// at each purge (counting per call would cost more than the insert), so with several
+    /// replicas the table may exceed `limit` by up to about 256 rows per replica.
+    async fn remember_proof(
+        &self,
+        key: &str,
+        expires_at: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// The append-only log of changes every replica must apply (revocations, user state).
 #[async_trait]
 pub trait ChangeLog: Send + Sync {
@@ -126,6 +155,7 @@ pub enum Table {
     Sessions,
     LoginTx,
     Changes,
+    DpopProofs,
 }
 
 #[cfg(feature = "testing")]
@@ -136,13 +166,20 @@ impl Table {
             Table::Sessions => "sessions",
             Table::LoginTx => "login_tx",
             Table::Changes => "changes",
+            Table::DpopProofs => "dpop_proofs",
         }
     }
 }
 
 /// Every trait of one backend.
-pub trait Backend: UserStore + SessionStore + LoginTxStore + ChangeLog + Health {}
-impl<T: UserStore + SessionStore + LoginTxStore + ChangeLog + Health> Backend for T {}
+pub trait Backend:
+    UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + Health
+{
+}
+impl<T: UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + Health> Backend
+    for T
+{
+}
 
 /// The store handle: one backend seen through each concern's trait; cheap to clone.
 #[derive(Clone)]
@@ -151,6 +188,7 @@ pub struct Store {
     pub sessions: Arc<dyn SessionStore>,
     pub login_tx: Arc<dyn LoginTxStore>,
     pub changes: Arc<dyn ChangeLog>,
+    pub proofs: Arc<dyn ProofReplayStore>,
     pub health: Arc<dyn Health>,
     kind: &'static str,
 }
@@ -169,6 +207,7 @@ impl Store {
             sessions: backend.clone(),
             login_tx: backend.clone(),
             changes: backend.clone(),
+            proofs: backend.clone(),
             health: backend,
             kind,
         }

@@ -40,6 +40,10 @@ pub struct LoginTx {
     pub binding_hash: String,
     /// Issuer the request went to (RFC 9207 check at the callback).
     pub issuer: String,
+    /// RFC 7638 thumbprint of the key that signed the `/api/login` DPoP proof, if one was
+    /// presented; the session is bound to it at the callback, so a session started by one
+    /// key cannot be used with another.
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }

@@ -37,6 +37,7 @@ fn tx(state: &str, binding: &str, at: i64) -> LoginTx {
         issuer: "https://idp".into(),
         created_at: at,
         expires_at: at + 600,
+        dpop_jkt: None,
     }
 }
 
@@ -56,6 +57,9 @@ const LIMITS: TxLimits = TxLimits {
     per_browser: 5,
     total: 10_000,
 };
+
+/// A bound on stored DPoP proofs no test reaches unless it means to.
+const PROOFS: i64 = 10_000;
 
 /// Two handles on one database (two replicas). SQLite: the same handle twice.
 async fn open(backend: &str) -> (Store, Store) {
@@ -398,6 +402,148 @@ conformance!(
         follower.abort();
     }
 );
+
+conformance!(login_tx_round_trips_the_dpop_key_thumbprint, |s, _b| {
+    let bound = LoginTx {
+        dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        ..tx("with-dpop", "b", 1000)
+    };
+    let unbound = tx("without-dpop", "b", 1000);
+    for t in [&bound, &unbound] {
+        s.login_tx.insert_login_tx(t, LIMITS).await.unwrap();
+    }
+    assert_eq!(
+        s.login_tx.take_login_tx("with-dpop", 1001).await.unwrap(),
+        Some(bound)
+    );
+    assert_eq!(
+        s.login_tx
+            .take_login_tx("without-dpop", 1001)
+            .await
+            .unwrap(),
+        Some(unbound)
+    );
+});
+
+conformance!(dpop_proof_is_accepted_once_until_it_expires, |a, b| {
+    let p = &a.proofs;
+    assert!(p.remember_proof("k1", 1300, 1000, PROOFS).await.unwrap());
+    assert!(
+        !p.remember_proof("k1", 1300, 1001, PROOFS).await.unwrap(),
+        "replay"
+    );
+    assert!(
+        !b.proofs
+            .remember_proof("k1", 1300, 1002, PROOFS)
+            .await
+            .unwrap(),
+        "replay on another replica"
+    );
+    assert!(
+        !p.remember_proof("k1", 1300, 1300, PROOFS).await.unwrap(),
+        "still live at expires_at"
+    );
+    assert!(p.remember_proof("k2", 1300, 1000, PROOFS).await.unwrap());
+    // Once expired, the same key counts as new and is remembered afresh.
+    assert!(p.remember_proof("k1", 1601, 1301, PROOFS).await.unwrap());
+    assert!(
+        !p.remember_proof("k1", 1601, 1302, PROOFS).await.unwrap(),
+        "the replaced entry is live again"
+    );
+    assert_eq!(
+        a.count(Table::DpopProofs).await.unwrap(),
+        2,
+        "a replaced entry is still one row"
+    );
+});
+
+conformance!(dpop_proof_racing_callers_exactly_one_wins, |a, b| {
+    // Two replicas at once.
+    let (x, y) = tokio::join!(
+        a.proofs.remember_proof("pair", 1300, 1000, PROOFS),
+        b.proofs.remember_proof("pair", 1300, 1000, PROOFS),
+    );
+    assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|w| **w).count(), 1);
+    // Many callers over both replicas, on a new key and on one whose entry has expired
+    // (replacing it must be just as exclusive). The clock stays within the purge interval, so
+    // the expired row is still there to be replaced rather than purged first.
+    a.proofs
+        .remember_proof("stale", 1005, 1000, PROOFS)
+        .await
+        .unwrap();
+    for key in ["fresh", "stale"] {
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { s.proofs.remember_proof(key, 1300, 1010, PROOFS).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap() {
+                wins += 1;
+            }
+        }
+        assert_eq!(wins, 1, "{key}: exactly one caller may accept the proof");
+    }
+});
+
+conformance!(dpop_proofs_are_bounded, |s, _b| {
+    let limit = 3;
+    let p = &s.proofs;
+    for k in ["k1", "k2", "k3"] {
+        assert!(p.remember_proof(k, 1001, 1000, limit).await.unwrap());
+    }
+    let full = p.remember_proof("k4", 1001, 1000, limit).await;
+    assert!(
+        matches!(full, Err(StoreError::Full("DPoP proofs"))),
+        "{full:?}"
+    );
+    assert_eq!(
+        s.count(Table::DpopProofs).await.unwrap(),
+        3,
+        "nothing stored when full"
+    );
+    // A second later the rows have expired: an apparently full table is re-counted (at most
+    // once a second), so there is room again without waiting for the regular purge.
+    assert!(p.remember_proof("k4", 1100, 1002, limit).await.unwrap());
+    assert_eq!(s.count(Table::DpopProofs).await.unwrap(), 1);
+});
+
+conformance!(dpop_expired_proofs_are_purged, |s, _b| {
+    let p = &s.proofs;
+    for i in 0..5 {
+        p.remember_proof(&format!("short{i}"), 1010, 1000, PROOFS)
+            .await
+            .unwrap();
+    }
+    p.remember_proof("long", 5000, 1000, PROOFS).await.unwrap();
+    assert_eq!(s.count(Table::DpopProofs).await.unwrap(), 6);
+    // Time has passed: the next call purges the expired rows.
+    p.remember_proof("new", 5000, 1100, PROOFS).await.unwrap();
+    assert_eq!(s.count(Table::DpopProofs).await.unwrap(), 2);
+});
+
+conformance!(dpop_proofs_are_purged_after_256_inserts_at_load, |s, _b| {
+    // Under load the clock hardly moves between calls; a purge still runs after every 256
+    // inserts.
+    let p = &s.proofs;
+    for i in 0..10 {
+        p.remember_proof(&format!("short{i}"), 1005, 1000, PROOFS)
+            .await
+            .unwrap();
+    }
+    for i in 10..257 {
+        p.remember_proof(&format!("k{i}"), 2000, 1010, PROOFS)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.count(Table::DpopProofs).await.unwrap(),
+        257 - 10,
+        "the 10 expired proofs are gone"
+    );
+});
 
 #[tokio::test]
 async fn sqlite_file_database_is_created_and_reopened() {

@@ -8,17 +8,96 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
 /// Columns of `users`, in [`user_from_row`]'s order.
 pub(crate) const USER_COLUMNS: &str = "id, issuer, subject, user_id, email, name, given_name, \
      family_name, picture, provider, username, groups_json, first_login, last_login, active";
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_seen, expires_at, revoked_at, idp_sid";
-pub(crate) const TX_COLUMNS: &str =
-    "state, nonce, code_verifier, return_to, binding_hash, issuer, created_at, expires_at";
+pub(crate) const TX_COLUMNS: &str = "state, nonce, code_verifier, return_to, binding_hash, \
+     issuer, created_at, expires_at, dpop_jkt";
 
-/// Implements every store trait for `$store` (a struct with `pool: sqlx::Pool<$db>` and
-/// `wake: Arc<Notify>`, plus `async fn announce(&self, t: &mut Transaction<$db>)` that tells
-/// other replicas a change is being committed).
+/// The DPoP replay table is purged after every this many inserts by one replica…
+const PROOF_PURGE_EVERY: u64 = 256;
+/// …and at least this often (seconds of the callers' clock), so a quiet replica purges too.
+const PROOF_PURGE_INTERVAL: i64 = 30;
+
+/// When one replica purges the DPoP replay table, and whether it considers it full.
+///
+/// Why no `SELECT COUNT(*)` per call: at thousands of proofs a second the table holds every
+/// proof of the last few minutes, and counting it on every insert would cost far more than the
+/// insert. The count is taken only when purging (after every [`PROOF_PURGE_EVERY`] inserts,
+/// every [`PROOF_PURGE_INTERVAL`] s), which divides the counting cost per insert by 256 at
+/// load, and between purges this replica adds its own inserts to it. (Cheaper still would be
+/// subtracting each purge's deleted rows and never re-counting, but a purge also deletes other
+/// replicas' rows, so that count would drift without bound.) The count is approximate, in
+/// bounded ways:
+/// - other replicas' inserts since our last purge are not in it; but each replica re-counts
+///   after at most 256 inserts of its own, so the table can exceed `limit` by at most about
+///   256 rows per replica. The limit exists so that a flood cannot fill the disk, which a bounded
+///   overshoot still guarantees;
+/// - rows that expired since the last purge are still in it, so the table can look full when
+///   it is not; while it looks full a purge runs at most once a second of `now`, so a refusal
+///   rests on a count at most a second old, and refused calls in between (a flood) cost no
+///   database round trip: they insert nothing, so they never reach the 256-insert trigger.
+///
+/// Counts in flight while a purge re-counts may be lost or counted twice; the next purge
+/// corrects either.
+#[derive(Debug, Default)]
+pub(crate) struct ProofBudget {
+    /// Inserts by this replica since its last purge.
+    since_purge: AtomicU64,
+    /// `now` of the last purge (0: none yet).
+    last_purge: AtomicI64,
+    /// Live rows as of the last purge plus this replica's inserts since.
+    live: AtomicI64,
+}
+
+impl ProofBudget {
+    /// Whether this call should purge expired rows and re-count. Among concurrent callers
+    /// that see the same trigger only one purges (the one that resets the insert count, or
+    /// that moves `last_purge`); the others go on with the count they have, so a burst does
+    /// not turn into a burst of purges.
+    pub(crate) fn purge_due(&self, now: i64, limit: i64) -> bool {
+        let last = self.last_purge.load(Ordering::Relaxed);
+        if self.since_purge.load(Ordering::Relaxed) >= PROOF_PURGE_EVERY
+            && self.since_purge.swap(0, Ordering::Relaxed) >= PROOF_PURGE_EVERY
+        {
+            self.last_purge.fetch_max(now, Ordering::Relaxed);
+            return true;
+        }
+        // The first call (`last_purge` 0) counts the table this replica starts with.
+        let timed = now >= last.saturating_add(PROOF_PURGE_INTERVAL)
+            || (self.looks_full(limit) && now > last);
+        timed
+            && self
+                .last_purge
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// A purge just counted `live` rows.
+    pub(crate) fn counted(&self, live: i64) {
+        self.live.store(live, Ordering::Relaxed);
+    }
+
+    /// This replica stored one more proof (or replaced an expired one: an over-estimate until
+    /// the next purge, which errs on the side of the bound).
+    pub(crate) fn inserted(&self) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        self.since_purge.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn looks_full(&self, limit: i64) -> bool {
+        self.live.load(Ordering::Relaxed) >= limit
+    }
+}
+
+/// Implements every store trait for `$store` (a struct with `pool: sqlx::Pool<$db>`,
+/// `wake: Arc<Notify>` and `proofs: ProofBudget`, plus
+/// `async fn announce(&self, t: &mut Transaction<$db>)` that tells other replicas a change is
+/// being committed).
 macro_rules! sql_backend {
     ($store:ty, $db:ty, $row:ty) => {
         use async_trait::async_trait;
@@ -27,8 +106,8 @@ macro_rules! sql_backend {
 
         use crate::backend::{SESSION_COLUMNS, TX_COLUMNS, USER_COLUMNS};
         use crate::{
-            Change, ChangeEvent, ChangeLog, Health, LoginTx, LoginTxStore, Session, SessionStore,
-            StoreError, TxLimits, User, UserStore,
+            Change, ChangeEvent, ChangeLog, Health, LoginTx, LoginTxStore, ProofReplayStore,
+            Session, SessionStore, StoreError, TxLimits, User, UserStore,
         };
 
         fn user_from_row(r: &$row) -> Result<User, StoreError> {
@@ -78,6 +157,7 @@ macro_rules! sql_backend {
                 issuer: r.try_get("issuer")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
+                dpop_jkt: r.try_get("dpop_jkt")?,
             })
         }
 
@@ -328,7 +408,8 @@ macro_rules! sql_backend {
                     return Err(StoreError::Full("sign-ins"));
                 }
                 let sql = format!(
-                    "INSERT INTO login_tx ({TX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    "INSERT INTO login_tx ({TX_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(&tx.state)
@@ -339,6 +420,7 @@ macro_rules! sql_backend {
                     .bind(&tx.issuer)
                     .bind(tx.created_at)
                     .bind(tx.expires_at)
+                    .bind(&tx.dpop_jkt)
                     .execute(&mut *t)
                     .await?;
                 t.commit().await?;
@@ -358,6 +440,53 @@ macro_rules! sql_backend {
                 let Some(r) = row else { return Ok(None) };
                 let tx = tx_from_row(&r)?;
                 Ok((tx.expires_at >= now).then_some(tx))
+            }
+        }
+
+        #[async_trait]
+        impl ProofReplayStore for $store {
+            async fn remember_proof(
+                &self,
+                key: &str,
+                expires_at: i64,
+                now: i64,
+                limit: i64,
+            ) -> Result<bool, StoreError> {
+                if self.proofs.purge_due(now, limit) {
+                    // By the expiry index; rows still live are not touched.
+                    sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dpop_proofs")
+                        .fetch_one(&self.pool)
+                        .await?;
+                    self.proofs.counted(live);
+                }
+                // Refused before the insert: a full table stores nothing more.
+                if self.proofs.looks_full(limit) {
+                    return Err(StoreError::Full("DPoP proofs"));
+                }
+                // Set-if-absent in one statement: a new key is inserted; an existing one is
+                // replaced only if it has expired. SQLite runs writers one at a time;
+                // PostgreSQL makes a racing insert wait for the first one's commit, then locks
+                // the conflicting row and evaluates the WHERE against its latest version. So of
+                // several callers (on any replica) racing on one key exactly one changes a row.
+                let r = sqlx::query(
+                    "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE dpop_proofs.expires_at < $3",
+                )
+                .bind(key)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                let first = r.rows_affected() == 1;
+                if first {
+                    self.proofs.inserted();
+                }
+                Ok(first)
             }
         }
 
@@ -430,3 +559,38 @@ macro_rules! sql_backend {
 }
 
 pub(crate) use sql_backend;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proof_purge_schedule() {
+        let b = ProofBudget::default();
+        assert!(b.purge_due(1000, 1000), "the first call counts the table");
+        b.counted(0);
+        for _ in 1..PROOF_PURGE_EVERY {
+            assert!(!b.purge_due(1001, 1000), "neither 256 inserts nor 30 s yet");
+            b.inserted();
+        }
+        assert!(!b.purge_due(1001, 1000), "calls are not inserts");
+        b.inserted();
+        assert!(b.purge_due(1001, 1000), "after 256 inserts");
+        assert!(!b.purge_due(1001, 1000), "only one caller per trigger");
+        assert!(!b.purge_due(1030, 1000));
+        assert!(b.purge_due(1031, 1000), "30 s after the last purge");
+        assert!(!b.purge_due(1031, 1000), "only one caller per trigger");
+        // Looking full: re-counted at most once a second, however many calls are refused.
+        b.counted(10);
+        assert!(b.looks_full(10));
+        for _ in 0..1000 {
+            assert!(!b.purge_due(1031, 10));
+        }
+        assert!(b.purge_due(1032, 10));
+        assert!(!b.purge_due(1032, 10));
+        b.counted(9);
+        assert!(!b.looks_full(10));
+        b.inserted();
+        assert!(b.looks_full(10), "own inserts count until the next purge");
+    }
+}

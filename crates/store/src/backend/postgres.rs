@@ -15,6 +15,7 @@ pub const CHANNEL: &str = "portcullis_changes";
 pub struct PgStore {
     pool: PgPool,
     wake: Arc<Notify>,
+    proofs: super::ProofBudget,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -46,6 +47,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             wake,
+            proofs: super::ProofBudget::default(),
             listener,
         })
     }

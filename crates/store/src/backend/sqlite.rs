@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 pub struct SqliteStore {
     pool: SqlitePool,
     wake: Arc<Notify>,
+    proofs: super::ProofBudget,
 }
 
 impl SqliteStore {
@@ -47,6 +48,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             wake: Arc::new(Notify::new()),
+            proofs: super::ProofBudget::default(),
         })
     }
 
