@@ -42,6 +42,8 @@ try {
     if (r.url().startsWith(origin)) seenRequests.push({ url: r.url(), method: r.method(), headers: r.headers() });
   });
   await page.goto(cfg.url);
+  // Portcullis's sign-in page passes the browser on to the IdP by script.
+  await page.waitForURL((u) => !u.href.startsWith(origin), { timeout: 20000 });
   out.login_page = page.url();
   out.passed_sign_in_page = seenRequests.some((r) => r.method === 'POST' && new URL(r.url).pathname === '/api/login');
   const login = seenRequests.find((r) => r.method === 'POST' && new URL(r.url).pathname === '/api/login');

@@ -105,14 +105,18 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     if sent_proof {
         // The browser client corrects a proof's `iat` from `Date`: state it by our clock
         // (the injected one in tests; the same as hyper's otherwise).
-        let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(state.now().max(0) as u64);
+        let date =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(state.now().max(0) as u64);
         if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(date)) {
             resp.headers_mut().insert(axum::http::header::DATE, v);
         }
     }
     // RFC 9449 §8.2: keep the client's nonce current.
     if sent_proof
-        && let Some(nonce) = state.dpop.as_ref().and_then(|d| d.current_nonce(state.now()))
+        && let Some(nonce) = state
+            .dpop
+            .as_ref()
+            .and_then(|d| d.current_nonce(state.now()))
         && let Ok(v) = HeaderValue::from_str(&nonce)
     {
         resp.headers_mut().insert("dpop-nonce", v);

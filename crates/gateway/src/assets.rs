@@ -5,7 +5,6 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-
 const FILES: [(&str, &str); 3] = [
     ("client.js", include_str!("../assets/client.js")),
     ("sign-in.js", include_str!("../assets/sign-in.js")),

@@ -40,8 +40,8 @@ pub fn preflight(state: &AppState, method: &Method, headers: &HeaderMap) -> Opti
     }
     let origin = headers.get(header::ORIGIN)?;
     if !is_extra_origin(state, origin.as_bytes()) {
-        let mut resp = crate::error::WebError::Csrf("preflight from an origin not configured")
-            .render_as(true);
+        let mut resp =
+            crate::error::WebError::Csrf("preflight from an origin not configured").render_as(true);
         resp.headers_mut()
             .insert(header::VARY, HeaderValue::from_static("Origin"));
         return Some(resp);
@@ -99,4 +99,3 @@ fn grant(h: &mut HeaderMap, origin: HeaderValue) {
     );
     h.append(header::VARY, HeaderValue::from_static("Origin"));
 }
-

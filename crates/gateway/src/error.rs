@@ -82,9 +82,7 @@ impl WebError {
             WebError::SignInFailed(_)
             | WebError::Unauthorized
             | WebError::InvalidDpop(_)
-            | WebError::UseDpopNonce(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            | WebError::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) | WebError::Csrf(_) => StatusCode::FORBIDDEN,
             WebError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebError::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,

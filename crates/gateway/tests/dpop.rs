@@ -35,15 +35,27 @@ async fn post_with(b: &Browser, env: &TestEnv, url: &str, proofs: &[&str]) -> re
 }
 
 /// §0.3's DPoP refusal, exactly; nothing set, the app not reached.
-async fn assert_dpop_refused(env: &TestEnv, r: reqwest::Response, upstream_before: usize, case: &str) {
+async fn assert_dpop_refused(
+    env: &TestEnv,
+    r: reqwest::Response,
+    upstream_before: usize,
+    case: &str,
+) {
     assert_eq!(r.status(), 401, "[{case}]");
     assert_eq!(
         r.headers()["www-authenticate"],
         r#"DPoP error="invalid_dpop_proof", algs="ES256""#,
         "[{case}]"
     );
-    assert!(r.headers().get("set-cookie").is_none(), "[{case}] no cookie");
-    assert_eq!(r.text().await.unwrap(), r#"{"error":"unauthorized"}"#, "[{case}]");
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "[{case}] no cookie"
+    );
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"{"error":"unauthorized"}"#,
+        "[{case}]"
+    );
     assert_eq!(env.upstream.count(), upstream_before, "[{case}] NP");
 }
 
@@ -81,145 +93,247 @@ async fn r_dp_every_proof_check_refuses() {
     let now = b.server_now();
     let mut cases: Vec<(&str, Vec<String>)> = vec![
         ("R-DP-1 no DPoP header", vec![]),
-        ("R-DP-1 two DPoP headers", vec![b.proof("POST", &url), b.proof("POST", &url)]),
-        ("R-DP-1 over 8 KiB", vec![{
-            let mut cl = c();
-            cl["pad"] = json!("x".repeat(8 * 1024));
-            key.sign(&h(), &cl)
-        }]),
+        (
+            "R-DP-1 two DPoP headers",
+            vec![b.proof("POST", &url), b.proof("POST", &url)],
+        ),
+        (
+            "R-DP-1 over 8 KiB",
+            vec![{
+                let mut cl = c();
+                cl["pad"] = json!("x".repeat(8 * 1024));
+                key.sign(&h(), &cl)
+            }],
+        ),
         ("R-DP-1 not a JWS", vec!["not.a-jws".into()]),
-        ("R-DP-2 typ JWT", vec![{
-            let mut hd = h();
-            hd["typ"] = json!("JWT");
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-2 typ absent", vec![{
-            let mut hd = h();
-            hd.as_object_mut().unwrap().remove("typ");
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-3 alg none", vec![{
-            let mut hd = h();
-            hd["alg"] = json!("none");
-            format!("{}.{}.", b64(&hd), b64(&c()))
-        }]),
-        ("R-DP-3 alg HS256", vec![{
-            let mut hd = h();
-            hd["alg"] = json!("HS256");
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-3 alg ES384", vec![{
-            let mut hd = h();
-            hd["alg"] = json!("ES384");
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-4 jwk with private d", vec![{
-            let mut hd = h();
-            hd["jwk"]["d"] = json!(URL_SAFE_NO_PAD.encode([7u8; 32]));
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-4 jwk x of 31 bytes", vec![{
-            let mut hd = h();
-            hd["jwk"]["x"] = json!(URL_SAFE_NO_PAD.encode([1u8; 31]));
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-4 jwk point not on the curve", vec![{
-            let mut hd = h();
-            hd["jwk"]["y"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-4 jwk P-384", vec![{
-            let mut hd = h();
-            hd["jwk"]["crv"] = json!("P-384");
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-4 jwk missing", vec![{
-            let mut hd = h();
-            hd.as_object_mut().unwrap().remove("jwk");
-            key.sign(&hd, &c())
-        }]),
-        ("R-DP-5 signature by another key", vec![{
-            let p = other.sign(&h(), &c());
-            p
-        }]),
-        ("R-DP-5 DER signature", vec![{
-            let p = b.proof("POST", &url);
-            let raw = URL_SAFE_NO_PAD.decode(p.rsplit_once('.').unwrap().1).unwrap();
-            let mut der = vec![0x30, 0x44, 0x02, 0x20];
-            der.extend_from_slice(&raw[..32]);
-            der.extend_from_slice(&[0x02, 0x20]);
-            der.extend_from_slice(&raw[32..]);
-            with_signature(&p, &der)
-        }]),
-        ("R-DP-5 R = 0", vec![{
-            let p = b.proof("POST", &url);
-            let mut raw = URL_SAFE_NO_PAD.decode(p.rsplit_once('.').unwrap().1).unwrap();
-            raw[..32].fill(0);
-            with_signature(&p, &raw)
-        }]),
-        ("R-DP-5 S = n (not below the order)", vec![{
-            let p = b.proof("POST", &url);
-            let mut raw = URL_SAFE_NO_PAD.decode(p.rsplit_once('.').unwrap().1).unwrap();
-            let n = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
-            raw[32..].copy_from_slice(&n);
-            with_signature(&p, &raw)
-        }]),
-        ("R-DP-6 jti too short", vec![{
-            let mut cl = c();
-            cl["jti"] = json!("short");
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-6 jti a number", vec![{
-            let mut cl = c();
-            cl["jti"] = json!(1234567890123456789u64);
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-6 iat a string", vec![{
-            let mut cl = c();
-            cl["iat"] = json!(now.to_string());
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-6 htm missing", vec![{
-            let mut cl = c();
-            cl.as_object_mut().unwrap().remove("htm");
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-7 htm lowercase", vec![key.sign(&h(), &claims(&b, "post", &url))]),
-        ("R-DP-7 htm GET for a POST", vec![key.sign(&h(), &claims(&b, "GET", &url))]),
-        ("R-DP-8 htu another path", vec![key.sign(&h(), &claims(&b, "POST", &format!("{}/api/other", env.base)))]),
-        ("R-DP-8 htu another host", vec![key.sign(&h(), &claims(&b, "POST", "https://evil.example/api/items"))]),
-        ("R-DP-8 htu with a query", vec![{
-            let mut cl = c();
-            cl["htu"] = json!(format!("{url}?a=1"));
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-8 htu with a fragment", vec![{
-            let mut cl = c();
-            cl["htu"] = json!(format!("{url}#f"));
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-8 htu trailing slash", vec![{
-            let mut cl = c();
-            cl["htu"] = json!(format!("{url}/"));
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-8 htu path case", vec![{
-            let mut cl = c();
-            cl["htu"] = json!(url.replace("/api/items", "/api/Items"));
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-9 iat 121 s old", vec![{
-            let mut cl = c();
-            cl["iat"] = json!(now - 121);
-            key.sign(&h(), &cl)
-        }]),
-        ("R-DP-9 iat 31 s ahead", vec![{
-            let mut cl = c();
-            cl["iat"] = json!(now + 31);
-            key.sign(&h(), &cl)
-        }]),
+        (
+            "R-DP-2 typ JWT",
+            vec![{
+                let mut hd = h();
+                hd["typ"] = json!("JWT");
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-2 typ absent",
+            vec![{
+                let mut hd = h();
+                hd.as_object_mut().unwrap().remove("typ");
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-3 alg none",
+            vec![{
+                let mut hd = h();
+                hd["alg"] = json!("none");
+                format!("{}.{}.", b64(&hd), b64(&c()))
+            }],
+        ),
+        (
+            "R-DP-3 alg HS256",
+            vec![{
+                let mut hd = h();
+                hd["alg"] = json!("HS256");
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-3 alg ES384",
+            vec![{
+                let mut hd = h();
+                hd["alg"] = json!("ES384");
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-4 jwk with private d",
+            vec![{
+                let mut hd = h();
+                hd["jwk"]["d"] = json!(URL_SAFE_NO_PAD.encode([7u8; 32]));
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-4 jwk x of 31 bytes",
+            vec![{
+                let mut hd = h();
+                hd["jwk"]["x"] = json!(URL_SAFE_NO_PAD.encode([1u8; 31]));
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-4 jwk point not on the curve",
+            vec![{
+                let mut hd = h();
+                hd["jwk"]["y"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-4 jwk P-384",
+            vec![{
+                let mut hd = h();
+                hd["jwk"]["crv"] = json!("P-384");
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-4 jwk missing",
+            vec![{
+                let mut hd = h();
+                hd.as_object_mut().unwrap().remove("jwk");
+                key.sign(&hd, &c())
+            }],
+        ),
+        (
+            "R-DP-5 signature by another key",
+            vec![{
+                let p = other.sign(&h(), &c());
+                p
+            }],
+        ),
+        (
+            "R-DP-5 DER signature",
+            vec![{
+                let p = b.proof("POST", &url);
+                let raw = URL_SAFE_NO_PAD
+                    .decode(p.rsplit_once('.').unwrap().1)
+                    .unwrap();
+                let mut der = vec![0x30, 0x44, 0x02, 0x20];
+                der.extend_from_slice(&raw[..32]);
+                der.extend_from_slice(&[0x02, 0x20]);
+                der.extend_from_slice(&raw[32..]);
+                with_signature(&p, &der)
+            }],
+        ),
+        (
+            "R-DP-5 R = 0",
+            vec![{
+                let p = b.proof("POST", &url);
+                let mut raw = URL_SAFE_NO_PAD
+                    .decode(p.rsplit_once('.').unwrap().1)
+                    .unwrap();
+                raw[..32].fill(0);
+                with_signature(&p, &raw)
+            }],
+        ),
+        (
+            "R-DP-5 S = n (not below the order)",
+            vec![{
+                let p = b.proof("POST", &url);
+                let mut raw = URL_SAFE_NO_PAD
+                    .decode(p.rsplit_once('.').unwrap().1)
+                    .unwrap();
+                let n = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+                raw[32..].copy_from_slice(&n);
+                with_signature(&p, &raw)
+            }],
+        ),
+        (
+            "R-DP-6 jti too short",
+            vec![{
+                let mut cl = c();
+                cl["jti"] = json!("short");
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-6 jti a number",
+            vec![{
+                let mut cl = c();
+                cl["jti"] = json!(1234567890123456789u64);
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-6 iat a string",
+            vec![{
+                let mut cl = c();
+                cl["iat"] = json!(now.to_string());
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-6 htm missing",
+            vec![{
+                let mut cl = c();
+                cl.as_object_mut().unwrap().remove("htm");
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-7 htm lowercase",
+            vec![key.sign(&h(), &claims(&b, "post", &url))],
+        ),
+        (
+            "R-DP-7 htm GET for a POST",
+            vec![key.sign(&h(), &claims(&b, "GET", &url))],
+        ),
+        (
+            "R-DP-8 htu another path",
+            vec![key.sign(
+                &h(),
+                &claims(&b, "POST", &format!("{}/api/other", env.base)),
+            )],
+        ),
+        (
+            "R-DP-8 htu another host",
+            vec![key.sign(&h(), &claims(&b, "POST", "https://evil.example/api/items"))],
+        ),
+        (
+            "R-DP-8 htu with a query",
+            vec![{
+                let mut cl = c();
+                cl["htu"] = json!(format!("{url}?a=1"));
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-8 htu with a fragment",
+            vec![{
+                let mut cl = c();
+                cl["htu"] = json!(format!("{url}#f"));
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-8 htu trailing slash",
+            vec![{
+                let mut cl = c();
+                cl["htu"] = json!(format!("{url}/"));
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-8 htu path case",
+            vec![{
+                let mut cl = c();
+                cl["htu"] = json!(url.replace("/api/items", "/api/Items"));
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-9 iat 121 s old",
+            vec![{
+                let mut cl = c();
+                cl["iat"] = json!(now - 121);
+                key.sign(&h(), &cl)
+            }],
+        ),
+        (
+            "R-DP-9 iat 31 s ahead",
+            vec![{
+                let mut cl = c();
+                cl["iat"] = json!(now + 31);
+                key.sign(&h(), &cl)
+            }],
+        ),
         // R-DP-11: a valid proof from a key other than the session's.
-        ("R-DP-11 another key's valid proof", vec![other.proof("POST", &url, now, None)]),
+        (
+            "R-DP-11 another key's valid proof",
+            vec![other.proof("POST", &url, now, None)],
+        ),
     ];
     for (case, proofs) in cases.drain(..) {
         let refs: Vec<&str> = proofs.iter().map(String::as_str).collect();
@@ -229,7 +343,10 @@ async fn r_dp_every_proof_check_refuses() {
     // Equivalent htu spellings are accepted (RFC 3986 §6.2.2–6.2.3): host case, `%7E` for `~`.
     let tilde = format!("{}/api/~me", env.base);
     let mut cl = claims(&b, "POST", &tilde);
-    cl["htu"] = json!(format!("{}/api/%7Eme", env.base.replace("127.0.0.1", "127.0.0.1")).replace("http://", "HTTP://"));
+    cl["htu"] = json!(
+        format!("{}/api/%7Eme", env.base.replace("127.0.0.1", "127.0.0.1"))
+            .replace("http://", "HTTP://")
+    );
     let r = post_with(&b, &env, &tilde, &[&key.sign(&h(), &cl)]).await;
     assert_eq!(r.status(), 200, "normalised htu must match");
     // The rightful request still works after all that.
@@ -253,7 +370,13 @@ async fn r_dp_10_a_proof_is_accepted_once() {
     let p = b.proof("POST", &url);
     assert_eq!(post_with(&b, &env, &url, &[&p]).await.status(), 200);
     let before = env.upstream.count();
-    assert_dpop_refused(&env, post_with(&b, &env, &url, &[&p]).await, before, "replay").await;
+    assert_dpop_refused(
+        &env,
+        post_with(&b, &env, &url, &[&p]).await,
+        before,
+        "replay",
+    )
+    .await;
     // GET on an API path needs a proof too, and the same rule.
     let g = b.proof("GET", &url);
     let get = |p: &str| {
@@ -299,7 +422,12 @@ async fn r_dp_scope_pages_free_api_bound() {
         .await
         .unwrap();
     assert_eq!(session.status(), 401);
-    assert!(session.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP "));
+    assert!(
+        session.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP ")
+    );
     // With a proof (the harness browser adds one on /api/ paths), it answers.
     assert_eq!(b.session_status(&env.base).await, 200);
     // POST /api/logout without a proof: refused, the session lives on.
@@ -330,16 +458,35 @@ async fn r_dp_b_login_needs_a_proof_and_binds_the_session() {
     let anon = Browser::without_dpop();
     let page = anon.get(&login).await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("src=\"/.portcullis/sign-in.js\""), "{}", page.body);
+    assert!(
+        page.body.contains("src=\"/.portcullis/sign-in.js\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("<noscript>"));
     assert_eq!(page.header("cache-control").as_deref(), Some("no-store"));
-    assert!(page.header("content-security-policy").unwrap().contains("script-src 'self'"));
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("script-src 'self'")
+    );
     assert!(page.set_cookies().is_empty(), "the page stores nothing");
     for (case, proof) in [
         ("no proof", None),
         ("garbage", Some("x.y.z".to_string())),
-        ("proof for GET", Some(DpopKey::new().proof("GET", &login, anon.server_now(), None))),
-        ("proof for another path", Some(DpopKey::new().proof("POST", &format!("{}/api/session", env.base), anon.server_now(), None))),
+        (
+            "proof for GET",
+            Some(DpopKey::new().proof("GET", &login, anon.server_now(), None)),
+        ),
+        (
+            "proof for another path",
+            Some(DpopKey::new().proof(
+                "POST",
+                &format!("{}/api/session", env.base),
+                anon.server_now(),
+                None,
+            )),
+        ),
     ] {
         let mut r = anon.raw().post(&login).header("accept", "application/json");
         if let Some(p) = proof {
@@ -347,8 +494,16 @@ async fn r_dp_b_login_needs_a_proof_and_binds_the_session() {
         }
         let r = r.send().await.unwrap();
         assert_eq!(r.status(), 401, "[{case}]");
-        assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_dpop_proof"));
-        assert!(r.headers().get("set-cookie").is_none(), "[{case}] no tx cookie");
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_dpop_proof")
+        );
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "[{case}] no tx cookie"
+        );
         assert_eq!(env.login_txs().await, 0, "[{case}] nothing stored");
     }
     // From another origin: 403 before anything.
@@ -369,7 +524,9 @@ async fn r_dp_b_login_needs_a_proof_and_binds_the_session() {
     assert!(r.location().unwrap().ends_with("/reports"));
     let jwt = b.cookie(&env.base, "__Host-session").unwrap();
     let claims: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap(),
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).unwrap())
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(claims["cnf"]["jkt"], b.dpop.as_ref().unwrap().thumbprint());
@@ -389,7 +546,13 @@ async fn r_dp_12_server_nonce() {
     let (b, url) = signed_in(&env).await;
     let key = b.dpop.clone().unwrap();
     let before = env.upstream.count();
-    let r = post_with(&b, &env, &url, &[&key.proof("POST", &url, b.server_now(), None)]).await;
+    let r = post_with(
+        &b,
+        &env,
+        &url,
+        &[&key.proof("POST", &url, b.server_now(), None)],
+    )
+    .await;
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.headers()["www-authenticate"],
@@ -398,12 +561,32 @@ async fn r_dp_12_server_nonce() {
     let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
     assert!(r.headers().get("set-cookie").is_none());
     assert_eq!(env.upstream.count(), before);
-    let r = post_with(&b, &env, &url, &[&key.proof("POST", &url, b.server_now(), Some("stale-or-made-up"))]).await;
+    let r = post_with(
+        &b,
+        &env,
+        &url,
+        &[&key.proof("POST", &url, b.server_now(), Some("stale-or-made-up"))],
+    )
+    .await;
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("use_dpop_nonce"));
-    let r = post_with(&b, &env, &url, &[&key.proof("POST", &url, b.server_now(), Some(&nonce))]).await;
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("use_dpop_nonce")
+    );
+    let r = post_with(
+        &b,
+        &env,
+        &url,
+        &[&key.proof("POST", &url, b.server_now(), Some(&nonce))],
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers().get("dpop-nonce").is_some(), "the nonce is kept current");
+    assert!(
+        r.headers().get("dpop-nonce").is_some(),
+        "the nonce is kept current"
+    );
     assert_eq!(env.upstream.count(), before + 1);
 }
 
@@ -422,7 +605,9 @@ async fn dpop_off_binds_nothing() {
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let jwt = b.cookie(&env.base, "__Host-session").unwrap();
     let claims: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap(),
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).unwrap())
+            .unwrap(),
     )
     .unwrap();
     assert!(claims.get("cnf").is_none());
@@ -441,13 +626,9 @@ async fn r_dp_b_unbound_session_refused_when_dpop_is_on() {
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     // Re-sign the session's claims without cnf (what a DPoP-off gateway issued).
     let jwt = b.cookie(&env.base, "__Host-session").unwrap();
-    let mut claims = portcullis_core::session::SessionClaims::verify(
-        &jwt,
-        &keys,
-        &env.base,
-        b.server_now(),
-    )
-    .unwrap();
+    let mut claims =
+        portcullis_core::session::SessionClaims::verify(&jwt, &keys, &env.base, b.server_now())
+            .unwrap();
     assert!(claims.jkt.is_some());
     claims.jkt = None;
     b.set_cookie(&env.base, "__Host-session", &claims.issue(&keys));
@@ -472,9 +653,7 @@ async fn r_dp_b_unbound_session_refused_when_dpop_is_on() {
 #[tokio::test]
 async fn r_csrf_6_cors_for_configured_origins_only() {
     let env = TestEnv::start_with(Options {
-        tweak: Box::new(|raw, _| {
-            raw.cors_origins = Some(vec!["https://app.example.com".into()])
-        }),
+        tweak: Box::new(|raw, _| raw.cors_origins = Some(vec!["https://app.example.com".into()])),
         ..Default::default()
     })
     .await;
@@ -493,15 +672,37 @@ async fn r_csrf_6_cors_for_configured_origins_only() {
     let h = r.headers();
     assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
     assert_eq!(h["access-control-allow-credentials"], "true");
-    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("dpop"));
-    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("x-csrf-token"));
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("dpop")
+    );
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-csrf-token")
+    );
     assert_eq!(h["vary"], "Origin");
-    for evil in ["https://evil.example", "https://app.example.com.evil.example", "null", "https://APP.example.com"] {
+    for evil in [
+        "https://evil.example",
+        "https://app.example.com.evil.example",
+        "null",
+        "https://APP.example.com",
+    ] {
         let r = preflight(evil).await.unwrap();
         assert_eq!(r.status(), 403, "{evil}");
-        assert!(r.headers().get("access-control-allow-origin").is_none(), "{evil}");
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{evil}"
+        );
     }
-    assert_eq!(env.upstream.count(), before, "preflights never reach the app");
+    assert_eq!(
+        env.upstream.count(),
+        before,
+        "preflights never reach the app"
+    );
     // A credentialed request from the configured origin passes CSRF's Origin check and is
     // granted to that origin only.
     let mut r = b
@@ -516,9 +717,17 @@ async fn r_csrf_6_cors_for_configured_origins_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
-    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("dpop-nonce"));
+    assert!(
+        r.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("dpop-nonce")
+    );
     // From an origin not configured: refused (403 csrf), and no CORS grant.
     r = b
         .raw()
@@ -550,12 +759,22 @@ async fn r_csrf_6_cors_for_configured_origins_only() {
 #[tokio::test]
 async fn browser_client_is_served() {
     let env = TestEnv::start().await;
-    let r = reqwest::get(format!("{}/.portcullis/client.js", env.base)).await.unwrap();
+    let r = reqwest::get(format!("{}/.portcullis/client.js", env.base))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     let body = r.text().await.unwrap();
     assert!(body.contains("export async function portcullisFetch"));
-    assert!(body.contains("false, ["), "the key is generated non-extractable");
-    let r = reqwest::get(format!("{}/.portcullis/nope.js", env.base)).await.unwrap();
+    assert!(
+        body.contains("false, ["),
+        "the key is generated non-extractable"
+    );
+    let r = reqwest::get(format!("{}/.portcullis/nope.js", env.base))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }

@@ -73,7 +73,9 @@ pub async fn logout(
     body: Bytes,
 ) -> Result<Response, WebError> {
     same_origin(&state, &headers)?;
-    if let Ok(MaybeAuthed(Some(a))) = &auth
+    // A bound session without its proof (or any refused credential) signs nobody out.
+    let auth = auth?;
+    if let MaybeAuthed(Some(a)) = &auth
         && let Some(claims) = a.session()
     {
         // R-CSRF: the header (scripts), or the form's `csrf_token` field (the sign-out page).

@@ -511,9 +511,7 @@ impl Default for DpopKey {
 
 impl DpopKey {
     pub fn new() -> DpopKey {
-        use aws_lc_rs::signature::{
-            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
-        };
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
         let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
         let public = pair.public_key().as_ref().to_vec(); // 0x04 ‖ x ‖ y
         let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&public[1..33]), "y": b64(&public[33..65])});
@@ -550,7 +548,8 @@ impl DpopKey {
 
     /// A fresh proof for `method` `url` (query dropped) at `iat`.
     pub fn proof(&self, method: &str, url: &str, iat: i64, nonce: Option<&str>) -> String {
-        let mut claims = json!({"jti": b64(&rand_bytes()), "htm": method, "htu": htu(url), "iat": iat});
+        let mut claims =
+            json!({"jti": b64(&rand_bytes()), "htm": method, "htu": htu(url), "iat": iat});
         if let Some(n) = nonce {
             claims["nonce"] = json!(n);
         }
@@ -771,6 +770,44 @@ impl Browser {
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder, url: &str) -> Resp {
+        let r = self.send_once(req, url).await;
+        // The sign-in page: run what its script does (tests/harness/browser.mjs runs the real
+        // one in Chromium): POST /api/login with a proof, then "navigate" to the IdP, shown
+        // here as the 302 a DPoP-less sign-in answers.
+        if r.status == 200
+            && r.body.contains("src=\"/.portcullis/sign-in.js\"")
+            && self.dpop.is_some()
+        {
+            let mut login = url::Url::parse(url).unwrap();
+            login.set_path("/api/login");
+            let started = self
+                .send_once(
+                    self.http
+                        .post(login.as_str())
+                        .header("accept", "application/json"),
+                    login.as_str(),
+                )
+                .await;
+            if started.status != 200 {
+                return started;
+            }
+            let v: Value = serde_json::from_str(&started.body).unwrap();
+            let mut headers = started.headers.clone();
+            headers.insert(
+                "location",
+                v["authorization_url"].as_str().unwrap().parse().unwrap(),
+            );
+            return Resp {
+                status: 302,
+                headers,
+                url: started.url,
+                body: String::new(),
+            };
+        }
+        r
+    }
+
+    async fn send_once(&self, req: reqwest::RequestBuilder, url: &str) -> Resp {
         let u = url::Url::parse(url).unwrap();
         let mut req = req;
         if let Some(c) = self.cookie_header(&u) {
@@ -801,45 +838,18 @@ impl Browser {
         if proofs {
             self.learn(resp.headers());
         }
-        let r = Resp {
+        Resp {
             status: resp.status().as_u16(),
             headers: resp.headers().clone(),
             url: url.to_string(),
             body: resp.text().await.unwrap_or_default(),
-        };
-        // The sign-in page: run what its script does (tests/harness/browser.mjs runs the real
-        // one in Chromium): POST /api/login with a proof, then "navigate" to the IdP, shown
-        // here as the 302 a DPoP-less sign-in answers.
-        if r.status == 200 && r.body.contains("src=\"/.portcullis/sign-in.js\"") && self.dpop.is_some() {
-            let mut login = u.clone();
-            login.set_path("/api/login");
-            let started = self
-                .send(
-                    self.http.post(login.as_str()).header("accept", "application/json"),
-                    login.as_str(),
-                )
-                .await;
-            if started.status != 200 {
-                return started;
-            }
-            let v: Value = serde_json::from_str(&started.body).unwrap();
-            let mut headers = started.headers.clone();
-            headers.insert(
-                "location",
-                v["authorization_url"].as_str().unwrap().parse().unwrap(),
-            );
-            return Resp {
-                status: 302,
-                headers,
-                url: started.url,
-                body: String::new(),
-            };
         }
-        r
     }
 
     async fn execute(&self, request: &reqwest::Request, proof: bool) -> reqwest::Response {
-        let mut request = request.try_clone().expect("a request body that can be resent");
+        let mut request = request
+            .try_clone()
+            .expect("a request body that can be resent");
         if proof {
             let p = self.proof(request.method().as_str(), request.url().as_str());
             request.headers_mut().insert("dpop", p.parse().unwrap());
