@@ -1236,6 +1236,7 @@ async fn r_ck_1_tampered_or_foreign_session_cookie_refused() {
         // The real fingerprint: only the signing secret differs.
         fph: portcullis_core::session::fingerprint_hash(&b.cookie(&env.base, "__Host-fp").unwrap()),
         csrf_h: "any".into(),
+        jkt: Some(b.dpop.as_ref().unwrap().thumbprint()),
         idp_sid: None,
     }
     .issue(&foreign_keys);
