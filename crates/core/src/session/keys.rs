@@ -16,6 +16,7 @@ pub struct SessionKeys {
     previous_session_jwt: Option<hmac::Key>,
     tx_binding: hmac::Key,
     csrf: hmac::Key,
+    dpop_nonce: hmac::Key,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -52,6 +53,7 @@ impl SessionKeys {
             previous_session_jwt: None,
             tx_binding: derive(&prk, b"oidc-tx-binding"),
             csrf: derive(&prk, b"csrf-token"),
+            dpop_nonce: derive(&prk, b"dpop-nonce"),
         }
     }
 
@@ -89,6 +91,12 @@ impl SessionKeys {
     pub fn tx_binding(&self) -> &hmac::Key {
         &self.tx_binding
     }
+
+    /// Key for the stateless DPoP server nonces (R-DP check 12): every replica derives the
+    /// same key, so a nonce issued by one is accepted by all.
+    pub fn dpop_nonce(&self) -> &hmac::Key {
+        &self.dpop_nonce
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +109,12 @@ mod tests {
         let a = hmac::sign(k.session_jwt(), b"x");
         let b = hmac::sign(k.tx_binding(), b"x");
         assert_ne!(a.as_ref(), b.as_ref());
+        let others = [k.csrf(), k.dpop_nonce()].map(|key| hmac::sign(key, b"x"));
+        for o in &others {
+            assert_ne!(o.as_ref(), a.as_ref());
+            assert_ne!(o.as_ref(), b.as_ref());
+        }
+        assert_ne!(others[0].as_ref(), others[1].as_ref());
         let k2 = SessionKeys::derive("0123456789abcdef0123456789abcdeX");
         assert_ne!(hmac::sign(k2.session_jwt(), b"x").as_ref(), a.as_ref());
         // deterministic: restarts keep sessions valid
