@@ -4,9 +4,13 @@
 //! claims and cookie set are one struct each, so new members slot in without new plumbing.
 
 pub mod cookies;
+pub mod dpop;
 pub mod keys;
 pub mod token;
 
 pub use cookies::{CookieNames, Cookies, DuplicateCookie};
+pub use dpop::{
+    CheckedProof, DpopError, Expected, NonceKeys, check_proof, expected_htu, normalize_htu,
+};
 pub use keys::SessionKeys;
 pub use token::{SESSION_TTL, SessionClaims, SessionError, csrf_hash, fingerprint_hash};
