@@ -12,11 +12,10 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_core::jose::{
-    EmbeddedJwk, Jwks, JwsAlg, VerifyPolicy, jwk_thumbprint_sha256, parse_compact, verify_jws,
-};
+use portcullis_core::jose::{Jwks, JwsAlg};
 use portcullis_core::oidc::id_token::{IdTokenExpectations, validate_id_token};
 use portcullis_core::redirect::validate_return_to;
+use portcullis_core::session::dpop::{Expected, NonceKeys, check_proof};
 use portcullis_core::session::{CookieNames, Cookies, SessionClaims, SessionKeys};
 use serde_json::json;
 
@@ -52,8 +51,9 @@ fn id_token_fixture(now: i64) -> (String, Jwks) {
     )
 }
 
-/// A DPoP proof (RFC 9449 §4.2) signed by a fresh P-256 key embedded as `jwk`.
-fn dpop_fixture(now: i64) -> String {
+/// A DPoP proof (RFC 9449 §4.2) signed by a fresh P-256 key embedded as `jwk`, with a server
+/// nonce when given.
+fn dpop_fixture(now: i64, nonce: Option<&str>) -> String {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
@@ -61,10 +61,13 @@ fn dpop_fixture(now: i64) -> String {
     let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {
         "kty": "EC", "crv": "P-256", "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..]),
     }});
-    let claims = json!({
+    let mut claims = json!({
         "jti": "e1j3V_bKic8-LAEB", "htm": "GET", "htu": "https://gw.example.com/api/data",
         "iat": now,
     });
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
+    }
     let input = format!(
         "{}.{}",
         B64.encode(header.to_string()),
@@ -111,14 +114,30 @@ fn benches(c: &mut Criterion) {
         b.iter(|| Cookies::parse([header.as_str()].into_iter(), &names).unwrap())
     });
 
-    let proof = dpop_fixture(now);
-    let policy = VerifyPolicy::dpop_proof();
+    // Every stateless R-DP check (size, JWS, typ/alg/jwk, ES256 signature, claims, htu
+    // normalisation, iat window) plus the RFC 7638 thumbprint; the replay-cache insert and
+    // the cnf.jkt comparison are the caller's.
+    let base = url::Url::parse("https://gw.example.com").unwrap();
+    let htu = portcullis_core::session::expected_htu(&base, "/api/data").unwrap();
+    let proof = dpop_fixture(now, None);
+    let expected = Expected {
+        method: "GET",
+        htu: &htu,
+        now,
+        nonce: None,
+    };
     c.bench_function("dpop_proof_verify_es256_and_thumbprint", |b| {
-        b.iter(|| {
-            let jws = parse_compact(&proof, 8 * 1024).unwrap();
-            let v = verify_jws(&jws, EmbeddedJwk, &policy).unwrap();
-            jwk_thumbprint_sha256(&v.jwk)
-        })
+        b.iter(|| check_proof(&[proof.as_bytes()], &expected).unwrap())
+    });
+    // The same with server nonces on (R-DP check 12: two HMACs more).
+    let nonces = NonceKeys::new(&keys);
+    let proof = dpop_fixture(now, Some(&nonces.current(now)));
+    let expected = Expected {
+        nonce: Some(&nonces),
+        ..expected
+    };
+    c.bench_function("dpop_proof_verify_es256_thumbprint_nonce", |b| {
+        b.iter(|| check_proof(&[proof.as_bytes()], &expected).unwrap())
     });
 
     let (id_token, jwks) = id_token_fixture(now);
