@@ -27,12 +27,42 @@ const browser = await chromium.launch({
 const out = {};
 const origin = new URL(cfg.url).origin;
 
-// Run a function of the browser client on the current page (same origin as Portcullis).
-const client = (page, fn, arg) => page.evaluate(async ([src, a]) => {
+// Ask the browser client (on the current page, same origin as Portcullis) to do `op`. No
+// eval: pages under a strict CSP (the demo's sample app) must work too.
+const client = (page, op, arg) => page.evaluate(async ([o, a]) => {
   const c = await import('/.portcullis/client.js');
-  // eslint-disable-next-line no-new-func
-  return new Function('c', 'a', `return (${src})(c, a);`)(c, a);
-}, [fn.toString(), arg ?? null]);
+  switch (o) {
+    case 'session': return c.session();
+    case 'proof': return c.dpopProof('POST', new URL(a, location.href).href);
+    case 'call': {
+      const r = await c.portcullisFetch(a, { method: 'POST', body: 'from-the-page', headers: { 'Content-Type': 'text/plain' } });
+      return { status: r.status, body: await r.text() };
+    }
+    case 'key': {
+      const pair = await c.browserKey();
+      let exported = 'exported';
+      try { await crypto.subtle.exportKey('pkcs8', pair.privateKey); } catch (e) { exported = e.name; }
+      const stored = await new Promise((resolve, reject) => {
+        const req = indexedDB.open('portcullis');
+        req.onsuccess = () => {
+          const get = req.result.transaction('keys').objectStore('keys').get('dpop');
+          get.onsuccess = () => resolve(get.result);
+          get.onerror = () => reject(get.error);
+        };
+        req.onerror = () => reject(req.error);
+      });
+      return {
+        extractable: pair.privateKey.extractable,
+        exported,
+        algorithm: pair.privateKey.algorithm.name,
+        curve: pair.privateKey.algorithm.namedCurve,
+        in_indexeddb: stored?.privateKey instanceof CryptoKey,
+        stored_extractable: stored?.privateKey?.extractable,
+      };
+    }
+    default: throw new Error(`unknown op ${o}`);
+  }
+}, [op, arg ?? null]);
 
 try {
   const ctx = await browser.newContext();
@@ -62,35 +92,11 @@ try {
   }));
   out.cookies = await cookieList();
   // The key: in IndexedDB, private half not extractable and not exportable.
-  out.key = await client(page, async (c) => {
-    const pair = await c.browserKey();
-    let exported = 'exported';
-    try { await crypto.subtle.exportKey('pkcs8', pair.privateKey); } catch (e) { exported = e.name; }
-    const stored = await new Promise((resolve, reject) => {
-      const req = indexedDB.open('portcullis');
-      req.onsuccess = () => {
-        const get = req.result.transaction('keys').objectStore('keys').get('dpop');
-        get.onsuccess = () => resolve(get.result);
-        get.onerror = () => reject(get.error);
-      };
-      req.onerror = () => reject(req.error);
-    });
-    return {
-      extractable: pair.privateKey.extractable,
-      exported,
-      algorithm: pair.privateKey.algorithm.name,
-      curve: pair.privateKey.algorithm.namedCurve,
-      in_indexeddb: stored?.privateKey instanceof CryptoKey,
-      stored_extractable: stored?.privateKey?.extractable,
-    };
-  });
-  out.session = await client(page, (c) => c.session());
+  out.key = await client(page, 'key');
+  out.session = await client(page, 'session');
   out.session_status = out.session ? 200 : 401;
   if (cfg.api) {
-    const call = () => client(page, async (c, path) => {
-      const r = await c.portcullisFetch(path, { method: 'POST', body: 'from-the-page', headers: { 'Content-Type': 'text/plain' } });
-      return { status: r.status, body: await r.text() };
-    }, cfg.api.path);
+    const call = () => client(page, 'call', cfg.api.path);
     seenRequests.length = 0;
     out.api = await call();
     const sent = seenRequests.find((r) => new URL(r.url).pathname === cfg.api.path);
@@ -125,7 +131,7 @@ try {
     // refusals that must fail for another reason than the proof.
     out.spare_proofs = [];
     for (let i = 0; i < (cfg.api.spare_proofs ?? 0); i += 1) {
-      out.spare_proofs.push(await client(page, (c, path) => c.dpopProof('POST', new URL(path, location.href).href), cfg.api.path));
+      out.spare_proofs.push(await client(page, 'proof', cfg.api.path));
     }
   }
   if (cfg.demo) {
@@ -146,7 +152,7 @@ try {
   if (cfg.logout && cfg.api) {
     // An unused proof from this browser's key, for the test to try after sign-out (the key
     // itself cannot leave the browser).
-    out.proof_for_after_logout = await client(page, (c, path) => c.dpopProof('POST', new URL(path, location.href).href), cfg.api.path);
+    out.proof_for_after_logout = await client(page, 'proof', cfg.api.path);
   }
   if (cfg.logout) {
     // The sign-out page (GET changes nothing); its button signs out (through the client).
@@ -164,7 +170,7 @@ try {
     // the client who is signed in now.
     await page.route(`${origin}/__blank`, (r) => r.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
     await page.goto(`${origin}/__blank`);
-    const after = await client(page, (c) => c.session());
+    const after = await client(page, 'session');
     out.session_status_after_logout = after ? 200 : 401;
   }
   if (cfg.screenshot_sign_in) {

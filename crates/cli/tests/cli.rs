@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+// The gateway's harness, for its DPoP key (the demo binds sessions like any deployment).
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 const GOOD_SECRET: &str = "cli-test-signing-secret-0123456789-abcdefghij";
 
@@ -545,6 +549,8 @@ fn start_demo(tmp: &Tmp, db: &str) -> (Demo, DemoUrls) {
 struct Client {
     http: reqwest::Client,
     jar: Mutex<HashMap<String, Vec<(String, String)>>>,
+    /// The browser key whose proofs go with `/api/` requests, as the browser client sends them.
+    dpop: common::DpopKey,
 }
 
 struct Reply {
@@ -575,7 +581,15 @@ impl Client {
                 .build()
                 .unwrap(),
             jar: Mutex::default(),
+            dpop: common::DpopKey::new(),
         }
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
     }
 
     fn key(u: &url::Url) -> String {
@@ -587,11 +601,45 @@ impl Client {
     }
 
     async fn send(&self, url: &str, form: Option<&[(&str, &str)]>) -> Reply {
+        let r = self.send_once(url, form, None).await;
+        // Portcullis's sign-in page: do what its script does (POST /api/login with a proof,
+        // then go to the IdP), shown as the redirect it amounts to.
+        if r.status == 200 && r.body.contains("src=\"/.portcullis/sign-in.js\"") {
+            let started = self.send_once(url, None, Some("POST")).await;
+            if started.status != 200 {
+                return started;
+            }
+            let v: Value = serde_json::from_str(&started.body).unwrap();
+            return Reply {
+                status: 302,
+                location: Some(v["authorization_url"].as_str().unwrap().to_string()),
+                body: String::new(),
+                url: started.url,
+            };
+        }
+        r
+    }
+
+    async fn send_once(
+        &self,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+        method: Option<&str>,
+    ) -> Reply {
         let u = url::Url::parse(url).unwrap();
-        let mut req = match form {
-            Some(f) => self.http.post(url).form(f),
-            None => self.http.get(url),
+        let mut req = match (form, method) {
+            (Some(f), _) => self.http.post(url).form(f),
+            (None, Some("POST")) => self.http.post(url).header("accept", "application/json"),
+            (None, _) => self.http.get(url),
         };
+        if u.path().starts_with("/api/") {
+            let m = if form.is_some() || method.is_some() {
+                "POST"
+            } else {
+                "GET"
+            };
+            req = req.header("dpop", self.dpop.proof(m, url, Self::now(), None));
+        }
         let cookies = self
             .jar
             .lock()
@@ -759,6 +807,7 @@ async fn demo_in_a_real_browser() {
         "password_field": "#password",
         "submit": "form:has(#username) button[type=submit]",
         "logout": format!("{open}api/logout"),
+        "demo": {"screenshot": screenshot("demo-sample-app.png")},
     });
     let out = tokio::process::Command::new("node")
         .arg(script)
@@ -790,6 +839,44 @@ async fn demo_in_a_real_browser() {
     assert_eq!(seen["session_status"], 200);
     assert_eq!(seen["session"]["user"]["email"], "alice@example.com");
     assert_eq!(seen["session_status_after_logout"], 401);
+    // The sample app's page shows the three tiers at work through the browser client.
+    let demo_seen = &seen["demo"];
+    let call = &demo_seen["call"];
+    assert!(
+        call["outcome"].as_str().unwrap().starts_with("HTTP 200"),
+        "{demo_seen}"
+    );
+    let received: Value = serde_json::from_str(call["received"].as_str().unwrap()).unwrap();
+    assert_eq!(received["email"], "alice@example.com", "{received}");
+    assert_eq!(
+        received["received"]["dpop"],
+        Value::Null,
+        "the proof stays at Portcullis"
+    );
+    assert!(
+        received["received"]["cookie"]
+            .as_str()
+            .is_none_or(|c| !c.contains("__Host-")),
+        "{received}"
+    );
+    assert!(
+        call["proof"].as_str().unwrap().contains("dpop+jwt"),
+        "{demo_seen}"
+    );
+    let no_proof = demo_seen["no-proof"]["outcome"].as_str().unwrap();
+    assert!(
+        no_proof.starts_with("HTTP 401") && no_proof.contains("invalid_dpop_proof"),
+        "{no_proof}"
+    );
+    let no_csrf = demo_seen["no-csrf"]["outcome"].as_str().unwrap();
+    assert!(no_csrf.starts_with("HTTP 403"), "{no_csrf}");
+}
+
+/// Where the browser tests leave screenshots to look at (target/screenshots).
+fn screenshot(name: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name).display().to_string()
 }
 
 // ------------------------------------------------------------------------------------------

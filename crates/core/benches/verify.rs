@@ -90,6 +90,7 @@ fn benches(c: &mut Criterion) {
         auth_time: now,
         fph: portcullis_core::session::fingerprint_hash("fingerprint"),
         csrf_h: portcullis_core::session::csrf_hash(&keys, "csrf-token"),
+        jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
         idp_sid: Some("idp-sid".into()),
     };
     let token = session.issue(&keys);

@@ -168,6 +168,11 @@ const OWN_API: [&str; 1] = ["/api/session"];
 /// proof; page navigations (the sign-out page included) never do.
 fn needs_proof(state: &AppState, req: &RequestView<'_>) -> bool {
     let path = req.uri.path();
+    // Sign-in routes are not session-authenticated: `POST /api/login` checks its own proof
+    // (checking it here too would spend its `jti`), the callback is protected by `state`.
+    if path == "/api/login" || path == state.config.callback_path() {
+        return false;
+    }
     state.config.browser.dpop.covers(path)
         || OWN_API.contains(&path)
         || (path == "/api/logout" && req.method == Method::POST)
