@@ -89,6 +89,8 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
     let a = serve(pa, &env, &dir).await;
     let b_rep = serve(pb, &env, &dir).await;
     let b = Browser::new();
+    // Both replicas serve one public URL (A's address).
+    b.set_htu_origin(&a.base);
 
     // Started on A: the transaction is stored by process A ...
     let r = b.get(&format!("{}/api/login?rd=/", a.base)).await;

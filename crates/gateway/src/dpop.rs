@@ -111,11 +111,11 @@ impl DpopGuard {
             nonce: self.nonces.as_ref(),
         };
         let proof = check_proof(&values, &expected).map_err(|e| self.refusal(e, now))?;
-        if let Some(jkt) = bound_jkt {
-            use subtle::ConstantTimeEq;
-            if !bool::from(jkt.as_bytes().ct_eq(proof.jkt.as_bytes())) {
-                return Err(WebError::InvalidDpop("proof signed by another key"));
-            }
+        // R-DP check 11, in constant time.
+        if let Some(jkt) = bound_jkt
+            && !proof.matches_jkt(jkt)
+        {
+            return Err(WebError::InvalidDpop("proof signed by another key"));
         }
         self.first_use(&proof, now).await?;
         Ok(proof)
@@ -158,6 +158,7 @@ impl DpopGuard {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

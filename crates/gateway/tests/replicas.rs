@@ -53,6 +53,8 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     let (a, _gw_b, b_base, _dir) = two_replicas().await;
     assert_eq!(a.store().kind(), "postgres");
     let b = Browser::new();
+    // Both replicas serve one public URL (A's address here).
+    b.set_htu_origin(&a.base);
 
     // Started on A (transaction stored by A), completed on B.
     let cb = b.start_login(&a, "/", ALICE.0, ALICE.1).await;
@@ -66,6 +68,29 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     b.share_cookie(&b_base, &a.base, "csrf_token");
     assert_eq!(b.session_status(&a.base).await, 200);
     assert_eq!(b.session_status(&b_base).await, 200);
+
+    // R-DP-10: a proof accepted by A is a replay on B (the shared replay table).
+    let proof = b.proof("POST", &format!("{}/api/items", a.base));
+    let post = |base: &str| {
+        b.raw()
+            .post(format!("{base}/api/items"))
+            .header("cookie", b.session_cookies(&a.base))
+            .header("x-csrf-token", b.csrf_token(&a.base))
+            .header("dpop", proof.clone())
+            .header("accept", "application/json")
+            .send()
+    };
+    assert_eq!(post(&a.base).await.unwrap().status(), 200);
+    let before = a.upstream.count();
+    let replay = post(&b_base).await.unwrap();
+    assert_eq!(replay.status(), 401, "replayed on the other replica");
+    assert!(
+        replay.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_dpop_proof")
+    );
+    assert_eq!(a.upstream.count(), before);
 
     // Logout on A; B refuses within a second.
     let logout = format!("{}/api/logout", a.base);

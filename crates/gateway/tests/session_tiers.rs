@@ -146,7 +146,7 @@ async fn r_sj_4_refresh_while_active_and_never_after_expiry() {
         first["session"]["auth_time"].as_i64().unwrap() + 25 * 60 + 1800
     );
     // The earlier JWT of the same session stays valid until its own expiry.
-    let old = Browser::new();
+    let old = b.with_same_key();
     old.set_cookie(&env.base, "__Host-session", &jwt1);
     old.set_cookie(
         &env.base,
@@ -227,9 +227,11 @@ async fn r_csrf_unsafe_requests_need_the_sessions_token() {
     let url = format!("{}/api/items", env.base);
     let http = reqwest::Client::new();
     let send = |headers: Vec<(&'static str, String)>, method: reqwest::Method| {
+        // A valid proof from the session's key: these requests fail for CSRF alone.
         let mut r = http
-            .request(method, &url)
-            .header("accept", "application/json");
+            .request(method.clone(), &url)
+            .header("accept", "application/json")
+            .header("dpop", b.proof(method.as_str(), &url));
         for (k, v) in headers {
             r = r.header(k, v);
         }
@@ -320,6 +322,7 @@ async fn r_csrf_logout_needs_the_token_and_the_sign_out_page_has_it() {
     let r = http
         .post(&logout)
         .header("cookie", cookie_header(&b, &env, None))
+        .header("dpop", b.proof("POST", &logout))
         .send()
         .await
         .unwrap();
@@ -338,6 +341,7 @@ async fn r_csrf_logout_needs_the_token_and_the_sign_out_page_has_it() {
     let r = http
         .post(&logout)
         .header("cookie", cookie_header(&b, &env, None))
+        .header("dpop", b.proof("POST", &logout))
         .form(&[("csrf_token", "wrong")])
         .send()
         .await
@@ -346,6 +350,7 @@ async fn r_csrf_logout_needs_the_token_and_the_sign_out_page_has_it() {
     let r = http
         .post(&logout)
         .header("cookie", cookie_header(&b, &env, None))
+        .header("dpop", b.proof("POST", &logout))
         .form(&[("csrf_token", token.as_str())])
         .send()
         .await

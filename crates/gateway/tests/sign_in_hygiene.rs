@@ -48,14 +48,24 @@ async fn sign_in_starts_are_rate_limited_per_address() {
     let url = format!("{}/api/login?rd=/{rd}", env.base);
     let limit = env.gw.state.config.limits.login_starts_per_minute as i64;
     assert_eq!(limit, 60, "the default");
+    // The sign-in page itself (GET) stores nothing and is not counted; each POST with a proof
+    // starts a sign-in.
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    let key = DpopKey::new();
+    let now = portcullis_core::time::now_unix();
     let mut limited = None;
     for i in 0..limit + 5 {
-        let r = http.get(&url).send().await.unwrap();
+        let r = http
+            .post(&url)
+            .header("dpop", key.proof("POST", &url, now, None))
+            .send()
+            .await
+            .unwrap();
         if r.status() == 429 {
             limited = Some((i, r));
             break;
         }
-        assert_eq!(r.status(), 302);
+        assert_eq!(r.status(), 200);
     }
     let (at, r) = limited.expect("no 429 after the per-minute limit");
     assert!(at >= limit - 1 && at <= limit, "limited after {at}");

@@ -85,10 +85,10 @@ pub(super) fn check(
     };
     let mut cors_origins = Vec::new();
     for o in raw.cors_origins.iter().flatten() {
-        if let Some(origin) = origin(o, insecure, problems) {
-            if !cors_origins.contains(&origin) {
-                cors_origins.push(origin);
-            }
+        if let Some(origin) = origin(o, insecure, problems)
+            && !cors_origins.contains(&origin)
+        {
+            cors_origins.push(origin);
         }
     }
     BrowserSettings {
@@ -120,8 +120,10 @@ fn origin(o: &str, insecure: bool, problems: &mut Vec<Problem>) -> Option<String
     if !matches!(u.scheme(), "https" | "http") || u.host().is_none() {
         return bad("is not an origin such as https://app.example.com");
     }
-    if !(u.path() == "/" && u.query().is_none() && u.fragment().is_none())
-        || !u.username().is_empty()
+    if !(u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && u.username().is_empty())
         || o.trim_end_matches('/').len() < o.len().saturating_sub(1)
     {
         return bad("has a path; an origin is scheme://host[:port] only");
@@ -134,6 +136,7 @@ fn origin(o: &str, insecure: bool, problems: &mut Vec<Problem>) -> Option<String
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn run(f: impl FnOnce(&mut RawSettings)) -> (BrowserSettings, Vec<String>) {

@@ -589,6 +589,9 @@ pub struct Browser {
     /// Server clock minus ours, learnt from `Date` as `client.js` does (tests inject clocks).
     offset: Arc<Mutex<i64>>,
     nonce: Arc<Mutex<Option<String>>>,
+    /// The public origin proofs name in `htu`, when this browser talks to a replica by its own
+    /// address (behind a load balancer both would be the public name).
+    htu_origin: Arc<Mutex<Option<String>>>,
 }
 
 impl Default for Browser {
@@ -609,7 +612,21 @@ impl Browser {
             dpop: Some(Arc::new(DpopKey::new())),
             offset: Arc::default(),
             nonce: Arc::default(),
+            htu_origin: Arc::default(),
         }
+    }
+
+    /// Another browser profile holding the same key (a second tab of the same browser).
+    pub fn with_same_key(&self) -> Browser {
+        Browser {
+            dpop: self.dpop.clone(),
+            ..Browser::new()
+        }
+    }
+
+    /// Proofs name `origin` in `htu` (replicas behind one public name).
+    pub fn set_htu_origin(&self, origin: &str) {
+        *self.htu_origin.lock().unwrap() = Some(origin.to_string());
     }
 
     /// A client without a DPoP key (curl, a script, an attacker with stolen cookies).
@@ -628,6 +645,15 @@ impl Browser {
     /// A fresh proof from this browser's key for `method` `url`, as `client.js` makes it.
     pub fn proof(&self, method: &str, url: &str) -> String {
         let nonce = self.nonce.lock().unwrap().clone();
+        let public = self.htu_origin.lock().unwrap().clone();
+        let url = match public {
+            Some(origin) => {
+                let u = url::Url::parse(url).unwrap();
+                format!("{origin}{}", u.path())
+            }
+            None => url.to_string(),
+        };
+        let url = url.as_str();
         self.dpop
             .as_ref()
             .expect("this browser has a DPoP key")
