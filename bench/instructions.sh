@@ -31,7 +31,7 @@ count() { # name url [cookie] → instructions per request
   local name=$1 url=$2 out n before after
   callgrind_control -z "$demo_pid" >/dev/null 2>&1
   if [ $# -ge 3 ]; then
-    out=$(wrk -t1 -c1 -d"${secs}s" -H "Cookie: __Host-session=$3" "$url")
+    out=$(wrk -t1 -c1 -d"${secs}s" -H "Cookie: $3" "$url")
   else
     out=$(wrk -t1 -c1 -d"${secs}s" "$url")
   fi
@@ -45,4 +45,4 @@ count() { # name url [cookie] → instructions per request
 }
 echo "callgrind, wrk -t1 -c1 -d${secs}s, $bin"
 count "portcullis /healthz (no auth)" "$base/healthz"
-count "app via portcullis, session cookie" "$base/bench" "$session"
+count "app via portcullis, session cookies" "$base/bench" "$cookies"

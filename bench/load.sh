@@ -2,8 +2,10 @@
 # A first load run against the release binary: `portcullis demo` (gateway + dev IdP + sample
 # app in one process), signed in through the dev IdP with curl, then loaded with wrk.
 # Compares the sample app reached directly, Portcullis's /healthz (no auth, no proxy), and the
-# app through Portcullis with a session cookie. Every response must be a 200: wrk's non-2xx
-# count is printed and the run fails if it is not zero.
+# app through Portcullis with the session cookies (a page: no proof), and the app's API
+# through Portcullis with the session cookies and a fresh DPoP proof on every request
+# (pre-generated with bench/dpop.mjs, each used once). Every response must be a 200: wrk's
+# non-2xx count is printed and the run fails if it is not zero.
 #
 #   bench/load.sh [seconds=10] [connections=32]
 #
@@ -12,7 +14,7 @@
 # time the demo process spent per request (user + system, from /proc; the sample app's own
 # work is in the same process, so compare rows and builds, not absolute values).
 #
-# Needs: wrk (Debian package), curl. Load generator and server share the machine's cores.
+# Needs: wrk (Debian package), curl, node. Load generator and server share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -25,17 +27,19 @@ work=$(mktemp -d)
 trap 'kill $demo_pid 2>/dev/null || true; wait $demo_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 . bench/demo-session.sh
-status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: __Host-session=$session" "$base/bench")
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookies" "$base/bench")
 [ "$status" = 200 ] || { echo "signed-in request answered $status" >&2; exit 1; }
 
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$demo_pid/stat"; }
 
-run() { # name url [cookie]
+run() { # name url [cookie header [wrk script]]
   local name=$1 url=$2 out before after
   before=$(cpu_ticks)
-  if [ $# -ge 3 ]; then
-    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Cookie: __Host-session=$3" "$url")
+  if [ $# -ge 4 ]; then
+    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Cookie: $3" -s "$4" "$url")
+  elif [ $# -ge 3 ]; then
+    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Cookie: $3" "$url")
   else
     out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$url")
   fi
@@ -53,5 +57,14 @@ run() { # name url [cookie]
 echo "wrk -t2 -c$conns -d${secs}s on $(nproc) cores, $(date -u +%Y-%m-%d)"
 run "sample app, direct" "$app/bench"
 run "portcullis /healthz (no auth)" "$base/healthz"
-run "app via portcullis, session cookie" "$base/bench" "$session"
+run "app via portcullis, session cookies" "$base/bench" "$cookies"
+# Proofs for the DPoP row, made just before it (each is valid for 120 s): enough for every
+# request of the run at up to ${proofs_per_sec:=9000} requests/s per thread.
+n=$((proofs_per_sec * secs))
+node bench/dpop.mjs proofs "$dpop_key" GET "$base/api/bench" "$n" "$work/proofs.0" &
+gen=$!
+node bench/dpop.mjs proofs "$dpop_key" GET "$base/api/bench" "$n" "$work/proofs.1"
+wait "$gen"
+export PROOFS="$work/proofs"
+run "app API via portcullis, cookies + DPoP" "$base/api/bench" "$cookies" bench/dpop-proofs.lua
 echo "idle-after-load RSS of the demo process: $(awk '/VmRSS/ {print $2, $3}' /proc/$demo_pid/status)"

@@ -130,6 +130,22 @@ fn benches(c: &mut Criterion) {
     c.bench_function("dpop_proof_verify_es256_and_thumbprint", |b| {
         b.iter(|| check_proof(&[proof.as_bytes()], &expected).unwrap())
     });
+    // The floor: one bare ES256 verification of the same proof (aws-lc), nothing else. The
+    // issue's target compares the whole check with this.
+    let (input, sig) = proof.rsplit_once('.').unwrap();
+    let sig = B64.decode(sig).unwrap();
+    let hdr: serde_json::Value =
+        serde_json::from_slice(&B64.decode(input.split('.').next().unwrap()).unwrap()).unwrap();
+    let mut point = vec![4u8];
+    point.extend(B64.decode(hdr["jwk"]["x"].as_str().unwrap()).unwrap());
+    point.extend(B64.decode(hdr["jwk"]["y"].as_str().unwrap()).unwrap());
+    let public = aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+        point,
+    );
+    c.bench_function("es256_verify_only", |b| {
+        b.iter(|| public.verify(input.as_bytes(), &sig).unwrap())
+    });
     // The same with server nonces on (R-DP check 12: two HMACs more).
     let nonces = NonceKeys::new(&keys);
     let proof = dpop_fixture(now, Some(&nonces.current(now)));

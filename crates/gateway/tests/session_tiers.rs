@@ -370,3 +370,122 @@ async fn r_csrf_logout_needs_the_token_and_the_sign_out_page_has_it() {
     }
     assert_eq!(b.session_status(&env.base).await, 401);
 }
+
+/// R-CK-4: every response that sets or clears an auth cookie says `Cache-Control: no-store` —
+/// login start, callback, refresh, clearing a stale session, logout.
+#[tokio::test]
+async fn r_ck_4_every_cookie_response_is_no_store() {
+    let (env, clock) = env_with_clock(Box::new(|_, _| {})).await;
+    let b = Browser::new();
+    let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
+    let r = b.get(&cb).await;
+    assert!(r.sets_session());
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "callback"
+    );
+    // The login start (the tx cookie), as the sign-in page's script sends it.
+    let login = format!("{}/api/login", env.base);
+    let r = b
+        .send(
+            b.raw().post(&login).header("accept", "application/json"),
+            &login,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-oidc_tx="))
+    );
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "login"
+    );
+    // Refresh.
+    clock.advance(25 * 60);
+    let url = format!("{}/api/items", env.base);
+    let r = json_get(&b, &url).await;
+    assert!(set_value(&r, "__Host-session").is_some(), "refreshed");
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "refresh"
+    );
+    // Logout.
+    let r = post_logout(&b, &env).await;
+    assert!(r.set_cookies().iter().any(|c| c.contains("Max-Age=0")));
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "logout"
+    );
+    // A stale (revoked) session presented again is cleared, no-store.
+    let stale = Browser::new();
+    stale.set_cookie(&env.base, "__Host-session", "eyJhbGciOiJIUzI1NiJ9.e30.x");
+    let r = stale.get(&format!("{}/reports", env.base)).await;
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-session=") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "stale"
+    );
+}
+
+/// R-CK-3: with a plain-http public URL (only with the insecure flag) the cookies drop
+/// `Secure` and the `__Host-` prefix, and start-up warns.
+#[tokio::test]
+async fn r_ck_3_insecure_http_drops_prefix_and_secure_and_warns() {
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(|raw, _| {
+            raw.public_url = Some("http://gw.internal".into());
+            raw.redirect_url = Some("http://gw.internal/api/callback".into());
+            raw.allow_insecure_http = Some("true".into());
+        }),
+        ..Default::default()
+    })
+    .await;
+    let config = &env.gw.state.config;
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("without Secure and without the __Host- prefix")),
+        "{:?}",
+        config.warnings
+    );
+    let login = format!("{}/api/login", env.base);
+    let key = DpopKey::new();
+    let proof = key.proof(
+        "POST",
+        "http://gw.internal/api/login",
+        portcullis_core::time::now_unix(),
+        None,
+    );
+    let r = reqwest::Client::new()
+        .post(&login)
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert!(set[0].starts_with("portcullis_oidc_tx="), "{set:?}");
+    assert!(!set[0].contains("Secure"), "{set:?}");
+    assert!(
+        set[0].contains("HttpOnly") && set[0].contains("SameSite=Lax"),
+        "{set:?}"
+    );
+}

@@ -416,10 +416,17 @@ fn check_urls(raw: &RawSettings, ctx: &mut Ctx) -> (Option<url::Url>, Option<url
         if r.query().is_some() || r.fragment().is_some() {
             ctx.problem("OIDC_REDIRECT_URL must not contain a query or fragment");
         }
-        if p.scheme() == "http" && !is_loopback_url(p) && !ctx.insecure {
-            ctx.problem(format!(
-                "the public URL `{p}` is plain http: cookies would travel unencrypted; use https (or set OIDC_ALLOW_INSECURE_HTTP=true for development only)"
-            ));
+        if p.scheme() == "http" && !is_loopback_url(p) {
+            if ctx.insecure {
+                // R-CK-3: the cookies lose `Secure` and the `__Host-` prefix; say so.
+                ctx.warnings.push(format!(
+                    "the public URL `{p}` is plain http: session cookies are sent without Secure and without the __Host- prefix (development only)"
+                ));
+            } else {
+                ctx.problem(format!(
+                    "the public URL `{p}` is plain http: cookies would travel unencrypted; use https (or set OIDC_ALLOW_INSECURE_HTTP=true for development only)"
+                ));
+            }
         }
         if p.path() != "/" {
             ctx.problem(format!(
@@ -441,7 +448,7 @@ fn is_reserved_path(p: &str) -> bool {
     matches!(
         p,
         "/" | "/api/login" | "/api/logout" | "/api/session" | "/healthz" | "/readyz"
-    )
+    ) || p.starts_with("/.portcullis/")
 }
 
 fn claim_keys(raw: &RawSettings, ctx: &mut Ctx) -> ClaimKeys {

@@ -22,6 +22,9 @@ pub const ID_TOKEN_MAX_LEN: usize = 64 * 1024;
 /// R-IDT-12: an ID token older than this (by `iat`) is refused.
 pub const IAT_MAX_AGE_SECS: i64 = 600;
 
+/// Longest IdP `sid` accepted (it is copied into the session JWT).
+pub const MAX_SID_LEN: usize = 255;
+
 /// What the relying party expects of this ID token. `Debug` redacts the nonce and token.
 #[derive(Clone, Copy)]
 pub struct IdTokenExpectations<'a> {
@@ -152,7 +155,12 @@ pub fn validate_id_token(
     let sub = check_sub(c)?; // R-IDT-15
     check_at_hash(c, alg, exp.access_token)?; // R-IDT-16
     let auth_time = numeric_date(c, "auth_time")?; // R-IDT-11 type rule, R-IDT-17
+    // The IdP session id travels in every session JWT (for back-channel logout): bounded, so
+    // a hostile IdP cannot make sessions that no longer fit their cookie (R-SJ-3).
     let sid = optional_str(c, "sid")?.map(str::to_owned);
+    if sid.as_ref().is_some_and(|s| s.len() > MAX_SID_LEN) {
+        return Err(ClaimError::OutOfRange { claim: "sid" }.into());
+    }
     Ok(IdTokenClaims {
         iss,
         sub,
@@ -261,6 +269,11 @@ mod tests {
         assert_eq!(c.iss, ISS);
         assert_eq!(c.sub, "alice");
         assert_eq!(c.sid.as_deref(), Some("s-1"));
+        assert!(
+            run(&with(json!({"sid": "s".repeat(MAX_SID_LEN + 1)}))).is_err(),
+            "an over-long sid is refused"
+        );
+        assert!(run(&with(json!({"sid": "s".repeat(MAX_SID_LEN)}))).is_ok());
         assert_eq!(c.auth_time, Some(NOW - 10));
         assert_eq!((c.iat, c.exp), (NOW - 5, NOW + 300));
         assert_eq!(c.claims["email"], "a@x");

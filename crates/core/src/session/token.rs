@@ -353,6 +353,33 @@ mod tests {
         );
     }
 
+    /// R-SJ-3: leeway is 5 s (accepted at exp + 5, refused at exp + 6); a token over 3.5 KiB
+    /// is refused before any work; the largest real token fits in a 4096-byte cookie.
+    #[test]
+    fn r_sj_3_leeway_and_size() {
+        let t = claims(1_000_000).issue(&keys());
+        let exp = 1_000_000 + SESSION_TTL;
+        assert!(SessionClaims::verify(&t, &keys(), URL, exp + LEEWAY).is_ok());
+        assert_eq!(
+            SessionClaims::verify(&t, &keys(), URL, exp + LEEWAY + 1),
+            Err(SessionError::Expired)
+        );
+        assert_eq!(LEEWAY, 5);
+        let mut big = claims(1_000_000);
+        big.idp_sid = Some("s".repeat(MAX_LEN));
+        assert_eq!(
+            SessionClaims::verify(&big.issue(&keys()), &keys(), URL, 1_000_100),
+            Err(SessionError::Malformed)
+        );
+        // Everything we put in a session at its longest (ids of 64, an IdP sid of 255).
+        let mut longest = claims(1_000_000);
+        longest.sub = "u".repeat(64);
+        longest.sid = "s".repeat(64);
+        longest.idp_sid = Some("i".repeat(255));
+        let t = longest.issue(&keys());
+        assert!(t.len() + "__Host-session=".len() < 4096, "{}", t.len());
+    }
+
     #[test]
     fn r_sj_1_other_secret_alg_and_typ_rejected() {
         let now = 1_000_000;
