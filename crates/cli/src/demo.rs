@@ -107,6 +107,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let config = validate(&raw).map_err(|p| anyhow!("demo configuration invalid: {p:?}"))?;
     let mut gw = portcullis_gateway::start(config, gw_listener).await?;
+    // Print "Open" only once sign-in works: the dev IdP is local, its metadata loads at once
+    // (a person who clicks the link straight away must not meet "starting up").
+    for _ in 0..500 {
+        if gw.state.provider().is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // One write, errors ignored: a closed stdout (e.g. piped to `head`) must not stop the demo
     // with a panic.
