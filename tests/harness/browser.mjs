@@ -99,7 +99,8 @@ try {
     const call = () => client(page, 'call', cfg.api.path);
     seenRequests.length = 0;
     out.api = await call();
-    const sent = seenRequests.find((r) => new URL(r.url).pathname === cfg.api.path);
+    // The attempt that was answered (the last one, after any retry).
+    const sent = seenRequests.filter((r) => new URL(r.url).pathname === cfg.api.path).pop();
     const all = await page.evaluate(() => 0).then(() => ctx.cookies());
     out.api_request = sent && {
       url: sent.url, method: sent.method, dpop: sent.headers.dpop, csrf: sent.headers['x-csrf-token'],

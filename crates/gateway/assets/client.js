@@ -21,8 +21,16 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 let base = new URL('/', import.meta.url).origin; // Portcullis's public origin
 let keyPair = null;
 let publicJwk = null;
-let clockOffsetMs = 0; // server time minus local time, from the Date header
-let nonce = null; // the last DPoP-Nonce the server sent
+// Server time minus local time (from the Date header) and the last DPoP-Nonce the server sent,
+// kept for the tab's other pages so each page load does not start with a retry.
+const remembered = (key) => {
+  try { return sessionStorage.getItem(`portcullis.${key}`); } catch { return null; }
+};
+const remember = (key, value) => {
+  try { sessionStorage.setItem(`portcullis.${key}`, String(value)); } catch { /* storage off */ }
+};
+let clockOffsetMs = Number(remembered('clock_offset_ms')) || 0;
+let nonce = remembered('dpop_nonce');
 
 /** Where Portcullis is, when this module is bundled instead of loaded from Portcullis. */
 export function configure({ origin } = {}) {
@@ -111,10 +119,14 @@ function learn(resp) {
     // Date has one-second resolution: only correct offsets that matter for the iat window.
     if (!Number.isNaN(server) && Math.abs(server - Date.now() - clockOffsetMs) > 2000) {
       clockOffsetMs = server - Date.now();
+      remember('clock_offset_ms', clockOffsetMs);
     }
   }
   const n = resp.headers.get('dpop-nonce');
-  if (n) nonce = n;
+  if (n && n !== nonce) {
+    nonce = n;
+    remember('dpop_nonce', n);
+  }
 }
 
 function dpopError(resp) {

@@ -367,3 +367,43 @@ fn seen_server_now(seen: &Value) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// R-DP-12 in a real browser: with server nonces on, the browser client's first proofs (for
+/// the sign-in and for the first API call) are answered `use_dpop_nonce`; it retries once
+/// with the nonce and the person notices nothing.
+#[tokio::test]
+async fn r_dp_12_browser_client_follows_server_nonces() {
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(|raw, _| raw.dpop_nonce = Some("true".into())),
+        ..Default::default()
+    })
+    .await;
+    let Some(seen) = run_browser(json!({
+        "url": format!("{}/reports", env.base),
+        "user": ALICE.0,
+        "password": ALICE.1,
+        "user_field": "input[name=login]",
+        "password_field": "input[name=password]",
+        "submit": "button[type=submit]",
+        "api": {"path": "/api/items"},
+    }))
+    .await
+    else {
+        return;
+    };
+    assert_eq!(seen["final_url"], format!("{}/reports", env.base), "{seen}");
+    assert_eq!(seen["session_status"], 200, "{seen}");
+    assert_eq!(seen["api"]["status"], 200, "{seen}");
+    let proof = decode_part(
+        seen["api_request"]["dpop"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap(),
+    );
+    assert!(
+        proof["nonce"].as_str().is_some_and(|n| n.len() == 43),
+        "{proof}"
+    );
+}
