@@ -107,6 +107,10 @@ pub struct Jwk {
     alg: Option<JwsAlg>,
     key: DecodingKey,
     params: PublicParams,
+    /// EC keys, already parsed by aws-lc when the point was checked: verifying with it skips a
+    /// second parse on every DPoP proof (the same SEC1 point and fixed-size signature form
+    /// jsonwebtoken's ES verifier would use).
+    ec: Option<ParsedPublicKey>,
 }
 
 /// The RFC 7638 required members, decoded (input of the thumbprint).
@@ -158,7 +162,7 @@ impl Jwk {
             .get("kty")
             .and_then(Value::as_str)
             .ok_or(JwkError::Missing("kty"))?;
-        let (family, key, params) = match kty {
+        let (family, key, params, ec) = match kty {
             "RSA" => rsa_key(obj)?,
             "EC" => ec_key(obj)?,
             "OKP" => okp_key(obj)?,
@@ -171,6 +175,7 @@ impl Jwk {
             alg,
             key,
             params,
+            ec,
         })
     }
 
@@ -206,6 +211,10 @@ impl Jwk {
 
     pub(crate) fn params(&self) -> &PublicParams {
         &self.params
+    }
+
+    pub(crate) fn ec_parsed(&self) -> Option<&ParsedPublicKey> {
+        self.ec.as_ref()
     }
 }
 
@@ -327,7 +336,12 @@ fn b64_member(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, J
         .map_err(|_| JwkError::Base64(name))
 }
 
-type Parsed = (KeyFamily, DecodingKey, PublicParams);
+type Parsed = (
+    KeyFamily,
+    DecodingKey,
+    PublicParams,
+    Option<ParsedPublicKey>,
+);
 
 /// RSA: modulus 2048..=8192 bits (R-IDT-3), odd exponent 3..2^32, and aws-lc accepts it.
 fn rsa_key(obj: &Map<String, Value>) -> Result<Parsed, JwkError> {
@@ -354,6 +368,7 @@ fn rsa_key(obj: &Map<String, Value>) -> Result<Parsed, JwkError> {
         KeyFamily::Rsa,
         DecodingKey::from_rsa_raw_components(n, e),
         params,
+        None,
     ))
 }
 
@@ -373,10 +388,10 @@ fn ec_key(obj: &Map<String, Value>) -> Result<Parsed, JwkError> {
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    ParsedPublicKey::new(alg, &point).map_err(|_| JwkError::EcPoint)?;
+    let parsed = ParsedPublicKey::new(alg, &point).map_err(|_| JwkError::EcPoint)?;
     // jsonwebtoken's EC verifier takes the uncompressed SEC1 point.
     let key = DecodingKey::from_ec_der(&point);
-    Ok((family, key, PublicParams::Ec { crv, x, y }))
+    Ok((family, key, PublicParams::Ec { crv, x, y }, Some(parsed)))
 }
 
 /// OKP: Ed25519 only (RFC 8037), 32-byte public key.
@@ -394,6 +409,7 @@ fn okp_key(obj: &Map<String, Value>) -> Result<Parsed, JwkError> {
         KeyFamily::Ed25519,
         key,
         PublicParams::Okp { crv: "Ed25519", x },
+        None,
     ))
 }
 

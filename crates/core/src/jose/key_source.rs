@@ -233,9 +233,12 @@ fn check_signature_shape(alg: JwsAlg, sig: &[u8]) -> Result<(), JoseError> {
 fn verify_with_any(keys: &[&Jwk], alg: JwsAlg, jws: &CompactJws) -> Result<(), JoseError> {
     let jwt_alg = alg.to_jsonwebtoken();
     let signature = jws.signature().to_vec();
-    let verified = keys.iter().any(|k| {
-        (DEFAULT_PROVIDER.verifier_factory)(&jwt_alg, k.key())
-            .is_ok_and(|v| v.verify(jws.signing_input(), &signature).is_ok())
+    let verified = keys.iter().any(|k| match k.ec_parsed() {
+        // EC: the key aws-lc parsed when the JWK was judged (`usable_for` tied the curve to
+        // the alg, and the parsed key's algorithm is that curve's fixed-size ECDSA).
+        Some(parsed) => parsed.verify_sig(jws.signing_input(), &signature).is_ok(),
+        None => (DEFAULT_PROVIDER.verifier_factory)(&jwt_alg, k.key())
+            .is_ok_and(|v| v.verify(jws.signing_input(), &signature).is_ok()),
     });
     if verified {
         Ok(())
