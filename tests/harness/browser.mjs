@@ -173,6 +173,10 @@ try {
     await page.goto(`${origin}/__blank`);
     const after = await client(page, 'session');
     out.session_status_after_logout = after ? 200 : 401;
+    // Opening the app again: with the IdP session ended, the IdP asks for the password.
+    await page.goto(cfg.url);
+    await page.waitForURL((u) => !u.href.startsWith(origin), { timeout: 20000 });
+    out.after_logout_asks_password = await page.isVisible(cfg.password_field);
   }
   if (cfg.screenshot_sign_in) {
     // The sign-in page as a person sees it for a moment (its script is blocked here so the

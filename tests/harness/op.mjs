@@ -423,6 +423,21 @@ async function handleControl(ctx) {
     case 'POST /__control/log/clear':
       requestLog = [];
       return sendJson(ctx, 200, { ok: true });
+    case 'POST /__control/sign': {
+      // Sign any header and payload with the OP's real key for `alg` (default RS256), or with
+      // a key the OP does not publish (`"key": "other"`): tests forge logout tokens with it.
+      let req;
+      try {
+        req = JSON.parse(body || '{}');
+      } catch (err) {
+        return sendJson(ctx, 400, { error: `invalid JSON: ${err.message}` });
+      }
+      const alg = req.alg ?? 'RS256';
+      const key = req.key === 'other' ? await modeKey('sign-other', alg) : realKeyByAlg.get(alg);
+      if (!key) return sendJson(ctx, 400, { error: `no key for ${alg}` });
+      const header = applyOverrides({ alg, kid: key.kid }, req.header);
+      return sendJson(ctx, 200, { jws: compactJws(header, req.payload ?? {}, alg, key.privateKey) });
+    }
     case 'GET /__control/mode':
       return sendJson(ctx, 200, modes);
     case 'POST /__control/mode': {

@@ -74,7 +74,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             client_id: "portcullis-demo".into(),
             client_secret: client_secret.clone(),
             redirect_uris: vec![format!("{public}/api/callback")],
-            post_logout_redirect_uris: vec![format!("{public}/")],
+            post_logout_redirect_uris: vec![format!("{public}/.portcullis/signed-out")],
             backchannel_logout_uri: None,
         }],
         users: demo_users(),

@@ -112,7 +112,13 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
     // Logout on A; B refuses within a second.
     let logout = format!("{}/api/logout", a.base);
     let out = b
-        .send(b.raw().post(&logout).header("origin", &a.base), &logout)
+        .send(
+            b.raw()
+                .post(&logout)
+                .header("origin", &a.base)
+                .header("accept", "application/json"),
+            &logout,
+        )
         .await;
     assert_eq!(out.status, 200);
     let took = b

@@ -6,6 +6,8 @@ pub const USER: &str = "x-forwarded-user";
 pub const EMAIL: &str = "x-forwarded-email";
 pub const PREFERRED_USERNAME: &str = "x-forwarded-preferred-username";
 pub const GROUPS: &str = "x-forwarded-groups";
+/// The user's Portcullis roles (mapped from groups), comma-separated.
+pub const ROLES: &str = "x-forwarded-roles";
 
 /// Exact names and prefixes that no client may send (R-HD-1).
 const STRIP_EXACT: &[&str] = &[
@@ -14,6 +16,7 @@ const STRIP_EXACT: &[&str] = &[
     "x-forwarded-name",
     "x-forwarded-groups",
     "x-forwarded-preferred-username",
+    "x-forwarded-roles",
     "x-remote-user",
     "remote-user",
 ];
@@ -23,15 +26,16 @@ const STRIP_PREFIX: &[&str] = &[
     "x-forwarded-name",
     "x-forwarded-groups",
     "x-forwarded-preferred-username",
+    "x-forwarded-roles",
     "x-auth-request-",
 ];
 
 /// Maximum bytes of one identity header value (R-HD-3).
 pub const MAX_VALUE: usize = 1024;
 /// Maximum bytes of all identity header values together (R-HD-3). Holds by construction:
-/// four headers of at most [`MAX_VALUE`] bytes each (checked at compile time below).
+/// five headers of at most [`MAX_VALUE`] bytes each (checked at compile time below).
 pub const MAX_TOTAL: usize = 8 * 1024;
-const _: () = assert!(4 * MAX_VALUE <= MAX_TOTAL);
+const _: () = assert!(5 * MAX_VALUE <= MAX_TOTAL);
 
 /// A header name as compared for stripping: trimmed, lower case, `_` as `-`. Used at start-up
 /// (configured names); requests use the allocation-free [`starts_with_normalized`].

@@ -179,7 +179,11 @@ export async function signIn(returnTo) {
   location.assign(to);
 }
 
-/** End the session on every replica (the cookies are cleared by the answer). */
+/**
+ * End the session on every replica (the cookies are cleared by the answer). Resolves to
+ * `{status, end_session_url}`: when `end_session_url` is set, go there to end the IdP session
+ * too (it returns the browser to Portcullis's signed-out page).
+ */
 export async function signOut() {
   const resp = await portcullisFetch(`${base}/api/logout`, {
     method: 'POST',

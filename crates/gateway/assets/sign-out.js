@@ -7,8 +7,9 @@ form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const status = document.getElementById('status');
   try {
-    await signOut();
-    location.assign(form.dataset.done);
+    const out = await signOut();
+    // RP-initiated logout: the IdP ends its session too, then sends the browser to `done`.
+    location.assign(out.end_session_url || form.dataset.done);
   } catch (e) {
     status.textContent = `${e.message}. Reload the page and try again.`;
   }

@@ -36,6 +36,8 @@ pub struct Authed {
     pub csrf: Result<(), &'static str>,
     /// The csrf cookie's value (a form may submit the token instead of the header).
     pub csrf_cookie: Option<String>,
+    /// The user's roles, mapped from their groups by the configured role map.
+    pub roles: Vec<String>,
 }
 
 impl Authed {
@@ -158,6 +160,7 @@ pub async fn authenticate(
         credential: Credential::Session(session),
         csrf,
         csrf_cookie: cookies.csrf,
+        roles: Vec::new(),
     }))
 }
 

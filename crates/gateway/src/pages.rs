@@ -88,12 +88,32 @@ pub fn idp_error_page(error: &str, description: Option<&str>) -> String {
 /// Where the sign-out script goes once the session has ended.
 pub const SIGNED_OUT_PATH: &str = "/.portcullis/signed-out";
 
+/// What became of the IdP session at sign-out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdpSession {
+    /// RP-initiated logout ended it (or the person was sent to end it).
+    Ended,
+    /// The IdP offers it, but the operator turned it off.
+    KeptByConfiguration,
+    /// The IdP has no end-session endpoint.
+    NotOffered,
+}
+
 /// After logout: a page, not a redirect to `/` (which would sign the person straight back in
-/// while their IdP session lives).
-pub fn signed_out_page() -> String {
+/// while their IdP session lives). It says plainly whether the IdP session continues.
+pub fn signed_out_page(idp: IdpSession) -> String {
+    let idp_line = match idp {
+        IdpSession::Ended => "You were also signed out at your organisation's sign-in service.",
+        IdpSession::KeptByConfiguration | IdpSession::NotOffered => {
+            "Your session at your organisation's sign-in service continues: signing in again will not ask for your password. To end it too, sign out there or close the browser."
+        }
+    };
     layout(
         "Signed out",
-        "<h1>You are signed out</h1><p><a href=\"/\">Sign in again</a></p>",
+        &format!(
+            "<h1>You are signed out</h1><p>You have signed out of this application.</p>\
+<p>{idp_line}</p><p><a href=\"/\">Sign in again</a></p>"
+        ),
     )
 }
 

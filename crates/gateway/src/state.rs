@@ -55,6 +55,8 @@ pub struct Inner {
     pub views: Views,
     /// Sign-in starts per client address.
     pub login_limiter: RateLimiter,
+    /// Back-channel logout requests per source address (R-BCL: 60 per minute).
+    pub bcl_limiter: RateLimiter,
     /// Tier 3 (R-DP): `None` when DPoP is turned off.
     pub dpop: Option<DpopGuard>,
     /// The only source of "now" for requests and background tasks (tests inject their own).
@@ -122,6 +124,7 @@ impl AppState {
             upstream,
             views,
             login_limiter,
+            bcl_limiter: RateLimiter::new(60),
             dpop,
             clock,
             provider: ArcSwapOption::empty(),

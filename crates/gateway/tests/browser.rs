@@ -66,13 +66,26 @@ async fn browser_sign_in_reaches_the_app_and_logout_ends_it() {
         "{seen}"
     );
     assert_eq!(seen["session_status_after_logout"], 401);
+    // RP-initiated logout: the IdP ended its session and sent the browser back to the
+    // signed-out page; opening the app again asks for the password at the IdP.
+    let after = url::Url::parse(seen["after_logout_url"].as_str().unwrap()).unwrap();
+    assert_eq!(after.path(), "/.portcullis/signed-out", "{seen}");
     assert!(
-        seen["after_logout_url"]
+        seen["after_logout_body"]
             .as_str()
             .unwrap()
-            .ends_with("/.portcullis/signed-out"),
+            .contains("also signed out at your organisation's sign-in service"),
         "{seen}"
     );
+    assert!(
+        env.op
+            .log()
+            .await
+            .iter()
+            .any(|c| c["path"] == "/session/end/confirm"),
+        "the OP ended its session"
+    );
+    assert_eq!(seen["after_logout_asks_password"], true, "{seen}");
     let left = seen["cookies_after_logout"].as_array().unwrap();
     assert!(
         !left

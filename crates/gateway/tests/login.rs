@@ -131,10 +131,20 @@ async fn session_endpoint_and_logout() {
         200
     );
 
+    // A plain form post: sent on to the IdP's end-session endpoint (RP-initiated logout).
     let out = b
         .send(b.raw().post(&logout).header("origin", &env.base), &logout)
         .await;
-    assert_eq!(out.status, 200);
+    assert_eq!(out.status, 303);
+    let to = url::Url::parse(&out.location().unwrap()).unwrap();
+    assert!(to.as_str().starts_with(&env.op.issuer), "{to}");
+    let q: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(
+        q["post_logout_redirect_uri"],
+        format!("{}/.portcullis/signed-out", env.base)
+    );
+    assert!(q["state"].len() >= 43);
     for name in ["__Host-session=;", "__Host-fp=;"] {
         assert!(
             out.set_cookies()

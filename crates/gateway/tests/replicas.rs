@@ -95,7 +95,13 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     // Logout on A; B refuses within a second.
     let logout = format!("{}/api/logout", a.base);
     let out = b
-        .send(b.raw().post(&logout).header("origin", &a.base), &logout)
+        .send(
+            b.raw()
+                .post(&logout)
+                .header("origin", &a.base)
+                .header("accept", "application/json"),
+            &logout,
+        )
         .await;
     assert_eq!(out.status, 200);
     let took = b

@@ -355,7 +355,8 @@ async fn r_csrf_logout_needs_the_token_and_the_sign_out_page_has_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    // Signed out here, and sent on to end the IdP session (RP-initiated logout).
+    assert_eq!(r.status(), 303);
     let cleared: Vec<String> = r
         .headers()
         .get_all("set-cookie")

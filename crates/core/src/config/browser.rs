@@ -35,12 +35,16 @@ impl DpopSettings {
 }
 
 /// Browser-facing settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrowserSettings {
     pub dpop: DpopSettings,
     /// Frontend origins besides the public one (e.g. `https://app.example.com`) that may call
     /// through Portcullis with credentials; serialised as `scheme://host[:port]`.
     pub cors_origins: Vec<String>,
+    /// Sign-out also ends the IdP session through its `end_session_endpoint` (OpenID
+    /// RP-Initiated Logout 1.0) when the IdP offers one. On by default: otherwise Back or a
+    /// new visit signs the person straight in again through the IdP's live session.
+    pub idp_logout: bool,
 }
 
 fn flag(name: &str, v: &Option<String>, default: bool, problems: &mut Vec<Problem>) -> bool {
@@ -98,6 +102,7 @@ pub(super) fn check(
             nonce,
         },
         cors_origins,
+        idp_logout: flag("PORTCULLIS_IDP_LOGOUT", &raw.idp_logout, true, problems),
     }
 }
 

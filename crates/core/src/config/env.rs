@@ -173,6 +173,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "extra frontend origins allowed to call with credentials (CORS), comma-separated, e.g. https://app.example.com",
     ),
     (
+        "PORTCULLIS_IDP_LOGOUT",
+        "sign-out also ends the session at the IdP when it offers an end-session endpoint (default true)",
+    ),
+    (
         "PORTCULLIS_HEADER_USER",
         "identity header carrying the user id (default X-Forwarded-User)",
     ),
@@ -238,6 +242,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         dpop_paths: v("PORTCULLIS_DPOP_PATHS").map(|s| split_list(&s)),
         dpop_nonce: v("PORTCULLIS_DPOP_NONCE"),
         cors_origins: v("PORTCULLIS_CORS_ORIGINS").map(|s| split_list(&s)),
+        idp_logout: v("PORTCULLIS_IDP_LOGOUT"),
         ..Default::default()
     };
     let keys = &mut raw.claim_keys;

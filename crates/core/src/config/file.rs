@@ -143,6 +143,7 @@ struct Own {
     dpop_paths: Option<Vec<String>>,
     dpop_nonce: Option<bool>,
     cors_origins: Option<Vec<String>>,
+    idp_logout: Option<bool>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -296,6 +297,7 @@ impl FileConfig {
             dpop_paths: own.dpop_paths,
             dpop_nonce: own.dpop_nonce.map(|b| b.to_string()),
             cors_origins: own.cors_origins,
+            idp_logout: own.idp_logout.map(|b| b.to_string()),
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct RawSettings {
     pub dpop_nonce: Option<String>,
     /// Extra frontend origins allowed through CORS (R-CSRF-6).
     pub cors_origins: Option<Vec<String>>,
+    /// End the IdP session too at sign-out (RP-initiated logout).
+    pub idp_logout: Option<String>,
 }
 
 /// Claim-mapping overrides (seed 000's seven `OIDC_USER_*_KEY`s plus seed 001's fields).
@@ -102,7 +104,7 @@ impl RawSettings {
             keep_alive_timeout, body_timeout, max_connections, max_connections_per_ip, login_starts_per_minute, session_ttl, session_max_lifetime,
             max_body_bytes, extra_methods, allowed_upgrades, strip_headers, header_user,
             header_email, header_groups, header_preferred_username, allow_unverified_email,
-            dpop, dpop_paths, dpop_nonce, cors_origins);
+            dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod discovery;
+pub mod end_session;
 pub mod id_token;
 pub mod pkce;
 pub mod token_request;

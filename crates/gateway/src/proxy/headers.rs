@@ -42,6 +42,7 @@ pub struct IdentityNames {
     pub email: HeaderName,
     pub groups: HeaderName,
     pub preferred_username: HeaderName,
+    pub roles: HeaderName,
 }
 
 impl Default for IdentityNames {
@@ -51,6 +52,7 @@ impl Default for IdentityNames {
             email: HeaderName::from_static(ident::EMAIL),
             groups: HeaderName::from_static(ident::GROUPS),
             preferred_username: HeaderName::from_static(ident::PREFERRED_USERNAME),
+            roles: HeaderName::from_static(ident::ROLES),
         }
     }
 }
@@ -65,6 +67,7 @@ impl IdentityNames {
             email: n(&c.email, d.email),
             groups: n(&c.groups, d.groups),
             preferred_username: n(&c.preferred_username, d.preferred_username),
+            roles: d.roles,
         }
     }
 }
@@ -238,7 +241,7 @@ pub fn set_forwarding(h: &mut HeaderMap, peer_ip: Option<IpAddr>, rules: &Header
 /// The identity headers of a user, encoded (R-HD-3), at most one of each. Used for proxied
 /// requests and, as response headers, by forward-auth.
 #[derive(Debug, Default)]
-pub struct IdentityHeaders([Option<(HeaderName, HeaderValue)>; 4]);
+pub struct IdentityHeaders([Option<(HeaderName, HeaderValue)>; 5]);
 
 impl IdentityHeaders {
     pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
@@ -248,7 +251,7 @@ impl IdentityHeaders {
 
 impl IntoIterator for IdentityHeaders {
     type Item = (HeaderName, HeaderValue);
-    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<(HeaderName, HeaderValue)>, 4>>;
+    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<(HeaderName, HeaderValue)>, 5>>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter().flatten()
     }
@@ -257,7 +260,11 @@ impl IntoIterator for IdentityHeaders {
 /// R-HD-2/3: the (name, value) pairs for `user`. Values are encoded to printable ASCII, so
 /// building a `HeaderValue` cannot fail in practice; if it ever did, the header is left out
 /// rather than panicking.
-pub fn identity_headers(user: &MappedUser, names: &IdentityNames) -> IdentityHeaders {
+pub fn identity_headers(
+    user: &MappedUser,
+    roles: &[String],
+    names: &IdentityNames,
+) -> IdentityHeaders {
     let pair = |n: &HeaderName, v: String| HeaderValue::try_from(v).ok().map(|v| (n.clone(), v));
     IdentityHeaders([
         pair(&names.user, encode_value(&user.user_id)),
@@ -268,6 +275,11 @@ pub fn identity_headers(user: &MappedUser, names: &IdentityNames) -> IdentityHea
             .as_deref()
             .and_then(|u| pair(&names.preferred_username, encode_value(u))),
         pair(&names.groups, encode_groups(&user.groups)),
+        // Only when roles are in use: an app must not read "no header" as "no roles" when
+        // Portcullis maps none at all.
+        (!roles.is_empty())
+            .then(|| pair(&names.roles, encode_groups(roles)))
+            .flatten(),
     ])
 }
 
@@ -275,7 +287,7 @@ pub fn identity_headers(user: &MappedUser, names: &IdentityNames) -> IdentityHea
 /// set last, after hop-by-hop processing, so `Connection:` cannot name them away (R-HD-2).
 pub fn prepare_request(
     h: &mut HeaderMap,
-    user: Option<&MappedUser>,
+    user: Option<(&MappedUser, &[String])>,
     cookies: &CookieNames,
     peer_ip: Option<IpAddr>,
     rules: &HeaderRules,
@@ -286,8 +298,8 @@ pub fn prepare_request(
     strip_identity(h, &rules.strip);
     strip_gateway_credentials(h, cookies, strip_authorization);
     set_forwarding(h, peer_ip, rules);
-    if let Some(u) = user {
-        for (n, v) in identity_headers(u, &rules.identity) {
+    if let Some((u, roles)) = user {
+        for (n, v) in identity_headers(u, roles, &rules.identity) {
             h.insert(n, v);
         }
     }
@@ -437,7 +449,8 @@ mod tests {
     #[test]
     fn r_hd_3_identity_headers_of_a_user() {
         let r = rules();
-        let got: Vec<(String, String)> = identity_headers(&user(), &r.identity)
+        let roles = ["admin".to_string(), "power user".to_string()];
+        let got: Vec<(String, String)> = identity_headers(&user(), &roles, &r.identity)
             .into_iter()
             .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
             .collect();
@@ -446,6 +459,7 @@ mod tests {
             ("x-forwarded-email", "%20a@b.c%20"),
             ("x-forwarded-preferred-username", "alice"),
             ("x-forwarded-groups", "g1,g%2C2,admins%20"),
+            ("x-forwarded-roles", "admin,power user"),
         ];
         let want: Vec<(String, String)> = want
             .iter()
@@ -466,7 +480,7 @@ mod tests {
         ]);
         prepare_request(
             &mut h,
-            Some(&user()),
+            Some((&user(), &[])),
             &CookieNames::new(true),
             "10.0.0.1".parse().ok(),
             &rules(),

@@ -218,7 +218,9 @@ async fn forward(
     parts.version = Version::HTTP_11;
     headers::prepare_request(
         &mut parts.headers,
-        authed.as_ref().map(|a| &a.user.profile),
+        authed
+            .as_ref()
+            .map(|a| (&a.user.profile, a.roles.as_slice())),
         &state.cookies,
         Some(peer.ip()),
         rules,

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
+use portcullis_core::oidc::end_session::{EndSessionRequest, end_session_url};
 use serde_json::json;
 
 use super::{no_store, set_cookie};
@@ -59,9 +60,44 @@ pub async fn logout_page(
     resp
 }
 
-/// Where the sign-out script lands once the session has ended.
-pub async fn signed_out() -> Response {
-    Html(pages::signed_out_page()).into_response()
+/// Where the sign-out script lands once the session has ended, and where the IdP sends the
+/// browser back after ending its own session (`post_logout_redirect_uri`).
+pub async fn signed_out(State(state): State<AppState>) -> Response {
+    Html(pages::signed_out_page(idp_logout_state(&state))).into_response()
+}
+
+/// The IdP's end-session URL for this sign-out, when RP-initiated logout is on and the IdP
+/// offers it.
+fn idp_end_session_url(state: &AppState) -> Option<url::Url> {
+    if !state.config.browser.idp_logout {
+        return None;
+    }
+    let provider = state.provider().ok()?;
+    let endpoint = provider.metadata.end_session_endpoint.as_ref()?;
+    let redirect = format!("{}{}", state.public_origin, pages::SIGNED_OUT_PATH);
+    let st = portcullis_core::oidc::pkce::random_token().ok()?;
+    Some(end_session_url(
+        endpoint,
+        &EndSessionRequest {
+            client_id: &state.config.oidc.client_id,
+            post_logout_redirect_uri: &redirect,
+            state: &st,
+            id_token_hint: None,
+        },
+    ))
+}
+
+/// What the signed-out page says about the IdP session.
+fn idp_logout_state(state: &AppState) -> pages::IdpSession {
+    let offers = state
+        .provider()
+        .ok()
+        .is_some_and(|p| p.metadata.end_session_endpoint.is_some());
+    match (state.config.browser.idp_logout, offers) {
+        (true, true) => pages::IdpSession::Ended,
+        (false, true) => pages::IdpSession::KeptByConfiguration,
+        (_, false) => pages::IdpSession::NotOffered,
+    }
 }
 
 /// `POST /api/logout`: revoke the session server-side (a copied cookie stops working at
@@ -94,10 +130,24 @@ pub async fn logout(
             .await?;
         tracing::info!(event = "auth.logout", user = %a.user.id, "signed out");
     }
+    // RP-Initiated Logout: the IdP session ends too, or the next visit signs the person
+    // straight back in. JSON callers (the browser client) get the URL to go to; a plain form
+    // is redirected there.
+    let end_session = idp_end_session_url(&state);
     let mut resp = if wants_json(&headers) {
-        Json(json!({"status": "signed_out"})).into_response()
+        Json(json!({
+            "status": "signed_out",
+            "end_session_url": end_session.as_ref().map(|u| u.as_str()),
+        }))
+        .into_response()
+    } else if let Some(url) = &end_session {
+        (
+            axum::http::StatusCode::SEE_OTHER,
+            [(header::LOCATION, url.to_string())],
+        )
+            .into_response()
     } else {
-        Html(pages::signed_out_page()).into_response()
+        Html(pages::signed_out_page(idp_logout_state(&state))).into_response()
     };
     for c in state.sessions.clear_cookies() {
         set_cookie(&mut resp, c);

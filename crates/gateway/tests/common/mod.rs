@@ -101,6 +101,24 @@ impl Op {
         );
     }
 
+    /// A compact JWS over `header`/`payload` signed by the OP's real key for `alg` (its `kid`
+    /// unless the header says otherwise), or by a key it does not publish (`other_key`).
+    pub async fn sign(&self, alg: &str, header: Value, payload: Value, other_key: bool) -> String {
+        let r = self
+            .http
+            .post(format!("{}/__control/sign", self.issuer))
+            .json(&json!({"alg": alg, "header": header, "payload": payload,
+                "key": if other_key { "other" } else { "real" }}))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["jws"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sign failed: {v}"))
+            .to_string()
+    }
+
     /// Paths the OP received, in order.
     pub async fn log(&self) -> Vec<Value> {
         let r = self
@@ -131,10 +149,17 @@ impl Op {
 
 /// One OP client registration.
 pub fn client(redirect_uri: &str, auth: &str, alg: &str) -> Value {
+    // Registered as a deployment registers Portcullis: where the IdP may send the browser
+    // after ending its session (RP-initiated logout).
+    let origin = url::Url::parse(redirect_uri)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
     json!({
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "redirect_uris": [redirect_uri],
+        "post_logout_redirect_uris": [format!("{origin}/.portcullis/signed-out")],
         "token_endpoint_auth_method": auth,
         "id_token_signed_response_alg": alg,
     })

@@ -1,0 +1,168 @@
+//! `POST /api/backchannel-logout` (OpenID Back-Channel Logout 1.0, R-BCL): the IdP says a
+//! session (or everything of a user) ended. The sessions end on every replica (the change feed
+//! carries each revocation) and the user is marked deactivated by the IdP until their next
+//! successful sign-in or an admin re-enables them (seed 000's "User deactivated after IdP
+//! logout"). No cookie, CSRF token or DPoP proof is involved: the signed logout token is the
+//! only credential.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_core::oidc::logout_token::{
+    LogoutExpectations, LogoutTokenError, MAX_LOGOUT_TOKEN, logout_token_from_form,
+    validate_logout_token,
+};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// R-BCL request handling 1: the whole body (form-encoded token plus any other parameters).
+pub const MAX_BODY: usize = MAX_LOGOUT_TOKEN + 1024;
+/// Remembered `(iss, jti)` pairs at most (the store refuses beyond: 400, logged).
+const MAX_REMEMBERED_JTIS: i64 = 100_000;
+
+/// The BCL §2.8 answers: 200 with `Cache-Control: no-store`, or 400 with a JSON error.
+fn answer(status: StatusCode, description: Option<&str>) -> Response {
+    let mut resp = match description {
+        None => status.into_response(),
+        Some(d) => (
+            status,
+            Json(json!({"error": "invalid_request", "error_description": d})),
+        )
+            .into_response(),
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn refused(why: &str, detail: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(event = "auth.backchannel_logout", outcome = "refused", reason = %detail, "back-channel logout refused");
+    answer(StatusCode::BAD_REQUEST, Some(why))
+}
+
+pub async fn backchannel_logout(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let now = state.now();
+    // R-BCL request handling 3: 60 per minute per source address.
+    if let Err(retry) = state.bcl_limiter.check(peer.ip(), now) {
+        let mut resp = answer(StatusCode::TOO_MANY_REQUESTS, Some("too many requests"));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        return resp;
+    }
+    // R-BCL request handling 1: form-encoded only, bounded.
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !form {
+        return refused("the request must be application/x-www-form-urlencoded", &"content type");
+    }
+    if body.len() > MAX_BODY {
+        return refused("the request is too large", &"body size");
+    }
+    let token = match logout_token_from_form(&body) {
+        Ok(t) => t,
+        Err(e) => return refused(e.description(), &e),
+    };
+    let provider = match state.ready_provider() {
+        Ok(p) => p,
+        Err(e) => return refused("the identity provider is not loaded yet", &e),
+    };
+    let cfg = &state.config.oidc;
+    let exp = LogoutExpectations {
+        issuer: &provider.metadata.issuer,
+        client_id: &cfg.client_id,
+        allowed_algs: &cfg.allowed_algs,
+        require_typ: false,
+        now,
+    };
+    let claims = match provider
+        .verify_with_refetch(&state.idp, |jwks| validate_logout_token(&token, jwks, &exp))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return refused(e.description(), &e),
+    };
+    // R-BCL step 8: (iss, jti) once. The key is a digest, so stored rows stay small.
+    let key = format!(
+        "bcl:{}",
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            format!("{}\n{}", claims.iss, claims.jti).as_bytes(),
+        ))
+    );
+    match state
+        .store
+        .proofs
+        .remember_proof(&key, now + claims.replay_ttl(now), now, MAX_REMEMBERED_JTIS)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return refused("the logout token was already used", &"jti replay"),
+        Err(e) => {
+            tracing::error!(error = %e, "back-channel logout failed: replay cache");
+            return answer(StatusCode::BAD_REQUEST, Some("logout failed"));
+        }
+    }
+    let outcome = match state
+        .store
+        .sessions
+        .backchannel_logout(
+            &claims.iss,
+            claims.sub.as_deref(),
+            claims.sid.as_deref(),
+            claims.iat,
+            now,
+        )
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            // A store outage is a failed logout (BCL §2.8): the IdP may retry.
+            tracing::error!(error = %e, "back-channel logout failed: store");
+            return answer(StatusCode::BAD_REQUEST, Some("logout failed"));
+        }
+    };
+    // This replica at once; the others through the change feed.
+    for (sid, expires_at) in &outcome.revoked {
+        state.views.revoked.revoke(sid, *expires_at, now);
+    }
+    if let Some(user) = &outcome.deactivated_user {
+        state.views.users.evict(user);
+    }
+    tracing::info!(
+        event = "auth.backchannel_logout",
+        outcome = "ok",
+        sessions = outcome.revoked.len(),
+        deactivated = outcome.deactivated_user.is_some(),
+        "back-channel logout"
+    );
+    answer(StatusCode::OK, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_no_store() {
+        let r = answer(StatusCode::OK, None);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let r = answer(StatusCode::BAD_REQUEST, Some("x"));
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    }
+}
