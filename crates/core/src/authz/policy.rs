@@ -13,6 +13,8 @@
 //!   method (e.g. `get` or `PURGE` where only `GET` is listed) the request is denied: deny by
 //!   default where a policy matches. Falling back to a shorter prefix would let a method
 //!   choose a weaker policy.
+//!   (The proxy already answers methods outside its allowed list, lower-case ones included,
+//!   with 405 before authentication; this rule keeps the decision safe on its own.)
 //! - Allowed if the user holds any role of the chosen policies. No policy matching at all →
 //!   [`Decision::NoPolicy`]: any signed-in user.
 

@@ -37,6 +37,15 @@ pub(super) fn check(
         }
     };
 
+    for (role, groups) in &raw.roles {
+        if groups.is_empty() && no_role != NoRole::Default(role.clone()) {
+            // Legal (a role only `noRole` hands out), but otherwise nobody can ever hold it.
+            warnings.push(format!(
+                "role `{role}` lists no groups: no one gets it at sign-in"
+            ));
+        }
+    }
+
     let mut list = Vec::new();
     for (i, p) in raw.policies.iter().flatten().enumerate() {
         let at = format!("{POLICIES} entry {} (`{}`)", i + 1, p.path);
@@ -199,6 +208,24 @@ mod tests {
             r.policies = Some(vec![pol("/x", Some(&["A B", "(C)"]), &["nope", "admin"])]);
         });
         assert_eq!(p.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn role_without_groups_warns_unless_it_is_the_no_role_default() {
+        let (_, p, w) = run(|r| {
+            r.roles.insert("visitor".into(), vec![]);
+        });
+        assert!(p.is_empty());
+        assert_eq!(
+            w,
+            ["role `visitor` lists no groups: no one gets it at sign-in"]
+        );
+        let (s, p, w) = run(|r| {
+            r.roles.insert("visitor".into(), vec![]);
+            r.no_role = Some("visitor".into());
+        });
+        assert!(p.is_empty() && w.is_empty(), "{p:?} {w:?}");
+        assert_eq!(s.roles_of(&[]), Ok(vec!["visitor".to_string()]));
     }
 
     #[test]
