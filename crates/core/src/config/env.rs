@@ -192,6 +192,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PORTCULLIS_HEADER_PREFERRED_USERNAME",
         "identity header carrying the username (default X-Forwarded-Preferred-Username)",
     ),
+    (
+        "PORTCULLIS_ROLES",
+        "role to IdP groups as a JSON object, e.g. {\"admin\":[\"g1\"],\"auditor\":[\"g3\"]}; overrides the file's lists role by role",
+    ),
+    (
+        "PORTCULLIS_NO_ROLE",
+        "what a person whose groups grant no role gets: deny (default) or a configured role",
+    ),
+    (
+        "PORTCULLIS_POLICIES",
+        "path policies as a JSON array of {path, methods (optional), roles}; replaces the file's list",
+    ),
 ];
 
 /// Read the settings present in the environment (through `get`, so tests need no real env).
@@ -243,8 +255,25 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         dpop_nonce: v("PORTCULLIS_DPOP_NONCE"),
         cors_origins: v("PORTCULLIS_CORS_ORIGINS").map(|s| split_list(&s)),
         idp_logout: v("PORTCULLIS_IDP_LOGOUT"),
+        no_role: v("PORTCULLIS_NO_ROLE"),
         ..Default::default()
     };
+    if let Some(json) = v("PORTCULLIS_ROLES") {
+        match serde_json::from_str(&json) {
+            Ok(roles) => raw.roles = roles,
+            Err(e) => raw.problems.push(format!(
+                "PORTCULLIS_ROLES is not a JSON object of role to list of groups (e.g. {{\"admin\":[\"g1\"]}}): {e}"
+            )),
+        }
+    }
+    if let Some(json) = v("PORTCULLIS_POLICIES") {
+        match serde_json::from_str(&json) {
+            Ok(policies) => raw.policies = Some(policies),
+            Err(e) => raw.problems.push(format!(
+                "PORTCULLIS_POLICIES is not a JSON array of {{\"path\", \"methods\", \"roles\"}} objects: {e}"
+            )),
+        }
+    }
     let keys = &mut raw.claim_keys;
     keys.id = v("OIDC_USER_ID_KEY");
     keys.email = v("OIDC_USER_EMAIL_KEY");

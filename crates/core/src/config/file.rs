@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::raw::{RawClaimKeys, RawSettings, non_empty, split_list};
+use super::raw::{RawClaimKeys, RawPolicy, RawSettings, non_empty, split_list};
 
 /// The four standard roles of seed 001, accepted at the top level of the file.
 pub const STANDARD_ROLES: [&str; 4] = ["guest", "powerUser", "admin", "platformAdmin"];
@@ -144,6 +144,8 @@ struct Own {
     dpop_nonce: Option<bool>,
     cors_origins: Option<Vec<String>>,
     idp_logout: Option<bool>,
+    no_role: Option<String>,
+    policies: Option<Vec<RawPolicy>>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -298,6 +300,9 @@ impl FileConfig {
             dpop_nonce: own.dpop_nonce.map(|b| b.to_string()),
             cors_origins: own.cors_origins,
             idp_logout: own.idp_logout.map(|b| b.to_string()),
+            no_role: s(own.no_role),
+            policies: own.policies,
+            problems: Vec::new(),
         }
     }
 }

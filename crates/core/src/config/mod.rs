@@ -2,6 +2,7 @@
 //! (environment over file), then validated into a typed [`Config`] or a list of problems —
 //! one clear line each (R-CFG).
 
+mod authz;
 mod browser;
 mod env;
 mod file;
@@ -18,7 +19,7 @@ pub use browser::{BrowserSettings, DpopSettings};
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
-pub use raw::{RawClaimKeys, RawSettings};
+pub use raw::{RawClaimKeys, RawPolicy, RawSettings};
 pub use session::SessionLifetimes;
 pub use validate::{Problem, check_ca_pem, validate};
 
@@ -130,8 +131,10 @@ pub struct Config {
     /// The public base URL (`https://<dnsRecord>`), never derived from request headers
     /// (R-CFG-6). No trailing slash.
     pub public_url: url::Url,
-    /// Group lists per role (seed 001); applied in a later release, loaded and checked now.
+    /// Group lists per role (seed 001), as configured; [`Config::authz`] holds the typed map.
     pub roles: BTreeMap<String, Vec<String>>,
+    /// Group → role mapping, `noRole` and path policies.
+    pub authz: crate::authz::AuthzSettings,
     /// What the reverse proxy forwards and how (R-HD, R-RS-1).
     pub proxy: ProxySettings,
     /// Client connection limits and timeouts (R-RS-1).

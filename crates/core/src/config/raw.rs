@@ -69,6 +69,26 @@ pub struct RawSettings {
     pub cors_origins: Option<Vec<String>>,
     /// End the IdP session too at sign-out (RP-initiated logout).
     pub idp_logout: Option<String>,
+    /// What a person whose groups grant no role gets: `deny` or a configured role name.
+    pub no_role: Option<String>,
+    /// Path policies; a list given by the environment replaces the file's whole list.
+    pub policies: Option<Vec<RawPolicy>>,
+    /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
+    /// with all the others.
+    pub problems: Vec<String>,
+}
+
+/// One path policy as written (YAML `portcullis.policies` or `PORTCULLIS_POLICIES`). Missing
+/// fields default to empty so validation can say what is wrong instead of a parse error.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// Claim-mapping overrides (seed 000's seven `OIDC_USER_*_KEY`s plus seed 001's fields).
@@ -104,12 +124,13 @@ impl RawSettings {
             keep_alive_timeout, body_timeout, max_connections, max_connections_per_ip, login_starts_per_minute, session_ttl, session_max_lifetime,
             max_body_bytes, extra_methods, allowed_upgrades, strip_headers, header_user,
             header_email, header_groups, header_preferred_username, allow_unverified_email,
-            dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout);
+            dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {
             self.roles.insert(role.clone(), groups.clone());
         }
+        self.problems.extend(other.problems.iter().cloned());
     }
 }
 

@@ -672,3 +672,143 @@ fn proxy_and_limit_settings_from_yaml() {
     .unwrap();
     assert_eq!(c.proxy.max_body_bytes, 10);
 }
+
+#[test]
+fn seed_001_roles_reach_the_role_map() {
+    let yaml = include_str!("../../../../fixtures/seeds/seed001-authentication.yaml");
+    let c = load(&env(&base()), Some(("authentication.yaml", yaml))).unwrap();
+    let a = &c.authz;
+    assert_eq!(
+        a.roles.names().collect::<Vec<_>>(),
+        ["admin", "guest", "platformAdmin", "powerUser"]
+    );
+    for (group, role) in [
+        ("oidc-guest-role-for-stackstate", "guest"),
+        ("oidc-power-user-role-for-stackstate", "powerUser"),
+        ("oidc-admin-role-for-stackstate", "admin"),
+        ("oidc-platform-admin-role-for-stackstate", "platformAdmin"),
+    ] {
+        assert_eq!(a.roles_of(&[group.to_string()]), Ok(vec![role.to_string()]));
+    }
+    assert_eq!(a.no_role, crate::authz::NoRole::Deny);
+    assert_eq!(a.roles.granting_groups().len(), 4);
+    assert!(a.roles_of(&["someone-else".to_string()]).is_err());
+    assert!(a.policies.is_empty());
+}
+
+#[test]
+fn yaml_custom_roles_no_role_and_policies() {
+    let yaml = "admin: [g-admin]\nroles:\n  auditor: [g-audit, g-sec]\nportcullis:\n  noRole: auditor\n  policies:\n    - path: /admin/\n      methods: [GET, POST]\n      roles: [admin]\n    - {path: /audit, roles: [auditor, admin]}\n";
+    let c = load(&env(&base()), Some(("p.yaml", yaml))).unwrap();
+    let a = &c.authz;
+    assert_eq!(c.roles.len(), 2);
+    assert_eq!(a.no_role, crate::authz::NoRole::Default("auditor".into()));
+    let auditor = a.roles_of(&["g-sec".to_string()]).unwrap();
+    assert_eq!(auditor, ["auditor"]);
+    assert_eq!(a.roles_of(&[]), Ok(vec!["auditor".to_string()]));
+    use crate::authz::Decision;
+    assert_eq!(a.decide("GET", "/audit/log", &auditor), Decision::Allow);
+    assert_eq!(
+        a.decide("GET", "/admin/users", &auditor),
+        Decision::Deny {
+            needed: vec!["admin".into()]
+        }
+    );
+    assert_eq!(
+        a.decide("GET", "/admin/users", &["admin".to_string()]),
+        Decision::Allow
+    );
+    assert_eq!(a.decide("GET", "/home", &auditor), Decision::NoPolicy);
+}
+
+#[test]
+fn yaml_policy_with_unknown_field_names_the_line() {
+    let yaml = "portcullis:\n  policies:\n    - path: /a\n      role: [admin]\n";
+    let p = load(&env(&base()), Some(("p.yaml", yaml))).unwrap_err();
+    assert_eq!(p.len(), 1);
+    assert!(p[0].0.contains("line"), "{p:?}");
+}
+
+#[test]
+fn env_roles_and_policies_overlay_the_file() {
+    let yaml = "admin: [file-admin]\nguest: [file-guest]\nportcullis:\n  policies:\n    - {path: /file, roles: [guest]}\n";
+    let c = load(
+        &env(&with(&[
+            (
+                "PORTCULLIS_ROLES",
+                r#"{"admin":["g1","g2"],"auditor":["g3"]}"#,
+            ),
+            ("PORTCULLIS_NO_ROLE", "guest"),
+            (
+                "PORTCULLIS_POLICIES",
+                r#"[{"path":"/admin","methods":["GET"],"roles":["admin","auditor"]}]"#,
+            ),
+        ])),
+        Some(("p.yaml", yaml)),
+    )
+    .unwrap();
+    let a = &c.authz;
+    // Role by role: admin replaced, guest kept from the file, auditor added.
+    assert_eq!(c.roles["admin"], ["g1", "g2"]);
+    assert_eq!(c.roles["guest"], ["file-guest"]);
+    assert_eq!(a.roles_of(&["g3".to_string()]), Ok(vec!["auditor".into()]));
+    assert_eq!(
+        a.roles_of(&["file-admin".to_string()]),
+        Ok(vec!["guest".into()])
+    );
+    // The environment's list replaces the file's.
+    assert_eq!(a.policies.iter().count(), 1);
+    assert_eq!(
+        a.decide("GET", "/file", &[]),
+        crate::authz::Decision::NoPolicy
+    );
+    assert_eq!(
+        a.decide("GET", "/admin", &["auditor".to_string()]),
+        crate::authz::Decision::Allow
+    );
+}
+
+#[test]
+fn env_authz_problems_each_one_line() {
+    let p = problems(&with(&[
+        ("PORTCULLIS_ROLES", r#"{"admin":["g1",]}"#),
+        ("PORTCULLIS_POLICIES", r#"{"path":"/a"}"#),
+        ("PORTCULLIS_NO_ROLE", "boss"),
+    ]));
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(
+        p[0].starts_with("PORTCULLIS_ROLES is not a JSON object") && p[0].contains("line 1 column"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("PORTCULLIS_POLICIES is not a JSON array")
+            && p[1].contains("line 1 column"),
+        "{p:?}"
+    );
+    assert!(p[2].contains("`boss` is not a configured role"), "{p:?}");
+    assert!(p.iter().all(|l| !l.contains('\n')));
+    let p = problems(&with(&[
+        ("PORTCULLIS_ROLES", r#"{"admin":["g1"]}"#),
+        (
+            "PORTCULLIS_POLICIES",
+            r#"[{"path":"admin","roles":["admin"]},{"path":"/b","roles":[]},{"path":"/c","roles":["ghost"]},{"path":"/d","methods":["G T"],"roles":["admin"]}]"#,
+        ),
+    ]));
+    assert_eq!(p.len(), 4, "{p:?}");
+    assert!(
+        p[0].contains("entry 1 (`admin`): path `admin` must start with /"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].contains("entry 2 (`/b`): the roles list is empty"),
+        "{p:?}"
+    );
+    assert!(
+        p[2].contains("entry 3 (`/c`): role `ghost` is not configured"),
+        "{p:?}"
+    );
+    assert!(
+        p[3].contains("entry 4 (`/d`): method `G T` is not an HTTP method token"),
+        "{p:?}"
+    );
+}

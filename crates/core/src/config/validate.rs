@@ -183,7 +183,11 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             }
         });
     let database = check_database(raw, &mut ctx);
+    for p in &raw.problems {
+        ctx.problem(p.clone());
+    }
     check_roles(&raw.roles, &mut ctx);
+    let authz = super::authz::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let (proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let sessions = super::session::check(raw, &mut ctx.problems);
     let browser = super::browser::check(raw, ctx.insecure, &mut ctx.problems);
@@ -216,6 +220,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             database,
             public_url,
             roles: raw.roles.clone(),
+            authz,
             proxy,
             limits,
             sessions,
