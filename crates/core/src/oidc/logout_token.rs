@@ -594,6 +594,9 @@ mod tests {
             claim_err(ClaimError::Expired)
         );
         assert!(run(&with(json!({"exp": NOW - 60}))).is_ok());
+        // R-IDT-11: a fractional NumericDate is floored, not refused.
+        let c = run(&with(json!({"exp": (NOW + 100) as f64 + 0.9}))).unwrap();
+        assert_eq!(c.exp, NOW + 100);
     }
 
     /// R-BCL-5: neither sub nor sid is refused.
