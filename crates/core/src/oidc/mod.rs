@@ -1,10 +1,11 @@
 //! OpenID Connect relying-party logic (pure; no I/O): discovery, the authorization request,
-//! token requests, ID token and UserInfo validation.
+//! token requests, ID token, logout token and UserInfo validation.
 
 pub mod authorize;
 pub mod discovery;
 pub mod end_session;
 pub mod id_token;
+pub mod logout_token;
 pub mod pkce;
 pub mod token_request;
 pub mod userinfo;
