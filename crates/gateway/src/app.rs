@@ -5,11 +5,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{self, WebError, wants_json};
-use crate::routes::{callback, health, login, session};
+use crate::routes::{backchannel, callback, health, login, session};
 use crate::state::AppState;
 use crate::{assets, auth, cors, proxy, routes};
 
@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router {
             get(callback::callback).head(method_not_allowed_get),
         )
         .route("/api/session", get(session::session))
+        .route(
+            "/api/backchannel-logout",
+            post(backchannel::backchannel_logout),
+        )
         // GET must be side-effect free: it shows a page with a sign-out button (R-CSRF-4).
         .route(
             "/api/logout",

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri, header};
+use portcullis_core::authz::NoRoleRefused;
 use portcullis_core::session::{Cookies, SessionClaims};
 use portcullis_store::User;
 
@@ -36,8 +37,9 @@ pub struct Authed {
     pub csrf: Result<(), &'static str>,
     /// The csrf cookie's value (a form may submit the token instead of the header).
     pub csrf_cookie: Option<String>,
-    /// The user's roles, mapped from their groups by the configured role map.
-    pub roles: Vec<String>,
+    /// The user's roles, mapped from their groups by the configured role map; `Err` when no
+    /// group grants one and the configuration refuses such people.
+    pub roles: Result<Vec<String>, NoRoleRefused>,
 }
 
 impl Authed {
@@ -155,12 +157,13 @@ pub async fn authenticate(
     } else {
         csrf_verdict(state, &session, cookies.csrf.as_deref(), headers)
     };
+    let roles = state.config.authz.roles_of(&user.profile.groups);
     Ok(Some(Authed {
         user,
         credential: Credential::Session(session),
         csrf,
         csrf_cookie: cookies.csrf,
-        roles: Vec::new(),
+        roles,
     }))
 }
 

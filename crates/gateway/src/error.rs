@@ -36,6 +36,10 @@ pub enum WebError {
     /// 403 with the reason shown (e.g. a policy names the role needed).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// 403: none of the person's groups grants a role, and roles are required; the page names
+    /// the groups that would.
+    #[error("no role: {0}")]
+    NoAccess(portcullis_core::authz::NoRoleRefused),
     /// 403 `{"error":"csrf"}`: CSRF token missing/mismatched or a cross-site `Origin`.
     #[error("CSRF check failed: {0}")]
     Csrf(&'static str),
@@ -83,7 +87,9 @@ impl WebError {
             | WebError::Unauthorized
             | WebError::InvalidDpop(_)
             | WebError::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
-            WebError::Forbidden(_) | WebError::Csrf(_) => StatusCode::FORBIDDEN,
+            WebError::Forbidden(_) | WebError::Csrf(_) | WebError::NoAccess(_) => {
+                StatusCode::FORBIDDEN
+            }
             WebError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebError::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             WebError::IdpUnavailable(_) | WebError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
@@ -111,6 +117,10 @@ impl WebError {
                 fixed("unauthorized", "You are not signed in.")
             }
             WebError::Forbidden(why) => ("forbidden", why.clone()),
+            WebError::NoAccess(_) => fixed(
+                "forbidden",
+                "You are signed in, but none of your groups gives access to this application. Ask your administrator to add you to one of the groups listed.",
+            ),
             WebError::Csrf(_) => fixed(
                 "csrf",
                 "This request did not come from a page of this site, so it was refused. Reload the page and try again.",
@@ -197,6 +207,7 @@ impl WebError {
             let page = match self {
                 // Keep the page the person asked for: "try again" reloads it.
                 WebError::NotReady { .. } => pages::retry_page(status, &message),
+                WebError::NoAccess(refused) => pages::no_access_page(&message, &refused.granting),
                 _ => pages::error_page(status, &message),
             };
             (status, axum::response::Html(page)).into_response()

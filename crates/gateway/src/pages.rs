@@ -88,6 +88,34 @@ pub fn idp_error_page(error: &str, description: Option<&str>) -> String {
 /// Where the sign-out script goes once the session has ended.
 pub const SIGNED_OUT_PATH: &str = "/.portcullis/signed-out";
 
+/// 403 for a person whose groups grant no role: which groups would (names are IdP data, so
+/// escaped).
+pub fn no_access_page(message: &str, granting: &[(String, Vec<String>)]) -> String {
+    let rows: String = granting
+        .iter()
+        .filter(|(_, groups)| !groups.is_empty())
+        .map(|(role, groups)| {
+            let groups: Vec<String> = groups
+                .iter()
+                .map(|g| format!("<code>{}</code>", html_escape::encode_text(g)))
+                .collect();
+            format!(
+                "<li><strong>{}</strong>: {}</li>",
+                html_escape::encode_text(role),
+                groups.join(", ")
+            )
+        })
+        .collect();
+    layout(
+        "403 No access",
+        &format!(
+            "<h1>No access</h1><p>{}</p><p>Groups that give access, by role:</p><ul>{rows}</ul>\
+<p><a href=\"/api/logout\">Sign out</a></p>",
+            html_escape::encode_text(message)
+        ),
+    )
+}
+
 /// What became of the IdP session at sign-out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdpSession {

@@ -21,6 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use portcullis_core::config::{Config, STANDARD_METHODS};
 
 use crate::auth::{Authed, MaybeAuthed};
+use portcullis_core::authz::Decision;
 use crate::error::{WebError, wants_json};
 use crate::state::AppState;
 use body::{BodyError, LimitedBody};
@@ -170,8 +171,36 @@ pub async fn gate(
     match authed {
         // R-CSRF: an unsafe request without a valid token never reaches the app.
         Some(Authed { csrf: Err(why), .. }) => Err(WebError::Csrf(why)),
-        Some(a) => forward(&state, Some(a), peer, req).await,
+        Some(a) => {
+            authorize(&state, &a, &req)?;
+            forward(&state, Some(a), peer, req).await
+        }
         None => Ok(sign_in_or_401(&state, &req)),
+    }
+}
+
+/// Roles and path policies: a person whose groups grant no role (when roles are required) and
+/// a request a policy does not allow get 403 saying what would grant access; the app is not
+/// reached. Decisions use the normalised path only (R-HD-5).
+fn authorize(state: &AppState, a: &Authed, req: &Request) -> Result<(), WebError> {
+    let roles = a.roles.as_ref().map_err(|e| WebError::NoAccess(e.clone()))?;
+    match state
+        .config
+        .authz
+        .decide(req.method().as_str(), req.uri().path(), roles)
+    {
+        Decision::Deny { needed } => {
+            tracing::info!(event = "authz.denied", user = %a.user.id, path = %req.uri().path(), "policy refused the request");
+            Err(WebError::Forbidden(if needed.is_empty() {
+                "This request is not allowed here.".to_string()
+            } else {
+                format!(
+                    "You do not have access to this page. It needs one of these roles: {}.",
+                    needed.join(", ")
+                )
+            }))
+        }
+        Decision::Allow | Decision::NoPolicy => Ok(()),
     }
 }
 
@@ -218,9 +247,10 @@ async fn forward(
     parts.version = Version::HTTP_11;
     headers::prepare_request(
         &mut parts.headers,
-        authed
-            .as_ref()
-            .map(|a| (&a.user.profile, a.roles.as_slice())),
+        authed.as_ref().map(|a| {
+            let roles = a.roles.as_deref().unwrap_or_default();
+            (&a.user.profile, roles)
+        }),
         &state.cookies,
         Some(peer.ip()),
         rules,

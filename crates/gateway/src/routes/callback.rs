@@ -174,6 +174,13 @@ async fn complete(
     let claims = merged_claims(state, &provider, &id, &tokens.access_token).await?;
     let mapped = map_claims(&id.iss, &id.sub, &claims, &cfg.claim_keys)
         .map_err(|e| WebError::SignInFailed(e.to_string()))?;
+    // A person whose groups grant no role, when roles are required: refused before anything
+    // is written, with a page naming the groups that would grant access.
+    state
+        .config
+        .authz
+        .roles_of(&mapped.groups)
+        .map_err(WebError::NoAccess)?;
 
     // Everything checked: now, and only now, write (user and session in one transaction).
     let started = state

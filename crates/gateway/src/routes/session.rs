@@ -26,6 +26,7 @@ pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
             // The profile's fields flattened next to the internal id and login times.
             Json(json!({
                 "user": a.user.as_ref(),
+                "roles": a.roles.as_deref().unwrap_or_default(),
                 "session": {
                     "expires_at": expires_at,
                     "auth_time": auth_time,
