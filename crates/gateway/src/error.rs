@@ -293,6 +293,10 @@ impl From<portcullis_store::StoreError> for WebError {
     fn from(e: portcullis_store::StoreError) -> Self {
         match e {
             portcullis_store::StoreError::Full(what) => WebError::Busy(what),
+            // R-US-1: an admin-disabled user's sign-in is refused, never auto-reactivated.
+            portcullis_store::StoreError::AdminDisabled => {
+                WebError::Forbidden("Your account has been disabled by an administrator.".into())
+            }
             e => WebError::Internal(e.to_string()),
         }
     }

@@ -127,6 +127,8 @@ mod tests {
             first_login: 0,
             last_login: 0,
             active: true,
+            admin_disabled: false,
+            idp_deactivated: false,
         }
     }
 

@@ -139,7 +139,15 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     eprintln!("deactivation refused by B after {took:?}");
     assert_eq!(b.session_status(&a.base).await, 401);
 
-    // Signing in again re-activates, on every replica.
+    // An admin-disabled user is never re-activated by a sign-in (R-US-1): the admin re-enables
+    // them, and signing in again works on every replica.
+    assert!(
+        a.store()
+            .users
+            .set_user_active(&user.id, true, portcullis_core::time::now_unix())
+            .await
+            .unwrap()
+    );
     b.sign_in(&a, "/", ALICE.0, ALICE.1).await;
     b.share_cookie(&a.base, &b_base, "__Host-session");
     b.share_cookie(&a.base, &b_base, "__Host-fp");

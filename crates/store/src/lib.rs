@@ -22,7 +22,7 @@ use portcullis_core::claims::MappedUser;
 
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
-pub use model::{Change, ChangeEvent, LoginTx, Session, TxLimits, User};
+pub use model::{Change, ChangeEvent, LoginTx, LogoutOutcome, Session, TxLimits, User};
 
 /// A storage failure. Request handlers map it to a 5xx/4xx without details.
 #[derive(Debug, thiserror::Error)]
@@ -38,13 +38,18 @@ pub enum StoreError {
     Full(&'static str),
     #[error("unsupported database URL: {0}")]
     Url(String),
+    /// The user was disabled by an administrator (R-US-1): a sign-in is refused (403) and
+    /// nothing is written.
+    #[error("the user is disabled by an administrator")]
+    AdminDisabled,
 }
 
 /// Users: created on first sign-in, updated on every sign-in; identity `(issuer, subject)`.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Insert or update the user for `(issuer, subject)`, marking them active. `new_id` is
-    /// used only when the user is new.
+    /// Insert or update the user for `(issuer, subject)`, clearing IdP-deactivated. `new_id`
+    /// is used only when the user is new. An admin-disabled user is left untouched and the
+    /// call fails with [`StoreError::AdminDisabled`].
     async fn upsert_user(&self, m: &MappedUser, new_id: &str, now: i64)
     -> Result<User, StoreError>;
     /// The user with internal id `id`.
@@ -55,17 +60,30 @@ pub trait UserStore: Send + Sync {
         issuer: &str,
         subject: &str,
     ) -> Result<Option<User>, StoreError>;
-    /// Activate or deactivate a user; appends a [`Change::User`] when the state changed.
-    /// Returns whether it changed.
+    /// The administrator's switch. `active = true` re-enables the user: clears both
+    /// admin-disabled and IdP-deactivated. `active = false` sets admin-disabled (as
+    /// [`UserStore::set_admin_disabled`]). Appends a [`Change::User`] when the state changed;
+    /// returns whether it changed (`false` for an unknown id).
     async fn set_user_active(&self, id: &str, active: bool, now: i64) -> Result<bool, StoreError>;
+    /// Set or clear admin-disabled only (IdP-deactivated is left as it is). Appends a
+    /// [`Change::User`] when the state changed; returns whether it changed (`false` for an
+    /// unknown id).
+    async fn set_admin_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Server-side sessions: created at sign-in, revoked at logout. The request path does not
 /// read them; it consults the in-memory revocation view fed by [`ChangeLog`].
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// A successful sign-in, in one transaction: upsert the user (active again) and create
-    /// the session (`session.user_id` is filled in with the user's id).
+    /// A successful sign-in, in one transaction: upsert the user (an IdP-deactivated user is
+    /// re-activated) and create the session (`session.user_id` is filled in with the user's
+    /// id). An admin-disabled user is refused with [`StoreError::AdminDisabled`]: no session
+    /// is created and the user row is not changed (R-US-1).
     async fn sign_in(
         &self,
         m: &MappedUser,
@@ -80,6 +98,31 @@ pub trait SessionStore: Send + Sync {
     /// in-memory revocation view (older ones cannot be presented anyway).
     async fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
     async fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// The actions of a validated back-channel logout token (R-BCL actions 1, 2, 4), in one
+    /// transaction. `issuer` is the token's `iss`; at least one of `sub` and `sid` is given
+    /// (with neither, nothing matches).
+    ///
+    /// - With `sid`: the sessions whose `idp_sid == sid` belonging to a user of `issuer` (and,
+    ///   when `sub` is given too, to the user `(issuer, sub)`); the user is `(issuer, sub)`, or
+    ///   the owner of those sessions. Without `sid`: every session of the user `(issuer, sub)`.
+    /// - Of those, each session that is live (not revoked, `expires_at >= now`) and was created
+    ///   at or before `iat` is revoked, appending a [`Change::SessionRevoked`] as
+    ///   [`SessionStore::revoke_session`] does. A later session (a newer login) survives.
+    /// - The user is marked IdP-deactivated if their last login is at or before `iat`,
+    ///   appending a [`Change::User`] when that changed it.
+    /// - An unknown `sub` or `sid` (or a `sid` not belonging to `sub`) is a no-op: an empty
+    ///   outcome and nothing written.
+    ///
+    /// Should one `sid` belong to several users of the issuer (an IdP fault), their sessions
+    /// are revoked but, the user being ambiguous, nobody is deactivated.
+    async fn backchannel_logout(
+        &self,
+        issuer: &str,
+        sub: Option<&str>,
+        sid: Option<&str>,
+        iat: i64,
+        now: i64,
+    ) -> Result<LogoutOutcome, StoreError>;
 }
 
 /// Login transactions (R-AZ-3/4, R-CB-2): stored server-side keyed by `state`, bound to the
@@ -95,10 +138,15 @@ pub trait LoginTxStore: Send + Sync {
     async fn take_login_tx(&self, state: &str, now: i64) -> Result<Option<LoginTx>, StoreError>;
 }
 
-/// DPoP proof replay detection shared by every replica (RFC 9449 §11.1).
+/// The "seen once" store shared by every replica: DPoP proof replay detection (RFC 9449 §11.1)
+/// and back-channel logout token replay detection (`(iss, jti)`, R-BCL validation 8). The uses
+/// share one key space, so callers keep their keys apart by a prefix or a domain-separated
+/// digest: DPoP keys are `Proof::replay_key` (base64url of a SHA-256 over a
+/// `portcullis/dpop-jti/v1` tag, never containing `:`); logout tokens use e.g. `bcl:` followed
+/// by a digest of (iss, jti).
 #[async_trait]
 pub trait ProofReplayStore: Send + Sync {
-    /// Remember `key` (a digest of (jkt, jti)) until `expires_at`. Returns `Ok(true)` the
+    /// Remember `key` (see the trait: kept apart by use) until `expires_at`. Returns `Ok(true)` the
     /// first time, `Ok(false)` when a live entry exists (a replay). An entry is live while
     /// `now <= expires_at` (as for login transactions); an expired entry with the same key
     /// counts as absent and is replaced.

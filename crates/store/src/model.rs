@@ -12,7 +12,23 @@ pub struct User {
     pub profile: MappedUser,
     pub first_login: i64,
     pub last_login: i64,
+    /// May use Portcullis: neither [`User::admin_disabled`] nor [`User::idp_deactivated`].
+    /// Computed from the two states when the user is read (not stored); build it with
+    /// [`User::may_use`] when constructing a `User` by hand.
     pub active: bool,
+    /// Disabled by an administrator (R-US-1): takes precedence, a sign-in is refused and never
+    /// clears it; only an administrator re-enables.
+    pub admin_disabled: bool,
+    /// Deactivated by the IdP (back-channel logout, R-BCL actions 2); the next successful
+    /// sign-in clears it.
+    pub idp_deactivated: bool,
+}
+
+impl User {
+    /// Whether a user in these states may use Portcullis (the value of [`User::active`]).
+    pub fn may_use(admin_disabled: bool, idp_deactivated: bool) -> bool {
+        !admin_disabled && !idp_deactivated
+    }
 }
 
 /// A server-side session.
@@ -26,6 +42,18 @@ pub struct Session {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub idp_sid: Option<String>,
+}
+
+/// What one back-channel logout did (R-BCL actions 1–2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogoutOutcome {
+    /// Sessions this call revoked, as `(session id, expires_at)`, ordered by session id (the
+    /// entries of the in-memory revocation view). Sessions that were already revoked or
+    /// expired, or created after the logout token's `iat`, are not in it.
+    pub revoked: Vec<(String, i64)>,
+    /// The user this call marked IdP-deactivated (`None` when the user was unknown, had
+    /// signed in after the token's `iat`, or was already IdP-deactivated).
+    pub deactivated_user: Option<String>,
 }
 
 /// A pending sign-in.

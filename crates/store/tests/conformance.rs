@@ -9,7 +9,9 @@ use std::time::Duration;
 use portcullis_core::claims::MappedUser;
 use portcullis_core::time::ManualClock;
 use portcullis_store::feed::{self, Cursor};
-use portcullis_store::{Change, LoginTx, Session, Store, StoreError, Table, TxLimits};
+use portcullis_store::{
+    Change, LoginTx, LogoutOutcome, Session, Store, StoreError, Table, TxLimits, User,
+};
 
 fn mapped(sub: &str) -> MappedUser {
     MappedUser {
@@ -318,13 +320,11 @@ conformance!(user_state_changes_are_logged, |s, _b| {
         !s.users.set_user_active(&u.id, false, 3).await.unwrap(),
         "no change, no event"
     );
-    assert!(!s.users.user(&u.id).await.unwrap().unwrap().active);
-    // The next sign-in re-activates and tells the other replicas.
-    let again = s
-        .users
-        .upsert_user(&mapped("x"), "ignored", 4)
-        .await
-        .unwrap();
+    let off = s.users.user(&u.id).await.unwrap().unwrap();
+    assert!(!off.active && off.admin_disabled && !off.idp_deactivated);
+    // The admin re-enables and the other replicas are told.
+    assert!(s.users.set_user_active(&u.id, true, 4).await.unwrap());
+    let again = s.users.user(&u.id).await.unwrap().unwrap();
     assert!(again.active);
     let log = s.changes.changes_since(before, 100).await.unwrap();
     let kinds: Vec<_> = log.iter().map(|e| e.change.clone()).collect();
@@ -597,3 +597,481 @@ async fn postgres_refuses_a_non_postgres_url_and_reports_a_dead_server() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Db(_)), "{err:?}");
 }
+
+// ---- R-US-1: two user states --------------------------------------------------------------
+
+/// Sign `sub` in with session `sid` (IdP sid `idp_sid`) at `at`.
+async fn sign_in_at(s: &Store, sub: &str, sid: &str, idp_sid: Option<&str>, at: i64) -> User {
+    let sess = Session {
+        idp_sid: idp_sid.map(str::to_string),
+        ..session(sid, at)
+    };
+    s.sessions
+        .sign_in(&mapped(sub), &format!("u-{sub}"), &sess, at)
+        .await
+        .unwrap()
+        .0
+}
+
+fn states(u: &User) -> (bool, bool, bool) {
+    (u.active, u.admin_disabled, u.idp_deactivated)
+}
+
+conformance!(
+    r_us_1_admin_disabled_user_sign_in_refused_nothing_written,
+    |s, _b| {
+        let u = sign_in_at(&s, "x", "s1", None, 10).await;
+        assert_eq!(states(&u), (true, false, false));
+        assert!(s.users.set_admin_disabled(&u.id, true, 20).await.unwrap());
+        assert!(
+            !s.users.set_admin_disabled(&u.id, true, 21).await.unwrap(),
+            "no change"
+        );
+        let before = u_snapshot(&s, &u.id).await;
+        let (changes, sessions) = (
+            s.count(Table::Changes).await.unwrap(),
+            s.count(Table::Sessions).await.unwrap(),
+        );
+        let mut m = mapped("x");
+        m.email = Some("changed@b.c".into());
+        let r = s
+            .sessions
+            .sign_in(&m, "ignored", &session("s2", 30), 30)
+            .await;
+        assert!(matches!(r, Err(StoreError::AdminDisabled)), "{r:?}");
+        let r = s.users.upsert_user(&m, "ignored", 30).await;
+        assert!(matches!(r, Err(StoreError::AdminDisabled)), "{r:?}");
+        assert_eq!(
+            s.count(Table::Sessions).await.unwrap(),
+            sessions,
+            "no session"
+        );
+        assert_eq!(
+            s.count(Table::Changes).await.unwrap(),
+            changes,
+            "no change row"
+        );
+        assert!(s.sessions.session("s2").await.unwrap().is_none());
+        assert_eq!(
+            u_snapshot(&s, &u.id).await,
+            before,
+            "the user row is unchanged (profile, last_login, states)"
+        );
+        // Admin-disabled takes precedence over IdP-deactivated, and a back-channel logout does not
+        // lift it either.
+        s.sessions
+            .backchannel_logout("https://idp", Some("x"), None, 40, 40)
+            .await
+            .unwrap();
+        let u2 = s.users.user(&u.id).await.unwrap().unwrap();
+        assert_eq!(states(&u2), (false, true, true));
+        let r = s
+            .sessions
+            .sign_in(&m, "ignored", &session("s3", 50), 50)
+            .await;
+        assert!(matches!(r, Err(StoreError::AdminDisabled)), "{r:?}");
+        // Clearing admin-disabled alone leaves the IdP state: still not active until a sign-in.
+        assert!(s.users.set_admin_disabled(&u.id, false, 60).await.unwrap());
+        let u3 = s.users.user(&u.id).await.unwrap().unwrap();
+        assert_eq!(states(&u3), (false, false, true));
+        let u4 = sign_in_at(&s, "x", "s4", None, 70).await;
+        assert_eq!(states(&u4), (true, false, false));
+    }
+);
+
+async fn u_snapshot(s: &Store, id: &str) -> User {
+    s.users.user(id).await.unwrap().unwrap()
+}
+
+conformance!(
+    r_us_1_idp_deactivated_user_is_reactivated_by_sign_in,
+    |s, _b| {
+        let u = sign_in_at(&s, "x", "s1", Some("sid-1"), 10).await;
+        let out = s
+            .sessions
+            .backchannel_logout("https://idp", Some("x"), None, 20, 20)
+            .await
+            .unwrap();
+        assert_eq!(out.deactivated_user.as_deref(), Some(u.id.as_str()));
+        assert_eq!(states(&u_snapshot(&s, &u.id).await), (false, false, true));
+        let seq = s.changes.latest_seq().await.unwrap();
+        let again = sign_in_at(&s, "x", "s2", Some("sid-2"), 30).await;
+        assert_eq!(states(&again), (true, false, false));
+        assert_eq!(states(&u_snapshot(&s, &u.id).await), (true, false, false));
+        assert_eq!(again.last_login, 30);
+        let log = s.changes.changes_since(seq, 10).await.unwrap();
+        assert_eq!(
+            log.iter().map(|e| e.change.clone()).collect::<Vec<_>>(),
+            vec![Change::User { id: u.id.clone() }],
+            "the re-activation is announced"
+        );
+        assert!(s.sessions.session("s2").await.unwrap().is_some());
+    }
+);
+
+conformance!(r_us_1_admin_re_enable_clears_both_states, |s, _b| {
+    let u = sign_in_at(&s, "x", "s1", None, 10).await;
+    s.sessions
+        .backchannel_logout("https://idp", Some("x"), None, 20, 20)
+        .await
+        .unwrap();
+    s.users.set_user_active(&u.id, false, 30).await.unwrap();
+    assert_eq!(states(&u_snapshot(&s, &u.id).await), (false, true, true));
+    let changes = s.count(Table::Changes).await.unwrap();
+    assert!(s.users.set_user_active(&u.id, true, 40).await.unwrap());
+    assert_eq!(states(&u_snapshot(&s, &u.id).await), (true, false, false));
+    assert_eq!(s.count(Table::Changes).await.unwrap(), changes + 1);
+    assert!(
+        !s.users.set_user_active(&u.id, true, 41).await.unwrap(),
+        "already active: no change, no row"
+    );
+    assert_eq!(s.count(Table::Changes).await.unwrap(), changes + 1);
+    // Re-enabling clears IdP-deactivated alone too.
+    s.sessions
+        .backchannel_logout("https://idp", Some("x"), None, 50, 50)
+        .await
+        .unwrap();
+    assert!(s.users.set_user_active(&u.id, true, 60).await.unwrap());
+    assert_eq!(states(&u_snapshot(&s, &u.id).await), (true, false, false));
+    assert!(
+        !s.users
+            .set_admin_disabled("unknown", true, 70)
+            .await
+            .unwrap()
+    );
+    assert!(!s.users.set_user_active("unknown", true, 70).await.unwrap());
+});
+
+#[test]
+fn user_serializes_all_three_states() {
+    let u = User {
+        id: "u1".into(),
+        profile: mapped("x"),
+        first_login: 1,
+        last_login: 2,
+        active: User::may_use(true, false),
+        admin_disabled: true,
+        idp_deactivated: false,
+    };
+    let v = serde_json::to_value(&u).unwrap();
+    assert_eq!(v["active"], false);
+    assert_eq!(v["admin_disabled"], true);
+    assert_eq!(v["idp_deactivated"], false);
+}
+
+// ---- R-BCL actions: back-channel logout ---------------------------------------------------
+
+conformance!(r_bcl_by_sid_revokes_only_that_session, |s, _b| {
+    let u = sign_in_at(&s, "x", "s1", Some("sid-1"), 10).await;
+    sign_in_at(&s, "x", "s2", Some("sid-2"), 11).await;
+    sign_in_at(&s, "y", "s3", Some("sid-3"), 12).await;
+    let changes = s.count(Table::Changes).await.unwrap();
+    let seq = s.changes.latest_seq().await.unwrap();
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", None, Some("sid-1"), 20, 25)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        LogoutOutcome {
+            revoked: vec![("s1".into(), 1010)],
+            deactivated_user: Some(u.id.clone()),
+        }
+    );
+    assert_eq!(
+        s.sessions.session("s1").await.unwrap().unwrap().revoked_at,
+        Some(25)
+    );
+    assert_eq!(
+        s.sessions.session("s2").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(
+        s.sessions.session("s3").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(s.count(Table::Changes).await.unwrap(), changes + 2);
+    let log = s.changes.changes_since(seq, 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.change.clone()).collect::<Vec<_>>(),
+        vec![
+            Change::SessionRevoked {
+                id: "s1".into(),
+                expires_at: 1010
+            },
+            Change::User { id: u.id.clone() },
+        ]
+    );
+    assert!(log.iter().all(|e| e.at == 25));
+    assert!(
+        s.sessions
+            .revoked_sessions(25)
+            .await
+            .unwrap()
+            .contains(&("s1".to_string(), 1010))
+    );
+    // sid and sub together: both must match.
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("y"), Some("sid-2"), 20, 26)
+        .await
+        .unwrap();
+    assert_eq!(out, LogoutOutcome::default(), "sid-2 is not y's");
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("x"), Some("sid-2"), 20, 26)
+        .await
+        .unwrap();
+    assert_eq!(out.revoked, vec![("s2".to_string(), 1011)]);
+    assert_eq!(out.deactivated_user, None, "already IdP-deactivated");
+    assert_eq!(s.count(Table::Changes).await.unwrap(), changes + 3);
+    assert_eq!(
+        s.sessions.session("s3").await.unwrap().unwrap().revoked_at,
+        None
+    );
+});
+
+conformance!(r_bcl_by_sub_revokes_all_of_the_users_sessions, |s, _b| {
+    let u = sign_in_at(&s, "x", "s1", Some("sid-1"), 10).await;
+    sign_in_at(&s, "x", "s2", Some("sid-2"), 11).await;
+    sign_in_at(&s, "x", "s3", None, 12).await;
+    sign_in_at(&s, "y", "s4", Some("sid-4"), 12).await;
+    s.sessions.revoke_session("s3", 15).await.unwrap();
+    let changes = s.count(Table::Changes).await.unwrap();
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("x"), None, 20, 25)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        LogoutOutcome {
+            revoked: vec![("s1".into(), 1010), ("s2".into(), 1011)],
+            deactivated_user: Some(u.id.clone()),
+        },
+        "the already revoked s3 is not revoked again"
+    );
+    assert_eq!(
+        s.sessions.session("s3").await.unwrap().unwrap().revoked_at,
+        Some(15)
+    );
+    assert_eq!(
+        s.sessions.session("s4").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(
+        s.count(Table::Changes).await.unwrap(),
+        changes + 3,
+        "two revocations and the user"
+    );
+    // Another issuer with the same sub is another user: untouched.
+    let out = s
+        .sessions
+        .backchannel_logout("https://other", Some("y"), None, 20, 25)
+        .await
+        .unwrap();
+    assert_eq!(out, LogoutOutcome::default());
+    let out = s
+        .sessions
+        .backchannel_logout("https://other", None, Some("sid-4"), 20, 25)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        LogoutOutcome::default(),
+        "a sid is scoped to its issuer"
+    );
+    assert_eq!(
+        s.sessions.session("s4").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(s.count(Table::Changes).await.unwrap(), changes + 3);
+});
+
+conformance!(r_bcl_session_created_after_iat_survives, |s, _b| {
+    sign_in_at(&s, "x", "old", Some("sid-1"), 10).await;
+    let u = sign_in_at(&s, "x", "new", Some("sid-1"), 30).await;
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", None, Some("sid-1"), 20, 35)
+        .await
+        .unwrap();
+    assert_eq!(out.revoked, vec![("old".to_string(), 1010)]);
+    assert_eq!(out.deactivated_user, None, "signed in after iat");
+    assert_eq!(
+        s.sessions.session("new").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    let by_sub = s
+        .sessions
+        .backchannel_logout("https://idp", Some("x"), None, 20, 36)
+        .await
+        .unwrap();
+    assert_eq!(by_sub, LogoutOutcome::default());
+    assert_eq!(
+        s.sessions.session("new").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert!(u_snapshot(&s, &u.id).await.active);
+    // created_at == iat is revoked (≤).
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("x"), None, 30, 37)
+        .await
+        .unwrap();
+    assert_eq!(out.revoked, vec![("new".to_string(), 1030)]);
+    // An expired session is not revoked (nothing to announce).
+    sign_in_at(&s, "z", "gone", Some("sid-z"), 40).await;
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("z"), None, 50, 40 + 1001)
+        .await
+        .unwrap();
+    assert!(out.revoked.is_empty());
+    assert_eq!(out.deactivated_user, Some("u-z".to_string()));
+});
+
+conformance!(r_bcl_user_deactivated_only_if_last_login_le_iat, |s, _b| {
+    // Two sessions; the user signed in again (last_login 30) after an older session (10).
+    sign_in_at(&s, "x", "s1", Some("sid-1"), 10).await;
+    let u = sign_in_at(&s, "x", "s2", Some("sid-2"), 30).await;
+    let changes = s.count(Table::Changes).await.unwrap();
+    // A token issued between the two logins: the older session ends, the user stays active.
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", None, Some("sid-1"), 20, 40)
+        .await
+        .unwrap();
+    assert_eq!(out.revoked, vec![("s1".to_string(), 1010)]);
+    assert_eq!(out.deactivated_user, None);
+    assert!(u_snapshot(&s, &u.id).await.active);
+    assert_eq!(
+        s.count(Table::Changes).await.unwrap(),
+        changes + 1,
+        "the revocation only"
+    );
+    // A token issued at the last login: deactivated (≤), once.
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("x"), None, 30, 41)
+        .await
+        .unwrap();
+    assert_eq!(out.deactivated_user.as_deref(), Some(u.id.as_str()));
+    assert_eq!(states(&u_snapshot(&s, &u.id).await), (false, false, true));
+    assert_eq!(s.count(Table::Changes).await.unwrap(), changes + 3);
+    // A user with no session left is still deactivated by sub.
+    let lone = s
+        .users
+        .upsert_user(&mapped("lone"), "u-lone", 5)
+        .await
+        .unwrap();
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("lone"), None, 6, 42)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        LogoutOutcome {
+            revoked: vec![],
+            deactivated_user: Some(lone.id.clone()),
+        }
+    );
+    assert_eq!(s.count(Table::Changes).await.unwrap(), changes + 4);
+});
+
+conformance!(r_bcl_unknown_sub_or_sid_is_a_no_op, |s, _b| {
+    sign_in_at(&s, "x", "s1", Some("sid-1"), 10).await;
+    let (changes, users) = (
+        s.count(Table::Changes).await.unwrap(),
+        s.count(Table::Users).await.unwrap(),
+    );
+    for (sub, sid) in [
+        (Some("nobody"), None),
+        (None, Some("no-such-sid")),
+        (Some("nobody"), Some("sid-1")),
+        (Some("x"), Some("no-such-sid")),
+        (None, None),
+    ] {
+        let out = s
+            .sessions
+            .backchannel_logout("https://idp", sub, sid, 20, 25)
+            .await
+            .unwrap();
+        assert_eq!(out, LogoutOutcome::default(), "{sub:?} {sid:?}");
+    }
+    assert_eq!(
+        s.count(Table::Changes).await.unwrap(),
+        changes,
+        "no change rows"
+    );
+    assert_eq!(s.count(Table::Users).await.unwrap(), users);
+    assert_eq!(
+        s.sessions.session("s1").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert!(s.users.user("u-x").await.unwrap().unwrap().active);
+});
+
+conformance!(r_bcl_changes_reach_another_replica, |a, b| {
+    let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
+    let sink = seen.clone();
+    let start = b.changes.latest_seq().await.unwrap();
+    let follower = feed::follow(
+        b.changes.clone(),
+        ManualClock::new(1_000),
+        Cursor::after(start),
+        move |c| sink.lock().unwrap().push(c.clone()),
+    );
+    sign_in_at(&a, "x", "s1", Some("sid-1"), 10).await;
+    a.sessions
+        .backchannel_logout("https://idp", None, Some("sid-1"), 20, 25)
+        .await
+        .unwrap();
+    let want = vec![
+        Change::SessionRevoked {
+            id: "s1".into(),
+            expires_at: 1010,
+        },
+        Change::User { id: "u-x".into() },
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while *seen.lock().unwrap() != want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered within 1 s: {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    follower.abort();
+});
+
+// ---- R-BCL validation 8: logout-token replay shares the "seen once" store -----------------
+
+conformance!(replay_store_key_prefixes_do_not_collide, |a, b| {
+    let p = &a.proofs;
+    assert!(
+        p.remember_proof("dpop:k", 1300, 1000, PROOFS)
+            .await
+            .unwrap()
+    );
+    assert!(
+        p.remember_proof("bcl:k", 1300, 1000, PROOFS).await.unwrap(),
+        "a logout token jti equal to a DPoP key is not a replay"
+    );
+    assert!(
+        !b.proofs
+            .remember_proof("bcl:k", 1300, 1001, PROOFS)
+            .await
+            .unwrap(),
+        "but the same logout token again is, on any replica"
+    );
+    assert!(
+        !p.remember_proof("dpop:k", 1300, 1001, PROOFS)
+            .await
+            .unwrap()
+    );
+    assert_eq!(a.count(Table::DpopProofs).await.unwrap(), 2);
+});

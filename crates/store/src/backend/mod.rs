@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Columns of `users`, in [`user_from_row`]'s order.
 pub(crate) const USER_COLUMNS: &str = "id, issuer, subject, user_id, email, name, given_name, \
-     family_name, picture, provider, username, groups_json, first_login, last_login, active";
+     family_name, picture, provider, username, groups_json, first_login, last_login, \
+     admin_disabled, idp_deactivated";
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_seen, expires_at, revoked_at, idp_sid";
 pub(crate) const TX_COLUMNS: &str = "state, nonce, code_verifier, return_to, binding_hash, \
@@ -106,14 +107,16 @@ macro_rules! sql_backend {
 
         use crate::backend::{SESSION_COLUMNS, TX_COLUMNS, USER_COLUMNS};
         use crate::{
-            Change, ChangeEvent, ChangeLog, Health, LoginTx, LoginTxStore, ProofReplayStore,
-            Session, SessionStore, StoreError, TxLimits, User, UserStore,
+            Change, ChangeEvent, ChangeLog, Health, LoginTx, LoginTxStore, LogoutOutcome,
+            ProofReplayStore, Session, SessionStore, StoreError, TxLimits, User, UserStore,
         };
 
         fn user_from_row(r: &$row) -> Result<User, StoreError> {
             let groups_json: String = r.try_get("groups_json")?;
             let groups = serde_json::from_str(&groups_json)
                 .map_err(|e| StoreError::Corrupt(format!("users.groups_json: {e}")))?;
+            let admin_disabled: bool = r.try_get("admin_disabled")?;
+            let idp_deactivated: bool = r.try_get("idp_deactivated")?;
             Ok(User {
                 id: r.try_get("id")?,
                 profile: MappedUser {
@@ -131,7 +134,9 @@ macro_rules! sql_backend {
                 },
                 first_login: r.try_get("first_login")?,
                 last_login: r.try_get("last_login")?,
-                active: r.try_get("active")?,
+                active: User::may_use(admin_disabled, idp_deactivated),
+                admin_disabled,
+                idp_deactivated,
             })
         }
 
@@ -182,8 +187,12 @@ macro_rules! sql_backend {
                 self.announce(t).await
             }
 
-            /// Insert or update inside `t`; an existing user's change is appended to the log
-            /// (other replicas drop their cached copy: new groups, re-activation).
+            /// Insert or update inside `t`, clearing IdP-deactivated; an existing user's change
+            /// is appended to the log (other replicas drop their cached copy: new groups,
+            /// re-activation). An admin-disabled user is not updated: the upsert's
+            /// `DO UPDATE … WHERE` skips their row (judged on its latest version, so an admin
+            /// disabling them concurrently is not overwritten), nothing is returned, and the
+            /// caller gets [`StoreError::AdminDisabled`] and rolls `t` back.
             async fn upsert_in(
                 &self,
                 t: &mut sqlx::Transaction<'_, $db>,
@@ -202,14 +211,15 @@ macro_rules! sql_backend {
                 let sql = format!(
                     "INSERT INTO users (id, issuer, subject, user_id, email, name, given_name, \
                      family_name, picture, provider, username, groups_json, first_login, \
-                     last_login, active) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, TRUE) \
+                     last_login) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
                      ON CONFLICT (issuer, subject) DO UPDATE SET user_id = excluded.user_id, \
                      email = excluded.email, name = excluded.name, \
                      given_name = excluded.given_name, family_name = excluded.family_name, \
                      picture = excluded.picture, provider = excluded.provider, \
                      username = excluded.username, groups_json = excluded.groups_json, \
-                     last_login = excluded.last_login, active = TRUE \
+                     last_login = excluded.last_login, idp_deactivated = FALSE \
+                     WHERE users.admin_disabled = FALSE \
                      RETURNING {USER_COLUMNS}"
                 );
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -226,8 +236,11 @@ macro_rules! sql_backend {
                     .bind(&m.username)
                     .bind(groups)
                     .bind(now)
-                    .fetch_one(&mut **t)
+                    .fetch_optional(&mut **t)
                     .await?;
+                let Some(row) = row else {
+                    return Err(StoreError::AdminDisabled);
+                };
                 let user = user_from_row(&row)?;
                 if existed.is_some() {
                     self.append_change(t, &Change::User { id: user.id.clone() }, now)
@@ -282,12 +295,51 @@ macro_rules! sql_backend {
                 active: bool,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                if !active {
+                    return self.set_admin_disabled(id, true, now).await;
+                }
+                self.update_user_state(
+                    "UPDATE users SET admin_disabled = FALSE, idp_deactivated = FALSE \
+                     WHERE id = $1 AND (admin_disabled = TRUE OR idp_deactivated = TRUE)",
+                    id,
+                    None,
+                    now,
+                )
+                .await
+            }
+
+            async fn set_admin_disabled(
+                &self,
+                id: &str,
+                disabled: bool,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                self.update_user_state(
+                    "UPDATE users SET admin_disabled = $2 WHERE id = $1 AND admin_disabled <> $2",
+                    id,
+                    Some(disabled),
+                    now,
+                )
+                .await
+            }
+        }
+
+        impl $store {
+            /// Run a user state `UPDATE` (`$1` the id, `$2` the optional flag) that matches no
+            /// row when nothing would change, and log a [`Change::User`] when it did.
+            async fn update_user_state(
+                &self,
+                sql: &'static str,
+                id: &str,
+                flag: Option<bool>,
+                now: i64,
+            ) -> Result<bool, StoreError> {
                 let mut t = self.pool.begin().await?;
-                let r = sqlx::query("UPDATE users SET active = $2 WHERE id = $1 AND active <> $2")
-                    .bind(id)
-                    .bind(active)
-                    .execute(&mut *t)
-                    .await?;
+                let mut q = sqlx::query(sql).bind(id);
+                if let Some(flag) = flag {
+                    q = q.bind(flag);
+                }
+                let r = q.execute(&mut *t).await?;
                 let changed = r.rows_affected() > 0;
                 if changed {
                     self.append_change(&mut t, &Change::User { id: id.to_string() }, now)
@@ -375,6 +427,115 @@ macro_rules! sql_backend {
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(session_from_row).transpose()
+            }
+
+            async fn backchannel_logout(
+                &self,
+                issuer: &str,
+                sub: Option<&str>,
+                sid: Option<&str>,
+                iat: i64,
+                now: i64,
+            ) -> Result<LogoutOutcome, StoreError> {
+                let mut t = self.pool.begin().await?;
+                // The user(s) the token names. With a sid, only users of this issuer that own
+                // a session with that sid (any state: an already ended session still names
+                // its user); with a sub too, only that user.
+                let users: Vec<String> = match (sub, sid) {
+                    (None, None) => Vec::new(),
+                    (Some(sub), None) => {
+                        sqlx::query_scalar(
+                            "SELECT id FROM users WHERE issuer = $1 AND subject = $2",
+                        )
+                        .bind(issuer)
+                        .bind(sub)
+                        .fetch_all(&mut *t)
+                        .await?
+                    }
+                    (None, Some(sid)) => {
+                        sqlx::query_scalar(
+                            "SELECT DISTINCT s.user_id FROM sessions s \
+                             JOIN users u ON u.id = s.user_id \
+                             WHERE s.idp_sid = $1 AND u.issuer = $2 ORDER BY s.user_id",
+                        )
+                        .bind(sid)
+                        .bind(issuer)
+                        .fetch_all(&mut *t)
+                        .await?
+                    }
+                    (Some(sub), Some(sid)) => {
+                        sqlx::query_scalar(
+                            "SELECT DISTINCT s.user_id FROM sessions s \
+                             JOIN users u ON u.id = s.user_id \
+                             WHERE s.idp_sid = $1 AND u.issuer = $2 AND u.subject = $3",
+                        )
+                        .bind(sid)
+                        .bind(issuer)
+                        .bind(sub)
+                        .fetch_all(&mut *t)
+                        .await?
+                    }
+                };
+                let mut outcome = LogoutOutcome::default();
+                if users.is_empty() {
+                    // Unknown sub or sid: a no-op (R-BCL actions 4); nothing was written.
+                    return Ok(outcome);
+                }
+                // Action 1: the live sessions created at or before iat.
+                for user_id in &users {
+                    let rows = sqlx::query(
+                        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 \
+                         AND revoked_at IS NULL AND expires_at >= $2 AND created_at <= $3 \
+                         AND ($4 IS NULL OR idp_sid = $4) \
+                         RETURNING id, expires_at",
+                    )
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(iat)
+                    .bind(sid)
+                    .fetch_all(&mut *t)
+                    .await?;
+                    for r in &rows {
+                        outcome
+                            .revoked
+                            .push((r.try_get("id")?, r.try_get("expires_at")?));
+                    }
+                }
+                outcome.revoked.sort();
+                for (id, expires_at) in &outcome.revoked {
+                    let change = Change::SessionRevoked {
+                        id: id.clone(),
+                        expires_at: *expires_at,
+                    };
+                    self.append_change(&mut t, &change, now).await?;
+                }
+                // Action 2: IdP-deactivated unless they signed in after the token was issued.
+                if let [user_id] = users.as_slice() {
+                    let r = sqlx::query(
+                        "UPDATE users SET idp_deactivated = TRUE \
+                         WHERE id = $1 AND last_login <= $2 AND idp_deactivated = FALSE",
+                    )
+                    .bind(user_id)
+                    .bind(iat)
+                    .execute(&mut *t)
+                    .await?;
+                    if r.rows_affected() > 0 {
+                        self.append_change(&mut t, &Change::User { id: user_id.clone() }, now)
+                            .await?;
+                        outcome.deactivated_user = Some(user_id.clone());
+                    }
+                } else {
+                    tracing::warn!(
+                        users = users.len(),
+                        "back-channel logout: one IdP sid belongs to several users; their \
+                         sessions are revoked, nobody is deactivated"
+                    );
+                }
+                t.commit().await?;
+                if !outcome.revoked.is_empty() || outcome.deactivated_user.is_some() {
+                    self.wake.notify_waiters();
+                }
+                Ok(outcome)
             }
         }
 
