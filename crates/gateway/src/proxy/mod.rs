@@ -21,11 +21,11 @@ use hyper_util::rt::TokioExecutor;
 use portcullis_core::config::{Config, STANDARD_METHODS};
 
 use crate::auth::{Authed, MaybeAuthed};
-use portcullis_core::authz::Decision;
 use crate::error::{WebError, wants_json};
 use crate::state::AppState;
 use body::{BodyError, LimitedBody};
 use headers::HeaderRules;
+use portcullis_core::authz::Decision;
 
 /// The application behind Portcullis.
 #[derive(Clone, Debug)]
@@ -183,7 +183,10 @@ pub async fn gate(
 /// a request a policy does not allow get 403 saying what would grant access; the app is not
 /// reached. Decisions use the normalised path only (R-HD-5).
 fn authorize(state: &AppState, a: &Authed, req: &Request) -> Result<(), WebError> {
-    let roles = a.roles.as_ref().map_err(|e| WebError::NoAccess(e.clone()))?;
+    let roles = a
+        .roles
+        .as_ref()
+        .map_err(|e| WebError::NoAccess(e.clone()))?;
     match state
         .config
         .authz

@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::oidc::logout_token::{
-    LogoutExpectations, LogoutTokenError, MAX_LOGOUT_TOKEN, logout_token_from_form,
-    validate_logout_token,
+    LogoutExpectations, MAX_LOGOUT_TOKEN, logout_token_from_form, validate_logout_token,
 };
 use serde_json::json;
 
@@ -66,9 +65,15 @@ pub async fn backchannel_logout(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form {
-        return refused("the request must be application/x-www-form-urlencoded", &"content type");
+        return refused(
+            "the request must be application/x-www-form-urlencoded",
+            &"content type",
+        );
     }
     if body.len() > MAX_BODY {
         return refused("the request is too large", &"body size");
