@@ -154,4 +154,38 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     b.share_cookie(&a.base, &b_base, "csrf_token");
     b.session_status_within(&b_base, 200, Duration::from_secs(1))
         .await;
+
+    // A back-channel logout received by A (a logout token signed by the OP's key, for this
+    // user): B refuses the session within a second, and the user is deactivated by the IdP.
+    let now = portcullis_core::time::now_unix();
+    let token = a
+        .op
+        .sign(
+            "RS256",
+            serde_json::json!({"typ": "logout+jwt"}),
+            serde_json::json!({"iss": a.op.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 60,
+                "jti": format!("replica-{now}"), "sub": "alice-sub-0001",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+            false,
+        )
+        .await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/backchannel-logout", a.base))
+        .form(&[("logout_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let took = b
+        .session_status_within(&b_base, 401, Duration::from_secs(1))
+        .await;
+    eprintln!("back-channel logout on A refused by B after {took:?}");
+    let u = a
+        .store()
+        .users
+        .user(&user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.idp_deactivated && !u.active);
 }

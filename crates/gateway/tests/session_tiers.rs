@@ -318,7 +318,7 @@ async fn r_csrf_logout_needs_the_token_and_the_sign_out_page_has_it() {
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let token = b.cookie(&env.base, "csrf_token").unwrap();
     let logout = format!("{}/api/logout", env.base);
-    let http = reqwest::Client::new();
+    let http = b.raw().clone();
     let r = http
         .post(&logout)
         .header("cookie", cookie_header(&b, &env, None))
