@@ -158,9 +158,8 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
     // A back-channel logout received by A (a logout token signed by the OP's key, for this
     // user): B refuses the session within a second, and the user is deactivated by the IdP.
     let now = portcullis_core::time::now_unix();
-    let token = a
-        .op
-        .sign(
+    let token =
+        a.op.sign(
             "RS256",
             serde_json::json!({"typ": "logout+jwt"}),
             serde_json::json!({"iss": a.op.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 60,
@@ -180,12 +179,6 @@ async fn sign_in_on_one_replica_logout_and_deactivation_reach_the_other_within_a
         .session_status_within(&b_base, 401, Duration::from_secs(1))
         .await;
     eprintln!("back-channel logout on A refused by B after {took:?}");
-    let u = a
-        .store()
-        .users
-        .user(&user.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let u = a.store().users.user(&user.id).await.unwrap().unwrap();
     assert!(u.idp_deactivated && !u.active);
 }
