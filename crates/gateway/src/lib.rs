@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod cors;
 pub mod dpop;

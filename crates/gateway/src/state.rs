@@ -57,6 +57,8 @@ pub struct Inner {
     pub login_limiter: RateLimiter,
     /// Back-channel logout requests per source address (R-BCL: 60 per minute).
     pub bcl_limiter: RateLimiter,
+    /// The audit trail (store table + log line).
+    pub audit: crate::audit::Audit,
     /// Tier 3 (R-DP): `None` when DPoP is turned off.
     pub dpop: Option<DpopGuard>,
     /// The only source of "now" for requests and background tasks (tests inject their own).
@@ -114,6 +116,7 @@ impl AppState {
             .upstream
             .clone()
             .map(|u| Upstream::with_config(u, &config));
+        let audit = crate::audit::Audit::new(store.clone());
         Ok(AppState(Arc::new(Inner {
             cookies,
             public_origin,
@@ -125,6 +128,7 @@ impl AppState {
             views,
             login_limiter,
             bcl_limiter: RateLimiter::new(60),
+            audit,
             dpop,
             clock,
             provider: ArcSwapOption::empty(),

@@ -120,6 +120,15 @@ async fn r_bcl_op_logout_ends_the_session_and_deactivates_until_next_sign_in() {
     let u = user_state(&env).await;
     assert!(!u.active, "deactivated by the IdP");
     assert!(u.idp_deactivated && !u.admin_disabled);
+    // Audited: the sign-in and the back-channel logout, who, from where, outcome.
+    let signed_in = env.audit("auth.sign_in", 1).await;
+    assert_eq!(signed_in[0].outcome, "ok");
+    assert_eq!(signed_in[0].subject.as_deref(), Some(u.id.as_str()));
+    assert_eq!(signed_in[0].ip.as_deref(), Some("127.0.0.1"));
+    let bcl = env.audit("auth.backchannel_logout", 1).await;
+    assert_eq!(bcl[0].outcome, "ok", "{bcl:?}");
+    assert_eq!(bcl[0].subject.as_deref(), Some(u.id.as_str()));
+    assert!(bcl[0].detail.as_deref().unwrap().contains("1 session(s) ended"), "{bcl:?}");
 
     // The next successful sign-in re-activates her.
     let b2 = Browser::new();
@@ -217,6 +226,9 @@ async fn r_bcl_malformed_tokens_change_nothing() {
         );
     }
     assert!(user_state(&env).await.active, "nobody deactivated");
+    let refused = env.audit("auth.backchannel_logout", cases.len()).await;
+    assert!(refused.len() >= cases.len(), "every refusal is audited");
+    assert!(refused.iter().all(|e| e.outcome == "refused" && e.subject.is_none()));
 
     // Request handling: GET, another content type, no token, the token twice.
     let url = format!("{}/api/backchannel-logout", env.base);

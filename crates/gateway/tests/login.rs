@@ -162,6 +162,12 @@ async fn session_endpoint_and_logout() {
         .await;
     assert_eq!(s.status, 401);
     assert_eq!(s.body, r#"{"error":"unauthorized"}"#);
+    // Audited: who signed out, from where.
+    let out = env.audit("auth.logout", 1).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].outcome, "ok");
+    assert!(out[0].actor.is_some() && out[0].actor == out[0].subject);
+    assert_eq!(out[0].ip.as_deref(), Some("127.0.0.1"));
 
     // A copy of both cookies taken before logout no longer works: the session is revoked.
     let before = env.upstream.count();

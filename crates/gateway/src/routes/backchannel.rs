@@ -19,6 +19,7 @@ use portcullis_core::oidc::logout_token::{
 };
 use serde_json::json;
 
+use crate::audit;
 use crate::state::AppState;
 
 /// R-BCL request handling 1: the whole body (form-encoded token plus any other parameters).
@@ -41,8 +42,24 @@ fn answer(status: StatusCode, description: Option<&str>) -> Response {
     resp
 }
 
-fn refused(why: &str, detail: &dyn std::fmt::Display) -> Response {
-    tracing::warn!(event = "auth.backchannel_logout", outcome = "refused", reason = %detail, "back-channel logout refused");
+/// 400, audited (back-channel requests are rate limited per address, so rows stay bounded).
+fn refused(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    why: &str,
+    detail: &dyn std::fmt::Display,
+) -> Response {
+    state.audit.record(
+        state.now(),
+        audit::Entry {
+            action: "auth.backchannel_logout",
+            outcome: "refused",
+            actor: None,
+            subject: None,
+            ip: Some(ip),
+            detail: Some(format!("{why}: {detail}")),
+        },
+    );
     answer(StatusCode::BAD_REQUEST, Some(why))
 }
 
@@ -70,21 +87,21 @@ pub async fn backchannel_logout(
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form {
-        return refused(
+        return refused(&state, peer.ip(), 
             "the request must be application/x-www-form-urlencoded",
             &"content type",
         );
     }
     if body.len() > MAX_BODY {
-        return refused("the request is too large", &"body size");
+        return refused(&state, peer.ip(), "the request is too large", &"body size");
     }
     let token = match logout_token_from_form(&body) {
         Ok(t) => t,
-        Err(e) => return refused(e.description(), &e),
+        Err(e) => return refused(&state, peer.ip(), e.description(), &e),
     };
     let provider = match state.ready_provider() {
         Ok(p) => p,
-        Err(e) => return refused("the identity provider is not loaded yet", &e),
+        Err(e) => return refused(&state, peer.ip(), "the identity provider is not loaded yet", &e),
     };
     let cfg = &state.config.oidc;
     let exp = LogoutExpectations {
@@ -99,7 +116,7 @@ pub async fn backchannel_logout(
         .await
     {
         Ok(c) => c,
-        Err(e) => return refused(e.description(), &e),
+        Err(e) => return refused(&state, peer.ip(), e.description(), &e),
     };
     // R-BCL step 8: (iss, jti) once. The key is a digest, so stored rows stay small.
     let key = format!(
@@ -116,7 +133,7 @@ pub async fn backchannel_logout(
         .await
     {
         Ok(true) => {}
-        Ok(false) => return refused("the logout token was already used", &"jti replay"),
+        Ok(false) => return refused(&state, peer.ip(), "the logout token was already used", &"jti replay"),
         Err(e) => {
             tracing::error!(error = %e, "back-channel logout failed: replay cache");
             return answer(StatusCode::BAD_REQUEST, Some("logout failed"));
@@ -148,12 +165,24 @@ pub async fn backchannel_logout(
     if let Some(user) = &outcome.deactivated_user {
         state.views.users.evict(user);
     }
-    tracing::info!(
-        event = "auth.backchannel_logout",
-        outcome = "ok",
-        sessions = outcome.revoked.len(),
-        deactivated = outcome.deactivated_user.is_some(),
-        "back-channel logout"
+    state.audit.record(
+        now,
+        audit::Entry {
+            action: "auth.backchannel_logout",
+            outcome: "ok",
+            actor: None,
+            subject: outcome.deactivated_user.as_deref(),
+            ip: Some(peer.ip()),
+            detail: Some(format!(
+                "{} session(s) ended{}",
+                outcome.revoked.len(),
+                if outcome.deactivated_user.is_some() {
+                    ", user deactivated by the IdP"
+                } else {
+                    ""
+                }
+            )),
+        },
     );
     answer(StatusCode::OK, None)
 }

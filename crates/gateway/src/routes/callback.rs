@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use portcullis_core::claims::map_claims;
@@ -17,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::login::binding_hash;
 use super::{no_store, set_cookie};
-use crate::auth;
+use crate::{audit, auth};
 use crate::error::WebError;
 use crate::idp::Provider;
 use crate::idp::exchange::{ExchangeError, UserInfoBody, exchange_code, fetch_userinfo};
@@ -67,17 +69,41 @@ fn parse_params(query: Option<&str>) -> Result<Params, WebError> {
 
 pub async fn callback(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let mut bound = false;
-    let mut resp = match complete(&state, &headers, query.as_deref(), &mut bound).await {
+    let ip = peer.ip();
+    let outcome = complete(&state, &headers, query.as_deref(), &mut bound, ip).await;
+    // Refusals are audited once this browser's own transaction was consumed (so only as often
+    // as sign-ins can be started, which is rate limited); stray callbacks are only logged.
+    let refused = |detail: String| {
+        if bound {
+            state.audit.record(
+                state.now(),
+                audit::Entry {
+                    action: "auth.failure",
+                    outcome: "refused",
+                    actor: None,
+                    subject: None,
+                    ip: Some(ip),
+                    detail: Some(detail),
+                },
+            );
+        }
+    };
+    let mut resp = match outcome {
         Ok(r) => r,
         Err(Outcome::Web(e)) => {
             tracing::warn!(event = "auth.failure", reason = %e, "sign-in refused");
+            refused(e.to_string());
             e.into_response()
         }
-        Err(Outcome::IdpError(page)) => (StatusCode::UNAUTHORIZED, Html(page)).into_response(),
+        Err(Outcome::IdpError(page)) => {
+            refused("the IdP returned an error".into());
+            (StatusCode::UNAUTHORIZED, Html(page)).into_response()
+        }
     };
     // Once this browser's transaction is consumed, its tx cookie has done its job, whatever
     // the outcome (R-CK-2). A callback for another state (a stale tab, a forged link) leaves
@@ -115,6 +141,7 @@ async fn complete(
     headers: &HeaderMap,
     query: Option<&str>,
     bound: &mut bool,
+    ip: std::net::IpAddr,
 ) -> Result<Response, Outcome> {
     let params = parse_params(query)?;
     let provider = state.ready_provider()?;
@@ -195,7 +222,17 @@ async fn complete(
         .await
         .map_err(Outcome::Web)?;
     let user = state.views.users.put(started.user, now);
-    tracing::info!(event = "auth.success", user = %user.id, "signed in");
+    state.audit.record(
+        now,
+        audit::Entry {
+            action: "auth.sign_in",
+            outcome: "ok",
+            actor: Some(&user.id),
+            subject: Some(&user.id),
+            ip: Some(ip),
+            detail: None,
+        },
+    );
 
     // R-CB-9: a fresh session id, an absolute same-origin Location, no referrer.
     let mut resp = (

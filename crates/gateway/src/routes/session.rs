@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use portcullis_core::oidc::end_session::{EndSessionRequest, end_session_url};
@@ -105,6 +105,7 @@ fn idp_logout_state(state: &AppState) -> pages::IdpSession {
 /// once, on every replica within a second) and clear the cookie. Answers a page or JSON.
 pub async fn logout(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     auth: Result<MaybeAuthed, WebError>,
     body: Bytes,
@@ -129,7 +130,17 @@ pub async fn logout(
             .sessions
             .end(&state.store, &state.views, claims, state.now())
             .await?;
-        tracing::info!(event = "auth.logout", user = %a.user.id, "signed out");
+        state.audit.record(
+            state.now(),
+            crate::audit::Entry {
+                action: "auth.logout",
+                outcome: "ok",
+                actor: Some(&a.user.id),
+                subject: Some(&a.user.id),
+                ip: Some(peer.ip()),
+                detail: None,
+            },
+        );
     }
     // RP-Initiated Logout: the IdP session ends too, or the next visit signs the person
     // straight back in. JSON callers (the browser client) get the URL to go to; a plain form

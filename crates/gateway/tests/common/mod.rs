@@ -465,6 +465,32 @@ impl TestEnv {
         self.store().count(Table::LoginTx).await.unwrap()
     }
 
+    /// Audit events whose action starts with `prefix`, newest first; waits up to 2 s for at
+    /// least `at_least` of them (they are written in the background).
+    pub async fn audit(&self, prefix: &str, at_least: usize) -> Vec<portcullis_store::AuditEvent> {
+        let q = portcullis_store::AuditQuery {
+            action_prefix: Some(prefix.to_string()),
+            limit: 500,
+            ..Default::default()
+        };
+        let t0 = std::time::Instant::now();
+        loop {
+            let got: Vec<_> = self
+                .store()
+                .audit
+                .audit_events(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect();
+            if got.len() >= at_least || t0.elapsed() > std::time::Duration::from_secs(2) {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// NS + NP: nobody signed in, nothing stored, upstream untouched.
     pub async fn assert_nothing_stored(&self) {
         assert_eq!(self.users().await, 0, "no user row may be created");
