@@ -1,8 +1,8 @@
-//! Persistence: users, server-side sessions, login transactions, the change feed and the DPoP
-//! proof replay cache.
+//! Persistence: users, server-side sessions, login transactions, the change feed, the DPoP
+//! proof replay cache and the audit log.
 //!
 //! Each concern is a narrow async trait ([`UserStore`], [`SessionStore`], [`LoginTxStore`],
-//! [`ChangeLog`], [`ProofReplayStore`]); a [`Store`] holds one backend behind all of them as
+//! [`ChangeLog`], [`ProofReplayStore`], [`AuditLog`]); a [`Store`] holds one backend behind all of them as
 //! `Arc<dyn …>`. Two backends implement them with the same portable SQL: embedded SQLite (the
 //! default) and PostgreSQL (several replicas). Every revocation and user state change is
 //! appended to a `changes` table in the same transaction; [`feed::follow`] turns that log into
@@ -22,7 +22,10 @@ use portcullis_core::claims::MappedUser;
 
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
-pub use model::{Change, ChangeEvent, LoginTx, LogoutOutcome, Session, TxLimits, User};
+pub use model::{
+    AUDIT_MAX_PAGE, AuditEvent, AuditQuery, Change, ChangeEvent, LoginTx, LogoutOutcome, Session,
+    TxLimits, User,
+};
 
 /// A storage failure. Request handlers map it to a 5xx/4xx without details.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +189,21 @@ pub trait ChangeLog: Send + Sync {
     fn wake(&self) -> Arc<tokio::sync::Notify>;
 }
 
+/// The audit log: who did what, when, from where, and the outcome. Append-only apart from
+/// pruning by age; it is not part of the change feed (replicas do not apply it).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Append one event. Field lengths are bounded by the store (action and outcome to 64,
+    /// actor and subject to 128, ip to 64, detail to 512 characters, cut on a character
+    /// boundary; NUL becomes U+FFFD) so no caller can make rows large or unwritable.
+    async fn record_audit(&self, e: &AuditEvent) -> Result<(), StoreError>;
+    /// Events matching `q`, newest first (by id), with their ids for paging with
+    /// [`AuditQuery::before_id`]; `q.limit` is clamped to `1..=`[`AUDIT_MAX_PAGE`].
+    async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<(i64, AuditEvent)>, StoreError>;
+    /// Delete events with `at < before` (unix seconds); returns how many.
+    async fn prune_audit(&self, before: i64) -> Result<u64, StoreError>;
+}
+
 /// Liveness of the database (readiness) and row counts for tests.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -204,6 +222,7 @@ pub enum Table {
     LoginTx,
     Changes,
     DpopProofs,
+    Audit,
 }
 
 #[cfg(feature = "testing")]
@@ -215,17 +234,18 @@ impl Table {
             Table::LoginTx => "login_tx",
             Table::Changes => "changes",
             Table::DpopProofs => "dpop_proofs",
+            Table::Audit => "audit_events",
         }
     }
 }
 
 /// Every trait of one backend.
 pub trait Backend:
-    UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + Health
+    UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + AuditLog + Health
 {
 }
-impl<T: UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + Health> Backend
-    for T
+impl<T: UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + AuditLog + Health>
+    Backend for T
 {
 }
 
@@ -237,6 +257,7 @@ pub struct Store {
     pub login_tx: Arc<dyn LoginTxStore>,
     pub changes: Arc<dyn ChangeLog>,
     pub proofs: Arc<dyn ProofReplayStore>,
+    pub audit: Arc<dyn AuditLog>,
     pub health: Arc<dyn Health>,
     kind: &'static str,
 }
@@ -256,6 +277,7 @@ impl Store {
             login_tx: backend.clone(),
             changes: backend.clone(),
             proofs: backend.clone(),
+            audit: backend.clone(),
             health: backend,
             kind,
         }

@@ -122,3 +122,91 @@ impl Change {
         }
     }
 }
+
+/// One entry of the audit log: who did what, when, from where, and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEvent {
+    /// Unix seconds.
+    pub at: i64,
+    /// What happened, dotted by area: e.g. `auth.sign_in`, `auth.failure`, `auth.logout`,
+    /// `auth.backchannel_logout`, `admin.user_disabled`.
+    pub action: String,
+    /// `ok`, `refused` or `failed`.
+    pub outcome: String,
+    /// Internal user id of who did it (`None`: anonymous, or the IdP).
+    pub actor: Option<String>,
+    /// Internal user id the event is about.
+    pub subject: Option<String>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Short reason text.
+    pub detail: Option<String>,
+}
+
+/// Which audit events to list; every given filter must match. `Default` lists everything,
+/// newest first, with the smallest page (a `limit` of 0 is clamped to 1).
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Events about this internal user id.
+    pub subject: Option<String>,
+    /// Events whose action starts with this text, taken literally (`auth.` matches
+    /// `auth.sign_in`; `%` and `_` are not wildcards).
+    pub action_prefix: Option<String>,
+    /// Events with exactly this outcome.
+    pub outcome: Option<String>,
+    /// Only events older than this id: pass the last id of a page to get the next one.
+    pub before_id: Option<i64>,
+    /// Page size, clamped to `1..=AUDIT_MAX_PAGE`.
+    pub limit: i64,
+}
+
+/// The largest page [`crate::AuditLog::audit_events`] returns.
+pub const AUDIT_MAX_PAGE: i64 = 500;
+
+/// Bounds, in characters, on what one audit row stores: callers put client-controlled text
+/// (an address, a refusal reason) into events, so the store caps each field rather than trust
+/// every caller to.
+pub(crate) const AUDIT_ACTION_MAX: usize = 64;
+pub(crate) const AUDIT_OUTCOME_MAX: usize = 64;
+pub(crate) const AUDIT_USER_ID_MAX: usize = 128;
+pub(crate) const AUDIT_IP_MAX: usize = 64;
+pub(crate) const AUDIT_DETAIL_MAX: usize = 512;
+
+/// `s` cut to at most `max` characters (never inside a character), with NUL replaced by
+/// U+FFFD: PostgreSQL text cannot hold NUL and would refuse the whole row, and an event must
+/// not be lost because a caller passed hostile text. Both backends store the same value.
+pub(crate) fn audit_field(s: &str, max: usize) -> String {
+    let cut = s.char_indices().nth(max).map_or(s, |(i, _)| &s[..i]);
+    cut.replace('\0', "\u{fffd}")
+}
+
+impl AuditEvent {
+    /// The event as stored: every field within its bound (see [`audit_field`]).
+    pub(crate) fn bounded(&self) -> AuditEvent {
+        let opt = |v: &Option<String>, max| v.as_deref().map(|s| audit_field(s, max));
+        AuditEvent {
+            at: self.at,
+            action: audit_field(&self.action, AUDIT_ACTION_MAX),
+            outcome: audit_field(&self.outcome, AUDIT_OUTCOME_MAX),
+            actor: opt(&self.actor, AUDIT_USER_ID_MAX),
+            subject: opt(&self.subject, AUDIT_USER_ID_MAX),
+            ip: opt(&self.ip, AUDIT_IP_MAX),
+            detail: opt(&self.detail, AUDIT_DETAIL_MAX),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_field_cuts_on_a_char_boundary() {
+        assert_eq!(audit_field("abc", 3), "abc");
+        assert_eq!(audit_field("abcd", 3), "abc");
+        assert_eq!(audit_field("", 3), "");
+        // Characters of two, two, three and four bytes: counted as characters, not bytes.
+        assert_eq!(audit_field("éü€😀x", 4), "éü€😀");
+        assert_eq!(audit_field("a\0b", 3), "a\u{fffd}b");
+    }
+}

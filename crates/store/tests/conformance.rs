@@ -10,7 +10,8 @@ use portcullis_core::claims::MappedUser;
 use portcullis_core::time::ManualClock;
 use portcullis_store::feed::{self, Cursor};
 use portcullis_store::{
-    Change, LoginTx, LogoutOutcome, Session, Store, StoreError, Table, TxLimits, User,
+    AuditEvent, AuditQuery, Change, LoginTx, LogoutOutcome, Session, Store, StoreError, Table,
+    TxLimits, User,
 };
 
 fn mapped(sub: &str) -> MappedUser {
@@ -1074,4 +1075,277 @@ conformance!(replay_store_key_prefixes_do_not_collide, |a, b| {
             .unwrap()
     );
     assert_eq!(a.count(Table::DpopProofs).await.unwrap(), 2);
+});
+
+// ---- The audit log ----------------------------------------------------------------------
+
+fn event(at: i64, action: &str, outcome: &str, subject: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        at,
+        action: action.into(),
+        outcome: outcome.into(),
+        actor: subject.map(Into::into),
+        subject: subject.map(Into::into),
+        ip: Some("192.0.2.1".into()),
+        detail: None,
+    }
+}
+
+/// Everything matching `q` with a page as large as allowed.
+async fn audit(s: &Store, q: AuditQuery) -> Vec<(i64, AuditEvent)> {
+    s.audit
+        .audit_events(&AuditQuery { limit: 500, ..q })
+        .await
+        .unwrap()
+}
+
+fn actions(rows: &[(i64, AuditEvent)]) -> Vec<&str> {
+    rows.iter().map(|(_, e)| e.action.as_str()).collect()
+}
+
+/// A small log: four events about two users, one anonymous failure.
+async fn seed_audit(s: &Store) {
+    for e in [
+        event(100, "auth.sign_in", "ok", Some("u-1")),
+        event(101, "auth.failure", "failed", None),
+        event(102, "admin.user_disabled", "ok", Some("u-2")),
+        event(103, "auth.sign_in", "refused", Some("u-2")),
+        event(104, "auth.logout", "ok", Some("u-1")),
+    ] {
+        s.audit.record_audit(&e).await.unwrap();
+    }
+}
+
+conformance!(audit_events_are_listed_newest_first, |s, b| {
+    assert!(audit(&s, AuditQuery::default()).await.is_empty());
+    let mut full = event(100, "auth.sign_in", "ok", Some("u-1"));
+    full.actor = Some("u-admin".into());
+    full.detail = Some("ünïcødé \u{202e} '; DROP TABLE audit_events; --".into());
+    s.audit.record_audit(&full).await.unwrap();
+    let anonymous = AuditEvent {
+        at: 101,
+        action: "auth.failure".into(),
+        outcome: "failed".into(),
+        actor: None,
+        subject: None,
+        ip: None,
+        detail: None,
+    };
+    s.audit.record_audit(&anonymous).await.unwrap();
+    // Another replica sees the same log.
+    let rows = audit(&b, AuditQuery::default()).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].1, anonymous, "newest first");
+    assert_eq!(rows[1].1, full, "every field round-trips");
+    assert!(rows[0].0 > rows[1].0, "ids grow with insertion");
+    assert_eq!(s.count(Table::Audit).await.unwrap(), 2);
+});
+
+conformance!(
+    audit_events_filter_by_subject_action_prefix_and_outcome,
+    |s, _b| {
+        seed_audit(&s).await;
+        let by_subject = |v: &str| AuditQuery {
+            subject: Some(v.into()),
+            ..AuditQuery::default()
+        };
+        let by_prefix = |v: &str| AuditQuery {
+            action_prefix: Some(v.into()),
+            ..AuditQuery::default()
+        };
+        assert_eq!(
+            actions(&audit(&s, by_subject("u-1")).await),
+            ["auth.logout", "auth.sign_in"]
+        );
+        assert!(audit(&s, by_subject("u-")).await.is_empty(), "exact match");
+        assert_eq!(
+            actions(&audit(&s, by_prefix("auth.")).await),
+            [
+                "auth.logout",
+                "auth.sign_in",
+                "auth.failure",
+                "auth.sign_in"
+            ]
+        );
+        assert_eq!(
+            actions(&audit(&s, by_prefix("admin.user_disabled")).await),
+            ["admin.user_disabled"],
+            "a whole action is its own prefix"
+        );
+        assert_eq!(audit(&s, by_prefix("")).await.len(), 5, "empty prefix: all");
+        let outcome = AuditQuery {
+            outcome: Some("ok".into()),
+            ..AuditQuery::default()
+        };
+        assert_eq!(
+            actions(&audit(&s, outcome).await),
+            ["auth.logout", "admin.user_disabled", "auth.sign_in"]
+        );
+        let all_three = AuditQuery {
+            subject: Some("u-2".into()),
+            action_prefix: Some("auth.".into()),
+            outcome: Some("refused".into()),
+            ..AuditQuery::default()
+        };
+        let rows = audit(&s, all_three).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].1,
+            event(103, "auth.sign_in", "refused", Some("u-2"))
+        );
+    }
+);
+
+conformance!(audit_action_prefix_is_literal_not_a_pattern, |s, _b| {
+    seed_audit(&s).await;
+    s.audit
+        .record_audit(&event(105, "auth._x", "ok", None))
+        .await
+        .unwrap();
+    s.audit
+        .record_audit(&event(106, "a%b\\c", "ok", None))
+        .await
+        .unwrap();
+    let prefix = |v: &str| AuditQuery {
+        action_prefix: Some(v.into()),
+        ..AuditQuery::default()
+    };
+    // As LIKE patterns `_` and `%` would match any character(s), and SQLite's LIKE ignores
+    // ASCII case.
+    assert_eq!(
+        actions(&audit(&s, prefix("auth._")).await),
+        ["auth._x"],
+        "`_` is not a wildcard: auth.sign_in does not match"
+    );
+    assert!(audit(&s, prefix("auth.sign%")).await.is_empty());
+    assert!(audit(&s, prefix("%")).await.is_empty());
+    assert!(audit(&s, prefix("AUTH.")).await.is_empty(), "case matters");
+    assert_eq!(actions(&audit(&s, prefix("a%b\\")).await), ["a%b\\c"]);
+    assert!(audit(&s, prefix("a%b\\_")).await.is_empty());
+});
+
+conformance!(audit_events_page_with_before_id, |s, _b| {
+    for i in 0..7 {
+        s.audit
+            .record_audit(&event(100 + i, &format!("auth.e{i}"), "ok", Some("u-1")))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut before_id = None;
+    loop {
+        let page = s
+            .audit
+            .audit_events(&AuditQuery {
+                subject: Some("u-1".into()),
+                before_id,
+                limit: 3,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        before_id = page.last().map(|(id, _)| *id);
+        seen.extend(page.into_iter().map(|(_, e)| e.action));
+    }
+    let want: Vec<String> = (0..7).rev().map(|i| format!("auth.e{i}")).collect();
+    assert_eq!(seen, want, "every event once, newest first, across pages");
+});
+
+conformance!(audit_events_limit_is_clamped, |s, _b| {
+    for i in 0..502 {
+        s.audit
+            .record_audit(&event(i, "auth.sign_in", "ok", None))
+            .await
+            .unwrap();
+    }
+    for (limit, want) in [
+        (0, 1),
+        (-5, 1),
+        (1, 1),
+        (2, 2),
+        (500, 500),
+        (501, 500),
+        (i64::MAX, 500),
+    ] {
+        let rows = s
+            .audit
+            .audit_events(&AuditQuery {
+                limit,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), want, "limit {limit}");
+        assert_eq!(rows[0].1.at, 501, "newest first");
+    }
+});
+
+conformance!(
+    audit_long_fields_are_truncated_on_char_boundaries,
+    |s, _b| {
+        // Multi-byte characters straddle every bound: a byte cut would split one.
+        let e = AuditEvent {
+            at: 1,
+            action: "é".repeat(100),
+            outcome: "€".repeat(100),
+            actor: Some("😀".repeat(200)),
+            subject: Some("a".repeat(1000)),
+            ip: Some("ü".repeat(65)),
+            detail: Some(format!("x{}", "😀".repeat(1000))),
+        };
+        s.audit.record_audit(&e).await.unwrap();
+        let rows = audit(&s, AuditQuery::default()).await;
+        let got = &rows[0].1;
+        assert_eq!(got.action, "é".repeat(64));
+        assert_eq!(got.outcome, "€".repeat(64));
+        assert_eq!(got.actor.as_deref(), Some("😀".repeat(128).as_str()));
+        assert_eq!(got.subject.as_deref(), Some("a".repeat(128).as_str()));
+        assert_eq!(got.ip.as_deref(), Some("ü".repeat(64).as_str()));
+        assert_eq!(
+            got.detail.as_deref(),
+            Some(format!("x{}", "😀".repeat(511)).as_str())
+        );
+        // Fields at their bound are kept whole; NUL (which PostgreSQL text cannot hold) does not
+        // lose the event.
+        let exact = AuditEvent {
+            at: 2,
+            action: "a".repeat(64),
+            outcome: "ok".into(),
+            actor: None,
+            subject: Some("u\0-1".into()),
+            ip: Some("::1".into()),
+            detail: Some("d".repeat(512)),
+        };
+        s.audit.record_audit(&exact).await.unwrap();
+        let rows = audit(&s, AuditQuery::default()).await;
+        let got = &rows[0].1;
+        assert_eq!(got.action, exact.action);
+        assert_eq!(got.detail, exact.detail);
+        assert_eq!(got.subject.as_deref(), Some("u\u{fffd}-1"));
+    }
+);
+
+conformance!(audit_prune_removes_only_older_events, |s, _b| {
+    seed_audit(&s).await;
+    assert_eq!(s.audit.prune_audit(100).await.unwrap(), 0, "strictly older");
+    assert_eq!(s.audit.prune_audit(103).await.unwrap(), 3);
+    let rows = audit(&s, AuditQuery::default()).await;
+    assert_eq!(
+        rows.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
+        [104, 103]
+    );
+    assert_eq!(s.count(Table::Audit).await.unwrap(), 2);
+    assert_eq!(s.audit.prune_audit(103).await.unwrap(), 0);
+    // Ids keep growing after a prune, so a cursor from before it stays valid.
+    let last = rows[0].0;
+    s.audit
+        .record_audit(&event(105, "auth.sign_in", "ok", None))
+        .await
+        .unwrap();
+    let newest = audit(&s, AuditQuery::default()).await;
+    assert!(newest[0].0 > last);
 });

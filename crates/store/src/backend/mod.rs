@@ -107,8 +107,9 @@ macro_rules! sql_backend {
 
         use crate::backend::{SESSION_COLUMNS, TX_COLUMNS, USER_COLUMNS};
         use crate::{
-            Change, ChangeEvent, ChangeLog, Health, LoginTx, LoginTxStore, LogoutOutcome,
-            ProofReplayStore, Session, SessionStore, StoreError, TxLimits, User, UserStore,
+            AUDIT_MAX_PAGE, AuditEvent, AuditLog, AuditQuery, Change, ChangeEvent, ChangeLog,
+            Health, LoginTx, LoginTxStore, LogoutOutcome, ProofReplayStore, Session,
+            SessionStore, StoreError, TxLimits, User, UserStore,
         };
 
         fn user_from_row(r: &$row) -> Result<User, StoreError> {
@@ -698,6 +699,97 @@ macro_rules! sql_backend {
 
             fn wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
                 self.wake.clone()
+            }
+        }
+
+        #[async_trait]
+        impl AuditLog for $store {
+            async fn record_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
+                let e = e.bounded();
+                sqlx::query(
+                    "INSERT INTO audit_events (at, action, outcome, actor, subject, ip, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(e.at)
+                .bind(&e.action)
+                .bind(&e.outcome)
+                .bind(&e.actor)
+                .bind(&e.subject)
+                .bind(&e.ip)
+                .bind(&e.detail)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_events(
+                &self,
+                q: &AuditQuery,
+            ) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+                // Only the given filters go into the SQL (rather than `$n IS NULL OR …`), so
+                // the planner sees plain conditions and a subject query uses its index. The
+                // text is built from fixed fragments; every value is bound.
+                let mut sql = String::from(
+                    "SELECT id, at, action, outcome, actor, subject, ip, detail \
+                     FROM audit_events WHERE TRUE",
+                );
+                let mut n = 0;
+                let mut param = || {
+                    n += 1;
+                    format!("${n}")
+                };
+                if q.subject.is_some() {
+                    sql += &format!(" AND subject = {}", param());
+                }
+                if q.action_prefix.is_some() {
+                    // A literal prefix comparison, not LIKE: no wildcard in the prefix can
+                    // widen the match, and SQLite's LIKE would also ignore ASCII case. Both
+                    // backends count `substr` and `length` in characters.
+                    let p = param();
+                    sql += &format!(" AND substr(action, 1, length({p})) = {p}");
+                }
+                if q.outcome.is_some() {
+                    sql += &format!(" AND outcome = {}", param());
+                }
+                if q.before_id.is_some() {
+                    sql += &format!(" AND id < {}", param());
+                }
+                sql += &format!(" ORDER BY id DESC LIMIT {}", param());
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in [&q.subject, &q.action_prefix, &q.outcome].into_iter().flatten() {
+                    query = query.bind(v.as_str());
+                }
+                if let Some(before) = q.before_id {
+                    query = query.bind(before);
+                }
+                let rows = query
+                    .bind(q.limit.clamp(1, AUDIT_MAX_PAGE))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("id")?,
+                            AuditEvent {
+                                at: r.try_get("at")?,
+                                action: r.try_get("action")?,
+                                outcome: r.try_get("outcome")?,
+                                actor: r.try_get("actor")?,
+                                subject: r.try_get("subject")?,
+                                ip: r.try_get("ip")?,
+                                detail: r.try_get("detail")?,
+                            },
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn prune_audit(&self, before: i64) -> Result<u64, StoreError> {
+                let r = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
             }
         }
 
