@@ -129,7 +129,10 @@ async fn no_role_is_refused_at_sign_in_with_the_granting_groups() {
     // The refusal is audited (the browser's own transaction was consumed).
     let failed = env.audit("auth.failure", 1).await;
     assert_eq!(failed[0].outcome, "refused");
-    assert!(failed[0].detail.as_deref().unwrap().contains("no role"), "{failed:?}");
+    assert!(
+        failed[0].detail.as_deref().unwrap().contains("no role"),
+        "{failed:?}"
+    );
 }
 
 /// `noRole: guest`: the same person gets the default role instead.

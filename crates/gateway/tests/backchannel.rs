@@ -128,7 +128,14 @@ async fn r_bcl_op_logout_ends_the_session_and_deactivates_until_next_sign_in() {
     let bcl = env.audit("auth.backchannel_logout", 1).await;
     assert_eq!(bcl[0].outcome, "ok", "{bcl:?}");
     assert_eq!(bcl[0].subject.as_deref(), Some(u.id.as_str()));
-    assert!(bcl[0].detail.as_deref().unwrap().contains("1 session(s) ended"), "{bcl:?}");
+    assert!(
+        bcl[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("1 session(s) ended"),
+        "{bcl:?}"
+    );
 
     // The next successful sign-in re-activates her.
     let b2 = Browser::new();
@@ -228,7 +235,11 @@ async fn r_bcl_malformed_tokens_change_nothing() {
     assert!(user_state(&env).await.active, "nobody deactivated");
     let refused = env.audit("auth.backchannel_logout", cases.len()).await;
     assert!(refused.len() >= cases.len(), "every refusal is audited");
-    assert!(refused.iter().all(|e| e.outcome == "refused" && e.subject.is_none()));
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.outcome == "refused" && e.subject.is_none())
+    );
 
     // Request handling: GET, another content type, no token, the token twice.
     let url = format!("{}/api/backchannel-logout", env.base);

@@ -87,7 +87,9 @@ pub async fn backchannel_logout(
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form {
-        return refused(&state, peer.ip(), 
+        return refused(
+            &state,
+            peer.ip(),
             "the request must be application/x-www-form-urlencoded",
             &"content type",
         );
@@ -101,7 +103,14 @@ pub async fn backchannel_logout(
     };
     let provider = match state.ready_provider() {
         Ok(p) => p,
-        Err(e) => return refused(&state, peer.ip(), "the identity provider is not loaded yet", &e),
+        Err(e) => {
+            return refused(
+                &state,
+                peer.ip(),
+                "the identity provider is not loaded yet",
+                &e,
+            );
+        }
     };
     let cfg = &state.config.oidc;
     let exp = LogoutExpectations {
@@ -133,7 +142,14 @@ pub async fn backchannel_logout(
         .await
     {
         Ok(true) => {}
-        Ok(false) => return refused(&state, peer.ip(), "the logout token was already used", &"jti replay"),
+        Ok(false) => {
+            return refused(
+                &state,
+                peer.ip(),
+                "the logout token was already used",
+                &"jti replay",
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "back-channel logout failed: replay cache");
             return answer(StatusCode::BAD_REQUEST, Some("logout failed"));

@@ -19,12 +19,12 @@ use subtle::ConstantTimeEq;
 
 use super::login::binding_hash;
 use super::{no_store, set_cookie};
-use crate::{audit, auth};
 use crate::error::WebError;
 use crate::idp::Provider;
 use crate::idp::exchange::{ExchangeError, UserInfoBody, exchange_code, fetch_userinfo};
 use crate::pages;
 use crate::state::AppState;
+use crate::{audit, auth};
 
 /// R-CB-1 limits.
 const MAX_STATE: usize = 512;
