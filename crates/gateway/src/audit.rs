@@ -62,7 +62,10 @@ impl Audit {
             detail: e.detail,
         };
         let store = self.store.clone();
-        let prune = self.recorded.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0;
+        let prune = self
+            .recorded
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY);
         tokio::spawn(async move {
             if let Err(err) = store.audit.record_audit(&event).await {
                 tracing::error!(error = %err, action = %event.action, "audit event not stored");
