@@ -13,6 +13,9 @@ use portcullis_store::{Session, Store, User};
 use crate::error::WebError;
 use crate::views::Views;
 
+/// Longest ID token kept with a session for `id_token_hint`.
+const MAX_STORED_ID_TOKEN: usize = 16 * 1024;
+
 /// Lifetimes and keys of browser sessions.
 pub struct SessionService {
     keys: SessionKeys,
@@ -59,6 +62,7 @@ impl SessionService {
         store: &Store,
         mapped: &MappedUser,
         idp_sid: Option<String>,
+        id_token: Option<&str>,
         jkt: Option<String>,
         now: i64,
     ) -> Result<Started, WebError> {
@@ -76,6 +80,10 @@ impl SessionService {
             expires_at: now + l.absolute,
             revoked_at: None,
             idp_sid: idp_sid.clone(),
+            // Kept for `id_token_hint` at logout; an unusually large one is not worth a row.
+            id_token: id_token
+                .filter(|t| t.len() <= MAX_STORED_ID_TOKEN)
+                .map(str::to_owned),
         };
         let new_id = uuid::Uuid::now_v7().to_string();
         let (user, _) = store

@@ -145,6 +145,8 @@ async fn session_endpoint_and_logout() {
         format!("{}/.portcullis/signed-out", env.base)
     );
     assert!(q["state"].len() >= 43);
+    // The sign-in's ID token, kept server-side, as the hint.
+    assert_eq!(q["id_token_hint"].split('.').count(), 3, "{to}");
     for name in ["__Host-session=;", "__Host-fp=;"] {
         assert!(
             out.set_cookies()

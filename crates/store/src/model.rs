@@ -42,6 +42,9 @@ pub struct Session {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub idp_sid: Option<String>,
+    /// The ID token of the sign-in, kept server-side (never sent to the browser) for
+    /// `id_token_hint` at RP-initiated logout.
+    pub id_token: Option<String>,
 }
 
 /// What one back-channel logout did (R-BCL actions 1–2).

@@ -53,6 +53,7 @@ fn session(id: &str, created: i64) -> Session {
         expires_at: created + 1000,
         revoked_at: None,
         idp_sid: Some("idp-sid".into()),
+        id_token: Some("header.claims.signature".into()),
     }
 }
 

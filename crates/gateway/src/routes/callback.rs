@@ -216,6 +216,7 @@ async fn complete(
             &state.store,
             &mapped,
             id.sid.clone(),
+            Some(&tokens.id_token),
             tx.dpop_jkt.clone(),
             now,
         )

@@ -69,7 +69,7 @@ pub async fn signed_out(State(state): State<AppState>) -> Response {
 
 /// The IdP's end-session URL for this sign-out, when RP-initiated logout is on and the IdP
 /// offers it.
-fn idp_end_session_url(state: &AppState) -> Option<url::Url> {
+fn idp_end_session_url(state: &AppState, id_token_hint: Option<&str>) -> Option<url::Url> {
     if !state.config.browser.idp_logout {
         return None;
     }
@@ -83,7 +83,7 @@ fn idp_end_session_url(state: &AppState) -> Option<url::Url> {
             client_id: &state.config.oidc.client_id,
             post_logout_redirect_uri: &redirect,
             state: &st,
-            id_token_hint: None,
+            id_token_hint,
         },
     ))
 }
@@ -113,6 +113,8 @@ pub async fn logout(
     same_origin(&state, &headers)?;
     // A bound session without its proof (or any refused credential) signs nobody out.
     let auth = auth?;
+    // The ID token of the sign-in, for `id_token_hint` (read before the session ends).
+    let mut id_token_hint = None;
     if let MaybeAuthed(Some(a)) = &auth
         && let Some(claims) = a.session()
     {
@@ -126,6 +128,14 @@ pub async fn logout(
                 return Err(WebError::Csrf("no valid CSRF token with the sign-out"));
             }
         }
+        id_token_hint = match state.store.sessions.session(&claims.sid).await {
+            Ok(s) => s.and_then(|s| s.id_token),
+            Err(e) => {
+                // The sign-out goes ahead; the IdP may then ask the person to confirm.
+                tracing::warn!(error = %e, "ID token for the logout hint not read");
+                None
+            }
+        };
         state
             .sessions
             .end(&state.store, &state.views, claims, state.now())
@@ -145,7 +155,7 @@ pub async fn logout(
     // RP-Initiated Logout: the IdP session ends too, or the next visit signs the person
     // straight back in. JSON callers (the browser client) get the URL to go to; a plain form
     // is redirected there.
-    let end_session = idp_end_session_url(&state);
+    let end_session = idp_end_session_url(&state, id_token_hint.as_deref());
     let mut resp = if wants_json(&headers) {
         Json(json!({
             "status": "signed_out",

@@ -15,7 +15,7 @@ pub(crate) const USER_COLUMNS: &str = "id, issuer, subject, user_id, email, name
      family_name, picture, provider, username, groups_json, first_login, last_login, \
      admin_disabled, idp_deactivated";
 pub(crate) const SESSION_COLUMNS: &str =
-    "id, user_id, created_at, last_seen, expires_at, revoked_at, idp_sid";
+    "id, user_id, created_at, last_seen, expires_at, revoked_at, idp_sid, id_token";
 pub(crate) const TX_COLUMNS: &str = "state, nonce, code_verifier, return_to, binding_hash, \
      issuer, created_at, expires_at, dpop_jkt";
 
@@ -150,6 +150,7 @@ macro_rules! sql_backend {
                 expires_at: r.try_get("expires_at")?,
                 revoked_at: r.try_get("revoked_at")?,
                 idp_sid: r.try_get("idp_sid")?,
+                id_token: r.try_get("id_token")?,
             })
         }
 
@@ -369,7 +370,7 @@ macro_rules! sql_backend {
                 };
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, created_at, last_seen, expires_at, \
-                     revoked_at, idp_sid) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     revoked_at, idp_sid, id_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&s.id)
                 .bind(&s.user_id)
@@ -378,6 +379,7 @@ macro_rules! sql_backend {
                 .bind(s.expires_at)
                 .bind(s.revoked_at)
                 .bind(&s.idp_sid)
+                .bind(&s.id_token)
                 .execute(&mut *t)
                 .await?;
                 t.commit().await?;
