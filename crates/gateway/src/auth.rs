@@ -13,12 +13,12 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri, header};
-use portcullis_core::authz::NoRoleRefused;
 use portcullis_core::session::{Cookies, SessionClaims};
 use portcullis_store::User;
 
 use crate::error::WebError;
 use crate::state::AppState;
+use crate::views::Roles;
 
 /// What proves who the caller is.
 #[derive(Clone, Debug)]
@@ -38,8 +38,8 @@ pub struct Authed {
     /// The csrf cookie's value (a form may submit the token instead of the header).
     pub csrf_cookie: Option<String>,
     /// The user's roles, mapped from their groups by the configured role map; `Err` when no
-    /// group grants one and the configuration refuses such people.
-    pub roles: Result<Vec<String>, NoRoleRefused>,
+    /// group grants one and the configuration refuses such people. Shared with the user cache.
+    pub roles: Arc<Roles>,
 }
 
 impl Authed {
@@ -128,17 +128,17 @@ pub async fn authenticate(
     if state.views.revoked.is_revoked(&session.sid) {
         return Ok(None);
     }
-    let user = match state.views.users.get(&session.sub, now) {
+    let member = match state.views.users.get(&session.sub, now) {
         // An inactive user is rare; re-read before refusing, so a sign-in on another
         // replica that re-activated them counts even before the change feed arrives here
         // (the refusal would clear their fresh cookie).
-        Some(u) if u.active => u,
+        Some(m) if m.user.active => m,
         _ => match state.store.users.user(&session.sub).await? {
-            Some(u) => state.views.users.put(u, now),
+            Some(u) => cache_user(state, u, now),
             None => return Ok(None),
         },
     };
-    if !user.active {
+    if !member.user.active {
         return Ok(None);
     }
     if let Some(guard) = &state.dpop {
@@ -157,14 +157,19 @@ pub async fn authenticate(
     } else {
         csrf_verdict(state, &session, cookies.csrf.as_deref(), headers)
     };
-    let roles = state.config.authz.roles_of(&user.profile.groups);
     Ok(Some(Authed {
-        user,
+        user: member.user,
         credential: Credential::Session(session),
         csrf,
         csrf_cookie: cookies.csrf,
-        roles,
+        roles: member.roles,
     }))
+}
+
+/// Put a freshly read user in this replica's cache, with the roles their groups map to.
+pub(crate) fn cache_user(state: &AppState, user: User, now: i64) -> crate::views::Member {
+    let roles = state.config.authz.roles_of(&user.profile.groups);
+    state.views.users.put(user, roles, now)
 }
 
 /// Portcullis's own API, which always wants a proof from a bound session.

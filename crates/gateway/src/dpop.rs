@@ -34,11 +34,15 @@ pub struct DpopGuard {
     shared: Option<Store>,
 }
 
+/// A replay key's digest ([`CheckedProof::replay_digest`]): fixed size, so remembering a proof
+/// allocates nothing per entry.
+type Digest = [u8; 32];
+
 /// The in-memory replay set; entries expire in insertion order (all live [`REPLAY_TTL`]).
 #[derive(Default)]
 struct Seen {
-    keys: HashMap<String, i64>,
-    order: VecDeque<(i64, String)>,
+    keys: HashMap<Digest, i64>,
+    order: VecDeque<(i64, Digest)>,
 }
 
 impl Seen {
@@ -56,17 +60,17 @@ impl Seen {
     }
 
     /// `Ok(true)` the first time `key` is seen within its lifetime.
-    fn insert(&mut self, key: &str, now: i64) -> Result<bool, WebError> {
+    fn insert(&mut self, key: Digest, now: i64) -> Result<bool, WebError> {
         self.prune(now);
-        if self.keys.contains_key(key) {
+        if self.keys.contains_key(&key) {
             return Ok(false);
         }
         if self.keys.len() >= MAX_REMEMBERED {
             return Err(WebError::Busy("DPoP replay cache"));
         }
         let exp = now + REPLAY_TTL;
-        self.keys.insert(key.to_owned(), exp);
-        self.order.push_back((exp, key.to_owned()));
+        self.keys.insert(key, exp);
+        self.order.push_back((exp, key));
         Ok(true)
     }
 }
@@ -131,9 +135,8 @@ impl DpopGuard {
 
     /// R-DP check 10: `(jkt, jti)` not seen before, here or on another replica.
     async fn first_use(&self, proof: &CheckedProof, now: i64) -> Result<(), WebError> {
-        let key = proof.replay_key();
         let fresh = match self.seen.lock() {
-            Ok(mut seen) => seen.insert(&key, now)?,
+            Ok(mut seen) => seen.insert(proof.replay_digest(), now)?,
             Err(_) => return Err(WebError::Internal("replay cache poisoned".into())),
         };
         if !fresh {
@@ -143,7 +146,7 @@ impl DpopGuard {
             let limit = MAX_REMEMBERED as i64;
             match store
                 .proofs
-                .remember_proof(&key, now + REPLAY_TTL, now, limit)
+                .remember_proof(&proof.replay_key(), now + REPLAY_TTL, now, limit)
                 .await
             {
                 Ok(true) => {}
@@ -164,12 +167,13 @@ mod tests {
     #[test]
     fn seen_refuses_a_key_until_it_expires() {
         let mut s = Seen::default();
-        assert!(s.insert("a", 100).unwrap());
-        assert!(!s.insert("a", 100 + REPLAY_TTL - 1).unwrap());
-        assert!(s.insert("b", 150).unwrap());
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert!(s.insert(a, 100).unwrap());
+        assert!(!s.insert(a, 100 + REPLAY_TTL - 1).unwrap());
+        assert!(s.insert(b, 150).unwrap());
         // "a" expired, "b" did not.
-        assert!(s.insert("a", 100 + REPLAY_TTL).unwrap());
-        assert!(!s.insert("b", 100 + REPLAY_TTL).unwrap());
+        assert!(s.insert(a, 100 + REPLAY_TTL).unwrap());
+        assert!(!s.insert(b, 100 + REPLAY_TTL).unwrap());
         assert_eq!(s.keys.len(), 2);
         s.prune(10_000);
         assert!(s.keys.is_empty() && s.order.is_empty());

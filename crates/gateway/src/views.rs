@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use portcullis_core::authz::NoRoleRefused;
 use portcullis_store::{Change, User};
 
 /// Longest time a cached user is trusted without re-reading it (the feed normally evicts a
@@ -55,29 +56,44 @@ impl RevocationView {
     }
 }
 
+/// A user's roles as the role map gives them for their groups (or why they have none).
+pub type Roles = Result<Vec<String>, NoRoleRefused>;
+
+/// A cached user with their roles, mapped once when the user is read rather than on every
+/// request (the roles change only when the user does, and a change evicts the entry).
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub user: Arc<User>,
+    pub roles: Arc<Roles>,
+}
+
 /// Signed-in users by internal id, with the time each was read.
 #[derive(Default)]
 pub struct UserCache {
-    users: RwLock<HashMap<String, (Arc<User>, i64)>>,
+    users: RwLock<HashMap<String, (Member, i64)>>,
 }
 
 impl UserCache {
     /// The cached user, if read less than [`USER_TTL`] ago.
-    pub fn get(&self, id: &str, now: i64) -> Option<Arc<User>> {
+    pub fn get(&self, id: &str, now: i64) -> Option<Member> {
         let m = self.users.read().ok()?;
         let (u, at) = m.get(id)?;
         (now - at < USER_TTL).then(|| u.clone())
     }
 
-    pub fn put(&self, user: User, now: i64) -> Arc<User> {
-        let u = Arc::new(user);
+    /// Cache `user` with `roles` (computed by the caller from the configured role map).
+    pub fn put(&self, user: User, roles: Roles, now: i64) -> Member {
+        let member = Member {
+            user: Arc::new(user),
+            roles: Arc::new(roles),
+        };
         if let Ok(mut m) = self.users.write() {
             if m.len() >= USER_CACHE_MAX {
                 m.clear();
             }
-            m.insert(u.id.clone(), (u.clone(), now));
+            m.insert(member.user.id.clone(), (member.clone(), now));
         }
-        u
+        member
     }
 
     pub fn evict(&self, id: &str) {
@@ -135,13 +151,13 @@ mod tests {
     #[test]
     fn r_us_2_cached_users_expire_and_are_evicted_by_changes() {
         let v = Views::default();
-        v.users.put(user("u1"), 1000);
+        v.users.put(user("u1"), Ok(vec![]), 1000);
         assert!(v.users.get("u1", 1000 + USER_TTL - 1).is_some());
         assert!(
             v.users.get("u1", 1000 + USER_TTL).is_none(),
             "re-read after the TTL"
         );
-        v.users.put(user("u1"), 2000);
+        v.users.put(user("u1"), Ok(vec![]), 2000);
         v.apply(&Change::User { id: "u1".into() }, 2001);
         assert!(
             v.users.get("u1", 2001).is_none(),

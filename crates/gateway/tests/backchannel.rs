@@ -58,9 +58,14 @@ fn uuid() -> String {
 }
 
 async fn post_token(env: &TestEnv, token: &str) -> reqwest::Response {
+    post_form(env, &[("logout_token", token)]).await
+}
+
+/// POST these form fields to the back-channel logout endpoint.
+async fn post_form(env: &TestEnv, fields: &[(&str, &str)]) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{}/api/backchannel-logout", env.base))
-        .form(&[("logout_token", token)])
+        .form(fields)
         .send()
         .await
         .unwrap()
@@ -254,32 +259,14 @@ async fn r_bcl_malformed_tokens_change_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let r = http
-        .post(&url)
-        .form(&[("other", "x")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let r = http
-        .post(&url)
-        .form(&[
-            ("logout_token", token.as_str()),
-            ("logout_token", token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    let t = token.as_str();
+    assert_eq!(post_form(&env, &[("other", "x")]).await.status(), 400);
+    let twice = [("logout_token", t), ("logout_token", t)];
+    assert_eq!(post_form(&env, &twice).await.status(), 400);
     assert_eq!(b.session_status(&env.base).await, 200);
 
     // Typ spellings that are allowed, unknown parameters ignored: a valid token ends it.
-    let r = http
-        .post(&url)
-        .form(&[("logout_token", token.as_str()), ("ignored_parameter", "x")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(&env, &[("logout_token", t), ("ignored_parameter", "x")]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(b.session_status(&env.base).await, 401);

@@ -91,6 +91,25 @@ async fn r_dp_every_proof_check_refuses() {
     let h = || key.header();
     let other = DpopKey::new();
     let now = b.server_now();
+    // A correct proof with one edit to its header, claims or signature.
+    let header_with = |edit: &dyn Fn(&mut Value)| {
+        let mut hd = h();
+        edit(&mut hd);
+        key.sign(&hd, &c())
+    };
+    let claims_with = |edit: &dyn Fn(&mut Value)| {
+        let mut cl = c();
+        edit(&mut cl);
+        key.sign(&h(), &cl)
+    };
+    let signature_with = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let p = b.proof("POST", &url);
+        let mut raw = URL_SAFE_NO_PAD
+            .decode(p.rsplit_once('.').unwrap().1)
+            .unwrap();
+        edit(&mut raw);
+        with_signature(&p, &raw)
+    };
     let mut cases: Vec<(&str, Vec<String>)> = vec![
         ("R-DP-1 no DPoP header", vec![]),
         (
@@ -99,28 +118,22 @@ async fn r_dp_every_proof_check_refuses() {
         ),
         (
             "R-DP-1 over 8 KiB",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["pad"] = json!("x".repeat(8 * 1024));
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         ("R-DP-1 not a JWS", vec!["not.a-jws".into()]),
         (
             "R-DP-2 typ JWT",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd["typ"] = json!("JWT");
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-2 typ absent",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd.as_object_mut().unwrap().remove("typ");
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-3 alg none",
@@ -132,59 +145,45 @@ async fn r_dp_every_proof_check_refuses() {
         ),
         (
             "R-DP-3 alg HS256",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd["alg"] = json!("HS256");
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-3 alg ES384",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd["alg"] = json!("ES384");
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-4 jwk with private d",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd["jwk"]["d"] = json!(URL_SAFE_NO_PAD.encode([7u8; 32]));
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-4 jwk x of 31 bytes",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd["jwk"]["x"] = json!(URL_SAFE_NO_PAD.encode([1u8; 31]));
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-4 jwk point not on the curve",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd["jwk"]["y"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-4 jwk P-384",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd["jwk"]["crv"] = json!("P-384");
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-4 jwk missing",
-            vec![{
-                let mut hd = h();
+            vec![header_with(&|hd| {
                 hd.as_object_mut().unwrap().remove("jwk");
-                key.sign(&hd, &c())
-            }],
+            })],
         ),
         (
             "R-DP-5 signature by another key",
@@ -206,58 +205,40 @@ async fn r_dp_every_proof_check_refuses() {
         ),
         (
             "R-DP-5 R = 0",
-            vec![{
-                let p = b.proof("POST", &url);
-                let mut raw = URL_SAFE_NO_PAD
-                    .decode(p.rsplit_once('.').unwrap().1)
-                    .unwrap();
+            vec![signature_with(&|raw| {
                 raw[..32].fill(0);
-                with_signature(&p, &raw)
-            }],
+            })],
         ),
         (
             "R-DP-5 S = n (not below the order)",
-            vec![{
-                let p = b.proof("POST", &url);
-                let mut raw = URL_SAFE_NO_PAD
-                    .decode(p.rsplit_once('.').unwrap().1)
-                    .unwrap();
+            vec![signature_with(&|raw| {
                 let n = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
                 raw[32..].copy_from_slice(&n);
-                with_signature(&p, &raw)
-            }],
+            })],
         ),
         (
             "R-DP-6 jti too short",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["jti"] = json!("short");
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-6 jti a number",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["jti"] = json!(1234567890123456789u64);
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-6 iat a string",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["iat"] = json!(now.to_string());
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-6 htm missing",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl.as_object_mut().unwrap().remove("htm");
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-7 htm lowercase",
@@ -280,51 +261,39 @@ async fn r_dp_every_proof_check_refuses() {
         ),
         (
             "R-DP-8 htu with a query",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["htu"] = json!(format!("{url}?a=1"));
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-8 htu with a fragment",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["htu"] = json!(format!("{url}#f"));
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-8 htu trailing slash",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["htu"] = json!(format!("{url}/"));
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-8 htu path case",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["htu"] = json!(url.replace("/api/items", "/api/Items"));
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-9 iat 121 s old",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["iat"] = json!(now - 121);
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         (
             "R-DP-9 iat 60 s ahead (over the 30 s allowed)",
-            vec![{
-                let mut cl = c();
+            vec![claims_with(&|cl| {
                 cl["iat"] = json!(now + 60);
-                key.sign(&h(), &cl)
-            }],
+            })],
         ),
         // R-DP-11: a valid proof from a key other than the session's.
         (

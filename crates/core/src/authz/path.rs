@@ -72,33 +72,9 @@ fn decode_once(path: &str) -> Option<String> {
     Some(text)
 }
 
-/// Percent-decode every valid `%XX`; anything else is kept byte for byte.
+/// Percent-decode every valid `%XX`; anything else (`%zz`, a lone `%`) is kept byte for byte.
 fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let Some(&[hi, lo]) = bytes.get(i + 1..i + 3)
-            && let (Some(h), Some(l)) = (hex(hi), hex(lo))
-        {
-            out.push((h << 4) | l);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    percent_encoding::percent_decode_str(s).collect()
 }
 
 /// Resolve dot segments and collapse empty ones in an already decoded path.

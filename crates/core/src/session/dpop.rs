@@ -131,12 +131,20 @@ impl CheckedProof {
     /// whatever the `jti`, so stored keys stay small. `jkt` has a fixed length, and the
     /// separator keeps (jkt, jti) pairs from colliding by concatenation.
     pub fn replay_key(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.replay_digest())
+    }
+
+    /// The raw 32 bytes behind [`CheckedProof::replay_key`], for in-memory caches (fixed
+    /// size, no allocation per entry).
+    pub fn replay_digest(&self) -> [u8; 32] {
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(b"portcullis/dpop-jti/v1\0");
         ctx.update(self.jkt.as_bytes());
         ctx.update(b"\0");
         ctx.update(self.jti.as_bytes());
-        URL_SAFE_NO_PAD.encode(ctx.finish())
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
     }
 
     /// R-DP check 11: whether the proof key is the session's `cnf.jkt` (constant time).

@@ -185,7 +185,7 @@ pub async fn gate(
 fn authorize(state: &AppState, a: &Authed, req: &Request) -> Result<(), WebError> {
     let roles = a
         .roles
-        .as_ref()
+        .as_deref()
         .map_err(|e| WebError::NoAccess(e.clone()))?;
     match state
         .config

@@ -203,7 +203,7 @@ async fn complete(
         .map_err(|e| WebError::SignInFailed(e.to_string()))?;
     // A person whose groups grant no role, when roles are required: refused before anything
     // is written, with a page naming the groups that would grant access.
-    state
+    let roles = state
         .config
         .authz
         .roles_of(&mapped.groups)
@@ -222,7 +222,7 @@ async fn complete(
         )
         .await
         .map_err(Outcome::Web)?;
-    let user = state.views.users.put(started.user, now);
+    let user = state.views.users.put(started.user, Ok(roles), now).user;
     state.audit.record(
         now,
         audit::Entry {
