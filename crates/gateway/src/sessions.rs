@@ -84,6 +84,8 @@ impl SessionService {
             id_token: id_token
                 .filter(|t| t.len() <= MAX_STORED_ID_TOKEN)
                 .map(str::to_owned),
+            refresh_token: None,
+            recheck_at: None,
         };
         let new_id = uuid::Uuid::now_v7().to_string();
         let (user, _) = store

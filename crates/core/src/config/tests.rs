@@ -846,14 +846,12 @@ fn offline_access_off_by_default_interval_bounds() {
         assert_eq!(c.offline.recheck_interval, good.1);
     }
     // Set without offline access: a warning, not a refusal.
-    let c = load(
-        &env(&with(&[("PORTCULLIS_OFFLINE_RECHECK", "600")])),
-        None,
-    )
-    .unwrap();
+    let c = load(&env(&with(&[("PORTCULLIS_OFFLINE_RECHECK", "600")])), None).unwrap();
     assert!(!c.offline.enabled);
     assert!(
-        c.warnings.iter().any(|w| w.contains("offline access is off")),
+        c.warnings
+            .iter()
+            .any(|w| w.contains("offline access is off")),
         "{:?}",
         c.warnings
     );
@@ -927,7 +925,10 @@ fn offline_access_google_shape_and_prompt() {
         Ok(_) => vec![],
         Err(p) => p.into_iter().map(|p| p.0).collect::<Vec<_>>(),
     };
-    assert_eq!(p, vec!["access_type must be offline or online, got `ofline`"]);
+    assert_eq!(
+        p,
+        vec!["access_type must be offline or online, got `ofline`"]
+    );
 }
 
 /// An interval as long as the session lifetime never re-checks anything: say so.
@@ -943,7 +944,9 @@ fn offline_recheck_longer_than_sessions_warns() {
     )
     .unwrap();
     assert!(
-        c.warnings.iter().any(|w| w.contains("before their first re-check")),
+        c.warnings
+            .iter()
+            .any(|w| w.contains("before their first re-check")),
         "{:?}",
         c.warnings
     );

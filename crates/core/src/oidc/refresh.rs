@@ -13,14 +13,12 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use super::id_token::{
-    ID_TOKEN_MAX_LEN, IAT_MAX_AGE_SECS, IdTokenClaims, IdTokenError, MAX_SID_LEN, at_hash,
+    IAT_MAX_AGE_SECS, ID_TOKEN_MAX_LEN, IdTokenClaims, IdTokenError, MAX_SID_LEN, at_hash,
     check_audience, check_azp, check_exp, check_iat, check_issuer, check_nbf, check_sub,
     numeric_date, optional_str,
 };
 use crate::jose::json::parse_strict_object;
-use crate::jose::{
-    ClaimError, Jwks, JwsAlg, UnknownKid, VerifyPolicy, parse_compact, verify_jws,
-};
+use crate::jose::{ClaimError, Jwks, JwsAlg, UnknownKid, VerifyPolicy, parse_compact, verify_jws};
 
 /// The claims of the sign-in's ID token that a refreshed one must repeat. Read from the token
 /// stored with the session, which was fully validated at sign-in (its signature is not checked
@@ -262,7 +260,11 @@ fn error_code(code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         .take(64)
         .collect();
-    if c.is_empty() { "unknown_error".into() } else { c }
+    if c.is_empty() {
+        "unknown_error".into()
+    } else {
+        c
+    }
 }
 
 #[cfg(test)]
@@ -346,7 +348,12 @@ mod tests {
                 Err(RefreshedIdTokenError::Original)
             );
         }
-        let no_sub = token(&json!({"iss": ISS, "aud": CLIENT}), rsa_a(), JwsAlg::RS256, json!({}));
+        let no_sub = token(
+            &json!({"iss": ISS, "aud": CLIENT}),
+            rsa_a(),
+            JwsAlg::RS256,
+            json!({}),
+        );
         assert!(OriginalIdToken::from_stored(&no_sub).is_err());
     }
 
@@ -363,7 +370,10 @@ mod tests {
 
     #[test]
     fn each_identity_claim_must_be_the_originals() {
-        assert_eq!(run(&refreshed(json!({"sub": "mallory"}))).unwrap_err(), not("sub"));
+        assert_eq!(
+            run(&refreshed(json!({"sub": "mallory"}))).unwrap_err(),
+            not("sub")
+        );
         // The issuer is checked against the discovered one first (as at sign-in).
         assert_eq!(
             run(&refreshed(json!({"iss": "https://evil"}))).unwrap_err(),
@@ -372,7 +382,10 @@ mod tests {
         // …and against the sign-in's, should they ever differ.
         let mut other_iss = original();
         other_iss.iss = "https://old-idp.example.com".into();
-        assert_eq!(run_with(&refreshed(json!({})), &other_iss).unwrap_err(), not("iss"));
+        assert_eq!(
+            run_with(&refreshed(json!({})), &other_iss).unwrap_err(),
+            not("iss")
+        );
         // An audience the sign-in did not have (and is not ours) fails the usual rule; a
         // trusted extra audience that is new fails §12.2.
         assert_eq!(
@@ -380,7 +393,12 @@ mod tests {
             RefreshedIdTokenError::IdToken(IdTokenError::Audience)
         );
         let extra = vec!["api".to_string()];
-        let t = token(&refreshed(json!({"aud": [CLIENT, "api"]})), rsa_a(), JwsAlg::RS256, json!({}));
+        let t = token(
+            &refreshed(json!({"aud": [CLIENT, "api"]})),
+            rsa_a(),
+            JwsAlg::RS256,
+            json!({}),
+        );
         let exp = RefreshExpectations {
             extra_audiences: &extra,
             ..expect()
@@ -390,10 +408,16 @@ mod tests {
                 .unwrap_err(),
             not("aud")
         );
-        assert_eq!(run(&refreshed(json!({"azp": null}))).unwrap_err(), not("azp"));
+        assert_eq!(
+            run(&refreshed(json!({"azp": null}))).unwrap_err(),
+            not("azp")
+        );
         let mut no_azp = original();
         no_azp.azp = None;
-        assert_eq!(run_with(&refreshed(json!({})), &no_azp).unwrap_err(), not("azp"));
+        assert_eq!(
+            run_with(&refreshed(json!({})), &no_azp).unwrap_err(),
+            not("azp")
+        );
         assert!(run_with(&refreshed(json!({"azp": null})), &no_azp).is_ok());
         assert_eq!(
             run(&refreshed(json!({"auth_time": NOW - 5}))).unwrap_err(),
@@ -403,11 +427,20 @@ mod tests {
 
     #[test]
     fn a_nonce_must_be_the_sign_ins() {
-        assert_eq!(run(&refreshed(json!({"nonce": "other"}))).unwrap_err(), not("nonce"));
-        assert_eq!(run(&refreshed(json!({"nonce": ""}))).unwrap_err(), not("nonce"));
+        assert_eq!(
+            run(&refreshed(json!({"nonce": "other"}))).unwrap_err(),
+            not("nonce")
+        );
+        assert_eq!(
+            run(&refreshed(json!({"nonce": ""}))).unwrap_err(),
+            not("nonce")
+        );
         let mut no_nonce = original();
         no_nonce.nonce = None;
-        assert_eq!(run_with(&refreshed(json!({})), &no_nonce).unwrap_err(), not("nonce"));
+        assert_eq!(
+            run_with(&refreshed(json!({})), &no_nonce).unwrap_err(),
+            not("nonce")
+        );
         assert!(run_with(&refreshed(json!({"nonce": null})), &no_nonce).is_ok());
         assert_eq!(
             run(&refreshed(json!({"nonce": 5}))).unwrap_err(),
@@ -417,13 +450,23 @@ mod tests {
 
     #[test]
     fn every_sign_in_rule_still_applies() {
-        let t = token(&refreshed(json!({})), rsa_b(), JwsAlg::RS256, json!({"kid": "rsa-a"}));
-        let e = validate_refreshed_id_token(&t, &jwks(&[rsa_a().jwk()]), &expect(), &original(), None)
-            .unwrap_err();
-        assert_eq!(e, RefreshedIdTokenError::IdToken(IdTokenError::Jose(JoseError::BadSignature)));
+        let t = token(
+            &refreshed(json!({})),
+            rsa_b(),
+            JwsAlg::RS256,
+            json!({"kid": "rsa-a"}),
+        );
+        let e =
+            validate_refreshed_id_token(&t, &jwks(&[rsa_a().jwk()]), &expect(), &original(), None)
+                .unwrap_err();
+        assert_eq!(
+            e,
+            RefreshedIdTokenError::IdToken(IdTokenError::Jose(JoseError::BadSignature))
+        );
         let t = token(&refreshed(json!({})), rsa_b(), JwsAlg::RS256, json!({}));
-        let e = validate_refreshed_id_token(&t, &jwks(&[rsa_a().jwk()]), &expect(), &original(), None)
-            .unwrap_err();
+        let e =
+            validate_refreshed_id_token(&t, &jwks(&[rsa_a().jwk()]), &expect(), &original(), None)
+                .unwrap_err();
         assert!(e.is_unknown_kid(), "an unknown kid asks for a JWKS refetch");
         assert_eq!(
             run(&refreshed(json!({"exp": NOW - 600}))).unwrap_err(),
@@ -446,7 +489,12 @@ mod tests {
             RefreshedIdTokenError::IdToken(IdTokenError::Missing { claim: "sub" })
         );
         // at_hash, when present and the access token known, must match.
-        let t = token(&refreshed(json!({"at_hash": "nope"})), rsa_a(), JwsAlg::RS256, json!({}));
+        let t = token(
+            &refreshed(json!({"at_hash": "nope"})),
+            rsa_a(),
+            JwsAlg::RS256,
+            json!({}),
+        );
         let e = validate_refreshed_id_token(
             &t,
             &jwks(&[rsa_a().jwk()]),
@@ -457,7 +505,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(e, RefreshedIdTokenError::IdToken(IdTokenError::AtHash));
         let good = at_hash(JwsAlg::RS256, "the-access-token");
-        let t = token(&refreshed(json!({"at_hash": good})), rsa_a(), JwsAlg::RS256, json!({}));
+        let t = token(
+            &refreshed(json!({"at_hash": good})),
+            rsa_a(),
+            JwsAlg::RS256,
+            json!({}),
+        );
         assert!(
             validate_refreshed_id_token(
                 &t,
@@ -490,14 +543,26 @@ mod tests {
             Err(RefreshFailure::Refused(r)) => r,
             other => panic!("expected refused, got {other:?}"),
         };
-        assert_eq!(refused(400, br#"{"error":"invalid_grant"}"#), "invalid_grant");
-        assert_eq!(refused(401, br#"{"error":"invalid_client"}"#), "invalid_client");
+        assert_eq!(
+            refused(400, br#"{"error":"invalid_grant"}"#),
+            "invalid_grant"
+        );
+        assert_eq!(
+            refused(401, br#"{"error":"invalid_client"}"#),
+            "invalid_client"
+        );
         assert_eq!(
             refused(400, br#"{"error":"bad\r\nX-Injected: <b>1</b>"}"#),
             "badX-Injectedb1b"
         );
-        assert_eq!(refused(200, br#"{"access_token":"at","token_type":"mac"}"#), "token_type is not Bearer");
-        assert_eq!(refused(200, br#"{"token_type":"Bearer"}"#), "access_token missing");
+        assert_eq!(
+            refused(200, br#"{"access_token":"at","token_type":"mac"}"#),
+            "token_type is not Bearer"
+        );
+        assert_eq!(
+            refused(200, br#"{"token_type":"Bearer"}"#),
+            "access_token missing"
+        );
 
         for (status, body) in [
             (500, &br#"{"error":"server_error"}"#[..]),

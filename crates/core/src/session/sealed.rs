@@ -113,11 +113,20 @@ mod tests {
         let b = k.seal_refresh_token("rt-secret-value", "sid-1").unwrap();
         assert!(a.starts_with("v1.") && !a.contains("rt-secret-value"));
         assert_ne!(a, b, "a random nonce per encryption");
-        assert_eq!(k.open_refresh_token(&a, "sid-1").unwrap(), "rt-secret-value");
-        assert_eq!(k.open_refresh_token(&b, "sid-1").unwrap(), "rt-secret-value");
+        assert_eq!(
+            k.open_refresh_token(&a, "sid-1").unwrap(),
+            "rt-secret-value"
+        );
+        assert_eq!(
+            k.open_refresh_token(&b, "sid-1").unwrap(),
+            "rt-secret-value"
+        );
         // The same secret after a restart (every replica) opens it too.
         let again = SessionKeys::derive(SECRET);
-        assert_eq!(again.open_refresh_token(&a, "sid-1").unwrap(), "rt-secret-value");
+        assert_eq!(
+            again.open_refresh_token(&a, "sid-1").unwrap(),
+            "rt-secret-value"
+        );
     }
 
     #[test]
@@ -142,8 +151,19 @@ mod tests {
         }
         let cut = format!("v1.{}", URL_SAFE_NO_PAD.encode(&raw[..raw.len() - 1]));
         assert_eq!(k.open_refresh_token(&cut, "sid-1"), Err(SealError::Open));
-        for bad in ["", "v1.", "v2.AAAA", "v1.!!!", &a[3..], "v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
-            assert_eq!(k.open_refresh_token(bad, "sid-1"), Err(SealError::Open), "{bad}");
+        for bad in [
+            "",
+            "v1.",
+            "v2.AAAA",
+            "v1.!!!",
+            &a[3..],
+            "v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert_eq!(
+                k.open_refresh_token(bad, "sid-1"),
+                Err(SealError::Open),
+                "{bad}"
+            );
         }
     }
 
@@ -152,13 +172,22 @@ mod tests {
         let old = SessionKeys::derive(OTHER);
         let sealed = old.seal_refresh_token("rt-old", "sid-1").unwrap();
         let new = SessionKeys::derive(SECRET);
-        assert_eq!(new.open_refresh_token(&sealed, "sid-1"), Err(SealError::Open));
+        assert_eq!(
+            new.open_refresh_token(&sealed, "sid-1"),
+            Err(SealError::Open)
+        );
         let rotating = SessionKeys::derive(SECRET).with_previous(OTHER);
-        assert_eq!(rotating.open_refresh_token(&sealed, "sid-1").unwrap(), "rt-old");
+        assert_eq!(
+            rotating.open_refresh_token(&sealed, "sid-1").unwrap(),
+            "rt-old"
+        );
         // New encryptions use the current key only.
         let fresh = rotating.seal_refresh_token("rt-new", "sid-1").unwrap();
         assert_eq!(new.open_refresh_token(&fresh, "sid-1").unwrap(), "rt-new");
-        assert_eq!(old.open_refresh_token(&fresh, "sid-1"), Err(SealError::Open));
+        assert_eq!(
+            old.open_refresh_token(&fresh, "sid-1"),
+            Err(SealError::Open)
+        );
     }
 
     #[test]
