@@ -26,6 +26,15 @@ pub struct SessionService {
     pub lifetimes: SessionLifetimes,
 }
 
+/// The IdP's tokens kept server-side with a new session (never sent to the browser).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kept<'a> {
+    /// The sign-in's ID token, for `id_token_hint` and to compare refreshed ones with.
+    pub id_token: Option<&'a str>,
+    /// With offline access on and a refresh token issued.
+    pub offline: Option<Offline<'a>>,
+}
+
 /// Offline access at sign-in: the IdP's refresh token (plaintext, only in memory) and the
 /// re-check interval.
 #[derive(Clone, Copy)]
@@ -78,11 +87,11 @@ impl SessionService {
         store: &Store,
         mapped: &MappedUser,
         idp_sid: Option<String>,
-        id_token: Option<&str>,
+        kept: Kept<'_>,
         jkt: Option<String>,
-        offline: Option<Offline<'_>>,
         now: i64,
     ) -> Result<Started, WebError> {
+        let Kept { id_token, offline } = kept;
         let random = || {
             portcullis_core::oidc::pkce::random_token()
                 .map_err(|e| WebError::Internal(e.to_string()))

@@ -269,7 +269,7 @@ fn error_code(code: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use crate::jose::JoseError;
     use crate::jose::test_support::{jwks, rsa_a, rsa_b, token};

@@ -23,7 +23,7 @@ use crate::error::WebError;
 use crate::idp::Provider;
 use crate::idp::exchange::{ExchangeError, UserInfoBody, exchange_code, fetch_userinfo};
 use crate::pages;
-use crate::sessions::Offline;
+use crate::sessions::{Kept, Offline};
 use crate::state::AppState;
 use crate::{audit, auth};
 
@@ -224,18 +224,20 @@ async fn complete(
             &state.store,
             &mapped,
             id.sid.clone(),
-            Some(&tokens.id_token),
+            Kept {
+                id_token: Some(&tokens.id_token),
+                // Offline access: the refresh token goes to the store encrypted, never to
+                // the browser.
+                offline: tokens
+                    .refresh_token
+                    .as_deref()
+                    .filter(|_| state.config.offline.enabled)
+                    .map(|rt| Offline {
+                        refresh_token: rt,
+                        recheck_interval: state.config.offline.recheck_interval,
+                    }),
+            },
             tx.dpop_jkt.clone(),
-            // Offline access: the refresh token goes to the store encrypted, never to the
-            // browser.
-            tokens
-                .refresh_token
-                .as_deref()
-                .filter(|_| state.config.offline.enabled)
-                .map(|rt| Offline {
-                    refresh_token: rt,
-                    recheck_interval: state.config.offline.recheck_interval,
-                }),
             now,
         )
         .await
