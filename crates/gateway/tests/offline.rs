@@ -470,3 +470,93 @@ both_backends!(without_offline_access_no_refresh_token_is_stored, |db| {
         .unwrap();
     assert_eq!(row.refresh_token, None);
 });
+
+/// Two replicas on one PostgreSQL: the re-check runs on one, and the other sees the new roles
+/// and then the ended session within a second (the change feed), without a re-check of its
+/// own.
+#[tokio::test]
+async fn replicas_learn_new_roles_and_ended_sessions_from_one_recheck() {
+    use std::time::Duration;
+    let db = portcullis_store::testing::fresh_postgres_database().await;
+    let (a, clock) = start(Some(db.clone()), "microsoft", microsoft).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b_base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let dir = TempDir::new();
+    let mut raw = settings(
+        &format!("{}/api/callback", a.base),
+        &a.op.discovery_url(),
+        "client_secret_post",
+        "RS256",
+        &a.upstream,
+        &dir,
+    );
+    microsoft(&mut raw);
+    raw.database_url = Some(db);
+    let gw_b = portcullis_gateway::start_with_clock(
+        portcullis_core::config::validate(&raw).unwrap(),
+        listener,
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    gw_b.stop_offline_rechecks();
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(r) = http.get(format!("{b_base}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let br = Browser::new();
+    br.set_htu_origin(&a.base);
+    br.sign_in(&a, "/", ALICE.0, ALICE.1).await;
+    br.share_cookie(&a.base, &b_base, "__Host-session");
+    br.share_cookie(&a.base, &b_base, "__Host-fp");
+    br.share_cookie(&a.base, &b_base, "csrf_token");
+    let roles_on_b = || async {
+        let r = br
+            .get_with(
+                &format!("{b_base}/api/session"),
+                &[("accept", "application/json")],
+            )
+            .await;
+        (
+            r.status,
+            serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null)["roles"].clone(),
+        )
+    };
+    assert_eq!(roles_on_b().await, (200, json!(["admin", "powerUser"])));
+
+    a.op.control(
+        "user",
+        json!({"login": "alice", "claims": {"groups": ["devs"]}}),
+    )
+    .await;
+    clock.advance(INTERVAL + 1);
+    assert_eq!(pass(&a).await.refreshed, 1);
+    let t0 = std::time::Instant::now();
+    loop {
+        if roles_on_b().await == (200, json!(["powerUser"])) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "replica B kept the old roles"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    a.op.control("revoke", json!({"login": "alice"})).await;
+    clock.advance(INTERVAL + 1);
+    assert_eq!(pass(&a).await.ended, 1);
+    br.session_status_within(&b_base, 401, Duration::from_secs(3))
+        .await;
+    // Replica B has nothing left to re-check either.
+    assert_eq!(
+        recheck_due_sessions(&gw_b.state).await,
+        PassReport::default()
+    );
+}
