@@ -299,7 +299,7 @@ both_backends!(
 );
 
 both_backends!(an_unreachable_idp_does_not_end_the_session, |db| {
-    let (env, clock) = start(db, "microsoft", microsoft).await;
+    let (mut env, clock) = start(db, "microsoft", microsoft).await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let sid = session_id(&b, &env);
@@ -342,6 +342,20 @@ both_backends!(an_unreachable_idp_does_not_end_the_session, |db| {
     clock.advance(61);
     assert_eq!(pass(&env).await.refreshed, 1);
     assert_eq!(session_json(&b, &env).await.0, 200);
+
+    // The IdP is gone altogether (connection refused): still no verdict.
+    env.op.kill().await;
+    clock.advance(INTERVAL + 1);
+    assert_eq!(
+        pass(&env).await,
+        PassReport {
+            deferred: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(session_json(&b, &env).await.0, 200);
+    let row = env.store().sessions.session(&sid).await.unwrap().unwrap();
+    assert!(row.revoked_at.is_none() && row.refresh_token.is_some());
     assert!(
         env.audit("auth.refresh", 0)
             .await

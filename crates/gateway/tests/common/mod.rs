@@ -138,6 +138,11 @@ impl Op {
             .count()
     }
 
+    /// Stop the OP process: the IdP is down from now on (connections are refused).
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// `POST /__control/<route>` with a JSON body; the JSON answer (asserts 200).
     pub async fn control(&self, route: &str, body: Value) -> Value {
         let r = self
