@@ -131,6 +131,7 @@ pub trait SessionStore: Send + Sync {
     /// not revoked, with a refresh token, `recheck_at <= now`, no unexpired lease), earliest
     /// first, to `lease` until `lease_until`. One atomic statement, so with several replicas
     /// each session goes to one of them only: a rotated refresh token must not be used twice.
+    /// Sessions past their absolute expiry lose their refresh token here.
     async fn claim_rechecks(
         &self,
         lease: &str,

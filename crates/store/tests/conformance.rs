@@ -1428,7 +1428,7 @@ conformance!(offline_claim_only_due_live_unleased_sessions, |s, _b| {
     let one = s.sessions.claim_rechecks("L3", 700, 500, 1).await.unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].session_id, "due-3");
-    // Past the absolute expiry nothing is re-checked.
+    // Past the absolute expiry nothing is re-checked, and the refresh tokens are dropped.
     assert!(
         s.sessions
             .claim_rechecks("L4", 2000, 1100, 10)
@@ -1436,6 +1436,11 @@ conformance!(offline_claim_only_due_live_unleased_sessions, |s, _b| {
             .unwrap()
             .is_empty()
     );
+    for sid in ["due-1", "due-2", "later", "due-3"] {
+        let row = s.sessions.session(sid).await.unwrap().unwrap();
+        assert_eq!(row.refresh_token, None, "{sid}");
+        assert_eq!(row.revoked_at, None, "expired, not revoked");
+    }
 });
 
 conformance!(

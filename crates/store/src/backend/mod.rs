@@ -555,6 +555,16 @@ macro_rules! sql_backend {
                 now: i64,
                 limit: i64,
             ) -> Result<Vec<DueRecheck>, StoreError> {
+                // A session past its absolute expiry is never re-checked again: its refresh
+                // token is not kept a moment longer (through the partial index: such a
+                // session's re-check time has passed too).
+                sqlx::query(
+                    "UPDATE sessions SET refresh_token = NULL WHERE refresh_token IS NOT NULL \
+                     AND recheck_at <= $1 AND expires_at <= $1",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
                 // One statement: the outer WHERE repeats the lease condition, so when two
                 // replicas pick the same rows, PostgreSQL re-evaluates it on the row the
                 // first one updated (READ COMMITTED re-check after the row lock) and the
