@@ -517,7 +517,7 @@ async function handleControl(ctx) {
       if (!patch || typeof patch !== 'object' || Array.isArray(patch)) {
         return sendJson(ctx, 400, { error: 'mode must be a JSON object' });
       }
-      const known = ['id_token', 'userinfo', 'token', 'discovery', 'authorization_response'];
+      const known = ['id_token', 'userinfo', 'token', 'discovery', 'authorization_response', 'refresh'];
       const unknown = Object.keys(patch).filter((k) => !known.includes(k));
       if (unknown.length) return sendJson(ctx, 400, { error: `unknown mode(s): ${unknown.join(', ')}` });
       const sign = patch.id_token?.sign;
@@ -739,6 +739,12 @@ provider.use(async (ctx, next) => {
   await next();
 
   const route = ctx.oidc?.route;
+  // Refresh answers without an ID token (allowed by OIDC Core 12.2): {"refresh": {"id_token": false}}.
+  if (route === 'token' && ctx.status === 200 && modes.refresh?.id_token === false
+      && ctx.oidc?.params?.grant_type === 'refresh_token' && ctx.body && typeof ctx.body === 'object') {
+    const { id_token: _dropped, ...rest } = ctx.body;
+    ctx.body = rest;
+  }
   if (route === 'token' && ctx.status === 200 && modes.id_token
       && ctx.body && typeof ctx.body === 'object' && typeof ctx.body.id_token === 'string') {
     ctx.body = { ...ctx.body, id_token: await forgeIdToken(ctx.body.id_token, modes.id_token) };

@@ -25,7 +25,7 @@ use portcullis_core::oidc::refresh::{
     OriginalIdToken, RefreshExpectations, RefreshFailure, validate_refreshed_id_token,
 };
 use portcullis_store::{DueRecheck, RecheckDone};
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 use crate::audit;
 use crate::error::WebError;
@@ -170,7 +170,11 @@ async fn recheck(
     // From here the IdP may have rotated the refresh token: the new one must be stored
     // whatever else happens, unless the session ends.
     let now = state.now();
+    // Without a new ID token (the IdP need not send one on refresh), userinfo's claims stand
+    // on the sign-in's identity, which userinfo may not override.
     let mut claims = Map::new();
+    claims.insert("iss".into(), Value::String(original.iss.clone()));
+    claims.insert("sub".into(), Value::String(original.sub.clone()));
     let mut have_claims = false;
     if let Some(id_token) = &tokens.id_token {
         let exp = RefreshExpectations {

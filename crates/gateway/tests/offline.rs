@@ -398,6 +398,30 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_refresh_without_id_token_takes_the_claims_from_userinfo,
+    |db| {
+        let (env, clock) = start(db, "microsoft", microsoft).await;
+        let b = Browser::new();
+        b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+        env.op.mode(json!({"refresh": {"id_token": false}})).await;
+        env.op
+            .control(
+                "user",
+                json!({"login": "alice", "claims": {"groups": ["devs"]}}),
+            )
+            .await;
+        env.op.clear_log().await;
+        clock.advance(INTERVAL + 1);
+        assert_eq!(pass(&env).await.refreshed, 1);
+        assert_eq!(env.op.calls("/me").await, 1, "claims read from userinfo");
+        let (status, s) = session_json(&b, &env).await;
+        assert_eq!(status, 200);
+        assert_eq!(s["roles"], json!(["powerUser"]), "{s}");
+        assert_eq!(s["user"]["subject"], "alice-sub-0001");
+    }
+);
+
 both_backends!(google_shape_access_type_offline_with_consent, |db| {
     let (env, clock) = start(db, "google", google).await;
     let b = Browser::new();
