@@ -98,6 +98,8 @@ const USERS = [
     },
   },
 ];
+// Pristine claims, restored by /__control/reset (tests may change a user's groups).
+const PRISTINE_CLAIMS = new Map(USERS.map((u) => [u.login, structuredClone(u.claims)]));
 const usersByLogin = new Map(USERS.map((u) => [u.login, u]));
 const usersBySub = new Map(USERS.map((u) => [u.claims.sub, u]));
 
@@ -182,7 +184,30 @@ function resetState() {
   requestLog = [];
   modeKeys = new Map();
   extraPublishedJwks.length = 0;
+  for (const u of USERS) u.claims = structuredClone(PRISTINE_CLAIMS.get(u.login));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Refresh tokens the way real IdPs hand them out (OP_CONFIG.refresh_tokens):
+//   "microsoft": the Microsoft identity platform: the `offline_access` scope alone yields a
+//                refresh token (no prompt=consent needed), refresh tokens rotate on every use,
+//                and the ID token carries `preferred_username` and `groups` with just `openid`.
+//   "google":    Google: a refresh token only when the authorization request had
+//                `access_type=offline` and `prompt=consent`; the `offline_access` scope does
+//                not matter; refresh tokens do not rotate.
+// Unset: oidc-provider's own behaviour (OIDC Core: offline_access + prompt=consent).
+// ---------------------------------------------------------------------------------------------
+
+const refreshShape = config.refresh_tokens ?? null;
+if (refreshShape !== null && !['microsoft', 'google'].includes(refreshShape)) {
+  log(`OP_CONFIG.refresh_tokens must be "microsoft" or "google", got ${JSON.stringify(refreshShape)}`);
+  process.exit(2);
+}
+// Google shape: grants whose authorization request asked for offline access with consent.
+const offlineGrants = new Set();
+// Every grant made per account (sub), so a test can revoke them (the person's access withdrawn
+// at the IdP: their refresh tokens then fail with invalid_grant).
+const grantsByAccount = new Map();
 
 async function modeKey(name, alg, kid) {
   const cacheKey = `${name}:${alg}`;
@@ -332,7 +357,7 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
   claims: {
-    openid: ['sub'],
+    openid: refreshShape === 'microsoft' ? ['sub', 'preferred_username', 'groups'] : ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name', 'given_name', 'family_name', 'picture', 'preferred_username', 'realm_access'],
     groups: ['groups'],
@@ -348,6 +373,13 @@ const provider = new Provider(issuer, {
   ...(config.always_issue_refresh_token ? {
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   } : {}),
+  ...(refreshShape === 'google' ? {
+    extraParams: ['access_type'],
+    issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
+      && offlineGrants.has(code.grantId),
+    rotateRefreshToken: () => false,
+  } : {}),
+  ...(refreshShape === 'microsoft' ? { rotateRefreshToken: () => true } : {}),
   features: {
     devInteractions: { enabled: false }, // replaced by our /interaction routes below
     rpInitiatedLogout: {
@@ -438,6 +470,41 @@ async function handleControl(ctx) {
       const header = applyOverrides({ alg, kid: key.kid }, req.header);
       return sendJson(ctx, 200, { jws: compactJws(header, req.payload ?? {}, alg, key.privateKey) });
     }
+    case 'POST /__control/user': {
+      // Change a user's claims at the IdP (e.g. their groups): {"login", "claims": {…}}, a null
+      // value deletes the claim. Later tokens and userinfo answers carry the new claims.
+      let req;
+      try {
+        req = JSON.parse(body || '{}');
+      } catch (err) {
+        return sendJson(ctx, 400, { error: `invalid JSON: ${err.message}` });
+      }
+      const user = usersByLogin.get(String(req.login ?? ''));
+      if (!user) return sendJson(ctx, 404, { error: `unknown user ${req.login}` });
+      const claims = applyOverrides(user.claims, req.claims);
+      claims.sub = user.claims.sub; // the identity itself never changes
+      user.claims = claims;
+      return sendJson(ctx, 200, user.claims);
+    }
+    case 'POST /__control/revoke': {
+      // Withdraw a person's access at the IdP: every grant of {"login"} is destroyed, so their
+      // refresh tokens are refused (invalid_grant) from now on.
+      let req;
+      try {
+        req = JSON.parse(body || '{}');
+      } catch (err) {
+        return sendJson(ctx, 400, { error: `invalid JSON: ${err.message}` });
+      }
+      const user = usersByLogin.get(String(req.login ?? ''));
+      if (!user) return sendJson(ctx, 404, { error: `unknown user ${req.login}` });
+      const ids = [...(grantsByAccount.get(user.claims.sub) ?? [])];
+      for (const id of ids) {
+        const grant = await provider.Grant.find(id);
+        if (grant) await grant.destroy();
+      }
+      grantsByAccount.delete(user.claims.sub);
+      return sendJson(ctx, 200, { revoked: ids.length });
+    }
     case 'GET /__control/mode':
       return sendJson(ctx, 200, modes);
     case 'POST /__control/mode': {
@@ -450,7 +517,7 @@ async function handleControl(ctx) {
       if (!patch || typeof patch !== 'object' || Array.isArray(patch)) {
         return sendJson(ctx, 400, { error: 'mode must be a JSON object' });
       }
-      const known = ['id_token', 'userinfo', 'token', 'discovery', 'authorization_response'];
+      const known = ['id_token', 'userinfo', 'token', 'discovery', 'authorization_response', 'refresh'];
       const unknown = Object.keys(patch).filter((k) => !known.includes(k));
       if (unknown.length) return sendJson(ctx, 400, { error: `unknown mode(s): ${unknown.join(', ')}` });
       const sign = patch.id_token?.sign;
@@ -487,7 +554,12 @@ async function autoGrant(details, accountId) {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
   }
-  return grant.save();
+  const grantId = await grant.save();
+  if (!grantsByAccount.has(accountId)) grantsByAccount.set(accountId, new Set());
+  grantsByAccount.get(accountId).add(grantId);
+  const prompts = String(params.prompt ?? '').split(' ');
+  if (params.access_type === 'offline' && prompts.includes('consent')) offlineGrants.add(grantId);
+  return grantId;
 }
 
 async function handleInteraction(ctx, uid, action, rawBody = '') {
@@ -618,6 +690,18 @@ provider.use(async (ctx, next) => {
   }
   requestLog.push(entry);
 
+  // Microsoft shape: the offline_access scope is honoured without prompt=consent (oidc-provider
+  // follows OIDC Core and would drop it), so ask for consent on the client's behalf. The
+  // request log keeps the query as the client sent it.
+  if (refreshShape === 'microsoft' && ctx.path === '/auth' && ctx.method === 'GET') {
+    const q = new URLSearchParams(ctx.querystring);
+    const prompts = (q.get('prompt') ?? '').split(' ').filter(Boolean);
+    if ((q.get('scope') ?? '').split(' ').includes('offline_access') && !prompts.includes('consent')) {
+      q.set('prompt', [...prompts, 'consent'].join(' '));
+      ctx.querystring = q.toString();
+    }
+  }
+
   // The attacker's key set for the `jku` sign mode (never to be fetched by the RP).
   if (ctx.path === '/attacker/jwks') {
     const k = modeKeys.get(`wrong-key:${realKeyByAlg.get('RS256').alg}`);
@@ -655,6 +739,12 @@ provider.use(async (ctx, next) => {
   await next();
 
   const route = ctx.oidc?.route;
+  // Refresh answers without an ID token (allowed by OIDC Core 12.2): {"refresh": {"id_token": false}}.
+  if (route === 'token' && ctx.status === 200 && modes.refresh?.id_token === false
+      && ctx.oidc?.params?.grant_type === 'refresh_token' && ctx.body && typeof ctx.body === 'object') {
+    const { id_token: _dropped, ...rest } = ctx.body;
+    ctx.body = rest;
+  }
   if (route === 'token' && ctx.status === 200 && modes.id_token
       && ctx.body && typeof ctx.body === 'object' && typeof ctx.body.id_token === 'string') {
     ctx.body = { ...ctx.body, id_token: await forgeIdToken(ctx.body.id_token, modes.id_token) };

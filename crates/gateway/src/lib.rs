@@ -17,6 +17,7 @@ pub mod dpop;
 pub mod error;
 pub mod idp;
 pub mod limiter;
+pub mod offline;
 pub mod pages;
 pub mod proxy;
 pub mod routes;

@@ -34,6 +34,8 @@ pub struct RunningGateway {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     loader: tokio::task::JoinHandle<()>,
     feed: tokio::task::JoinHandle<()>,
+    /// Offline access re-checks (ends at once when offline access is off).
+    offline: tokio::task::JoinHandle<()>,
 }
 
 impl RunningGateway {
@@ -42,7 +44,14 @@ impl RunningGateway {
         let r = (&mut self.server).await.unwrap_or(Ok(()));
         self.loader.abort();
         self.feed.abort();
+        self.offline.abort();
         r
+    }
+
+    /// Stop the periodic offline-access re-checks of this replica (tests run passes
+    /// themselves with [`crate::offline::recheck_due_sessions`]).
+    pub fn stop_offline_rechecks(&self) {
+        self.offline.abort();
     }
 
     /// Stop accepting connections and finish in-flight requests.
@@ -58,6 +67,7 @@ impl Drop for RunningGateway {
         self.shutdown();
         self.loader.abort();
         self.feed.abort();
+        self.offline.abort();
     }
 }
 
@@ -124,6 +134,7 @@ pub async fn start_with_clock(
     })?;
     let loader = loader::spawn(state.clone());
     let feed = follow_changes(&state, cursor);
+    let offline = crate::offline::spawn(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(state.clone());
     let limits = state.config.limits.clone();
@@ -136,6 +147,7 @@ pub async fn start_with_clock(
         server,
         loader,
         feed,
+        offline,
     })
 }
 

@@ -26,6 +26,31 @@ pub struct SessionService {
     pub lifetimes: SessionLifetimes,
 }
 
+/// The IdP's tokens kept server-side with a new session (never sent to the browser).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kept<'a> {
+    /// The sign-in's ID token, for `id_token_hint` and to compare refreshed ones with.
+    pub id_token: Option<&'a str>,
+    /// With offline access on and a refresh token issued.
+    pub offline: Option<Offline<'a>>,
+}
+
+/// Offline access at sign-in: the IdP's refresh token (plaintext, only in memory) and the
+/// re-check interval.
+#[derive(Clone, Copy)]
+pub struct Offline<'a> {
+    pub refresh_token: &'a str,
+    pub recheck_interval: i64,
+}
+
+impl std::fmt::Debug for Offline<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Offline")
+            .field("recheck_interval", &self.recheck_interval)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A session just started: the user, and the cookies to set (session JWT, fingerprint,
 /// CSRF token).
 pub struct Started {
@@ -62,16 +87,36 @@ impl SessionService {
         store: &Store,
         mapped: &MappedUser,
         idp_sid: Option<String>,
-        id_token: Option<&str>,
+        kept: Kept<'_>,
         jkt: Option<String>,
         now: i64,
     ) -> Result<Started, WebError> {
+        let Kept { id_token, offline } = kept;
         let random = || {
             portcullis_core::oidc::pkce::random_token()
                 .map_err(|e| WebError::Internal(e.to_string()))
         };
         let (sid, fingerprint, csrf) = (random()?, random()?, random()?);
         let l = self.lifetimes;
+        let id_token = id_token.filter(|t| t.len() <= MAX_STORED_ID_TOKEN);
+        // Offline access needs the sign-in's ID token to compare refreshed ones with; the
+        // refresh token is stored only encrypted, bound to this session id.
+        let sealed = match (offline, id_token) {
+            (Some(o), Some(_)) => match self.keys.seal_refresh_token(o.refresh_token, &sid) {
+                Ok(sealed) => Some((sealed, now + o.recheck_interval)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "offline access: the IdP's refresh token is not kept; this session is not re-checked");
+                    None
+                }
+            },
+            (Some(_), None) => {
+                tracing::warn!(
+                    "offline access: the ID token is too large to keep; this session is not re-checked"
+                );
+                None
+            }
+            (None, _) => None,
+        };
         let session = Session {
             id: sid.clone(),
             user_id: String::new(),
@@ -81,9 +126,9 @@ impl SessionService {
             revoked_at: None,
             idp_sid: idp_sid.clone(),
             // Kept for `id_token_hint` at logout; an unusually large one is not worth a row.
-            id_token: id_token
-                .filter(|t| t.len() <= MAX_STORED_ID_TOKEN)
-                .map(str::to_owned),
+            id_token: id_token.map(str::to_owned),
+            recheck_at: sealed.as_ref().map(|(_, at)| *at),
+            refresh_token: sealed.map(|(s, _)| s),
         };
         let new_id = uuid::Uuid::now_v7().to_string();
         let (user, _) = store

@@ -23,8 +23,8 @@ use portcullis_core::claims::MappedUser;
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
 pub use model::{
-    AUDIT_MAX_PAGE, AuditEvent, AuditQuery, Change, ChangeEvent, LoginTx, LogoutOutcome, Session,
-    TxLimits, User,
+    AUDIT_MAX_PAGE, AuditEvent, AuditQuery, Change, ChangeEvent, DueRecheck, LoginTx,
+    LogoutOutcome, RecheckDone, RecheckSaved, Session, TxLimits, User,
 };
 
 /// A storage failure. Request handlers map it to a 5xx/4xx without details.
@@ -126,6 +126,37 @@ pub trait SessionStore: Send + Sync {
         iat: i64,
         now: i64,
     ) -> Result<LogoutOutcome, StoreError>;
+
+    /// Offline access: lease up to `limit` sessions whose re-check at the IdP is due (live,
+    /// not revoked, with a refresh token, `recheck_at <= now`, no unexpired lease), earliest
+    /// first, to `lease` until `lease_until`. One atomic statement, so with several replicas
+    /// each session goes to one of them only: a rotated refresh token must not be used twice.
+    /// Sessions past their absolute expiry lose their refresh token here.
+    async fn claim_rechecks(
+        &self,
+        lease: &str,
+        lease_until: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<DueRecheck>, StoreError>;
+    /// Save a successful re-check, in one transaction, if `done.lease` still holds the
+    /// session and it is not revoked: the new refresh token, the next re-check time, failures
+    /// reset, lease released; and the user's claims when they changed (appending a
+    /// [`Change::User`] so every replica drops its cached copy; the user's states are not
+    /// touched).
+    async fn complete_recheck(
+        &self,
+        done: &RecheckDone<'_>,
+        now: i64,
+    ) -> Result<RecheckSaved, StoreError>;
+    /// A re-check that reached no verdict (IdP unreachable): try again at `next_at`, count the
+    /// failure, release the lease. Returns whether the lease still held.
+    async fn defer_recheck(
+        &self,
+        session_id: &str,
+        lease: &str,
+        next_at: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Login transactions (R-AZ-3/4, R-CB-2): stored server-side keyed by `state`, bound to the

@@ -45,6 +45,60 @@ pub struct Session {
     /// The ID token of the sign-in, kept server-side (never sent to the browser) for
     /// `id_token_hint` at RP-initiated logout.
     pub id_token: Option<String>,
+    /// Offline access: the IdP refresh token, encrypted by the gateway for this session (the
+    /// plaintext never reaches the store), and when the session is next re-checked at the IdP.
+    pub refresh_token: Option<String>,
+    pub recheck_at: Option<i64>,
+}
+
+/// A session whose re-check at the IdP is due, leased to the caller (offline access).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DueRecheck {
+    pub session_id: String,
+    pub user_id: String,
+    /// The encrypted refresh token, as stored.
+    pub refresh_token: String,
+    /// The sign-in's ID token (what a refreshed one is compared with).
+    pub id_token: Option<String>,
+    /// Re-checks in a row that reached no verdict (IdP unreachable): the back-off.
+    pub failures: i64,
+    pub expires_at: i64,
+}
+
+/// Shows no token, not even encrypted.
+impl std::fmt::Debug for DueRecheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueRecheck")
+            .field("session_id", &self.session_id)
+            .field("user_id", &self.user_id)
+            .field("failures", &self.failures)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful re-check, to be saved by the replica holding the lease.
+#[derive(Clone, Copy, Debug)]
+pub struct RecheckDone<'a> {
+    pub session_id: &'a str,
+    /// The lease given by [`crate::SessionStore::claim_rechecks`].
+    pub lease: &'a str,
+    /// The (possibly rotated) refresh token, encrypted for this session.
+    pub refresh_token: &'a str,
+    pub next_at: i64,
+    /// The person's claims as the IdP gave them now (`None`: unchanged). Must be the same
+    /// identity `(issuer, subject)` as the session's user.
+    pub profile: Option<&'a MappedUser>,
+}
+
+/// What [`crate::SessionStore::complete_recheck`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecheckSaved {
+    /// False when the lease was lost (it expired and another replica took the session) or the
+    /// session ended meanwhile: nothing was written.
+    pub saved: bool,
+    /// The user's claims or groups changed (a [`Change::User`] was appended).
+    pub user_changed: bool,
 }
 
 /// What one back-channel logout did (R-BCL actions 1–2).

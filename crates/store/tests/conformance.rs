@@ -10,8 +10,8 @@ use portcullis_core::claims::MappedUser;
 use portcullis_core::time::ManualClock;
 use portcullis_store::feed::{self, Cursor};
 use portcullis_store::{
-    AuditEvent, AuditQuery, Change, LoginTx, LogoutOutcome, Session, Store, StoreError, Table,
-    TxLimits, User,
+    AuditEvent, AuditQuery, Change, LoginTx, LogoutOutcome, RecheckDone, RecheckSaved, Session,
+    Store, StoreError, Table, TxLimits, User,
 };
 
 fn mapped(sub: &str) -> MappedUser {
@@ -54,6 +54,8 @@ fn session(id: &str, created: i64) -> Session {
         revoked_at: None,
         idp_sid: Some("idp-sid".into()),
         id_token: Some("header.claims.signature".into()),
+        refresh_token: None,
+        recheck_at: None,
     }
 }
 
@@ -1349,4 +1351,313 @@ conformance!(audit_prune_removes_only_older_events, |s, _b| {
         .unwrap();
     let newest = audit(&s, AuditQuery::default()).await;
     assert!(newest[0].0 > last);
+});
+
+// ---- Offline access: sealed refresh tokens, due re-checks, leases -------------------------
+
+/// Sign `sub` in with an offline session `sid` (sealed token `rt`) due at `due`.
+async fn offline_sign_in(s: &Store, sub: &str, sid: &str, rt: &str, at: i64, due: i64) -> User {
+    let sess = Session {
+        refresh_token: Some(rt.into()),
+        recheck_at: Some(due),
+        ..session(sid, at)
+    };
+    s.sessions
+        .sign_in(&mapped(sub), &format!("u-{sub}"), &sess, at)
+        .await
+        .unwrap()
+        .0
+}
+
+conformance!(
+    offline_session_keeps_its_sealed_token_and_due_time,
+    |s, _b| {
+        offline_sign_in(&s, "x", "s1", "v1.sealed-1", 100, 400).await;
+        let got = s.sessions.session("s1").await.unwrap().unwrap();
+        assert_eq!(got.refresh_token.as_deref(), Some("v1.sealed-1"));
+        assert_eq!(got.recheck_at, Some(400));
+        // A session without offline access has neither.
+        sign_in_at(&s, "y", "s2", None, 100).await;
+        let plain = s.sessions.session("s2").await.unwrap().unwrap();
+        assert_eq!((plain.refresh_token, plain.recheck_at), (None, None));
+    }
+);
+
+conformance!(offline_claim_only_due_live_unleased_sessions, |s, _b| {
+    offline_sign_in(&s, "a", "due-1", "rt-a", 100, 300).await;
+    offline_sign_in(&s, "b", "due-2", "rt-b", 100, 350).await;
+    offline_sign_in(&s, "c", "later", "rt-c", 100, 900).await;
+    offline_sign_in(&s, "d", "revoked", "rt-d", 100, 300).await;
+    sign_in_at(&s, "e", "no-token", None, 100).await;
+    assert!(s.sessions.revoke_session("revoked", 200).await.unwrap());
+    // Revoking drops the sealed token.
+    let r = s.sessions.session("revoked").await.unwrap().unwrap();
+    assert_eq!(r.refresh_token, None);
+
+    assert!(
+        s.sessions
+            .claim_rechecks("L1", 460, 299, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = s.sessions.claim_rechecks("L1", 460, 400, 10).await.unwrap();
+    let ids: Vec<_> = due.iter().map(|d| d.session_id.as_str()).collect();
+    assert_eq!(ids, ["due-1", "due-2"]);
+    assert_eq!(due[0].refresh_token, "rt-a");
+    assert_eq!(due[0].user_id, "u-a");
+    assert_eq!(due[0].id_token.as_deref(), Some("header.claims.signature"));
+    assert_eq!((due[0].failures, due[0].expires_at), (0, 1100));
+    assert!(!format!("{due:?}").contains("rt-a"), "Debug shows no token");
+    // Leased: nobody else gets them until the lease runs out.
+    assert!(
+        s.sessions
+            .claim_rechecks("L2", 500, 401, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s.sessions.claim_rechecks("L2", 600, 461, 10).await.unwrap();
+    assert_eq!(
+        again.len(),
+        2,
+        "an expired lease (a crashed replica) is taken over"
+    );
+    // The limit, earliest due first.
+    offline_sign_in(&s, "f", "due-3", "rt-f", 100, 310).await;
+    let one = s.sessions.claim_rechecks("L3", 700, 500, 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].session_id, "due-3");
+    // Past the absolute expiry nothing is re-checked, and the refresh tokens are dropped.
+    assert!(
+        s.sessions
+            .claim_rechecks("L4", 2000, 1100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for sid in ["due-1", "due-2", "later", "due-3"] {
+        let row = s.sessions.session(sid).await.unwrap().unwrap();
+        assert_eq!(row.refresh_token, None, "{sid}");
+        assert_eq!(row.revoked_at, None, "expired, not revoked");
+    }
+});
+
+conformance!(
+    offline_two_replicas_never_claim_one_session_twice,
+    |a, b| {
+        for i in 0..20 {
+            offline_sign_in(&a, &format!("u{i}"), &format!("s{i:02}"), "rt", 100, 200).await;
+        }
+        // Both replicas claim at once, many times over; each session goes to exactly one.
+        let mut claimed = Vec::new();
+        for round in 0..5 {
+            let (la, lb) = (format!("A{round}"), format!("B{round}"));
+            let (x, y) = tokio::join!(
+                a.sessions.claim_rechecks(&la, 10_000, 300, 3),
+                b.sessions.claim_rechecks(&lb, 10_000, 300, 3),
+            );
+            for d in x.unwrap().into_iter().chain(y.unwrap()) {
+                claimed.push(d.session_id);
+            }
+        }
+        let n = claimed.len();
+        claimed.sort();
+        claimed.dedup();
+        assert_eq!(claimed.len(), n, "a session was leased twice: {claimed:?}");
+        assert_eq!(n, 20);
+    }
+);
+
+conformance!(
+    offline_complete_updates_token_time_and_changed_claims,
+    |s, other| {
+        let user = offline_sign_in(&s, "x", "s1", "rt-1", 100, 300).await;
+        let due = s.sessions.claim_rechecks("L", 460, 300, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let seq = s.changes.latest_seq().await.unwrap();
+
+        // Same claims: the token and time are saved, nobody's cache needs to change.
+        let same = mapped("x");
+        let r = s
+            .sessions
+            .complete_recheck(
+                &RecheckDone {
+                    session_id: "s1",
+                    lease: "L",
+                    refresh_token: "rt-2",
+                    next_at: 500,
+                    profile: Some(&same),
+                },
+                310,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            RecheckSaved {
+                saved: true,
+                user_changed: false
+            }
+        );
+        let got = other.sessions.session("s1").await.unwrap().unwrap();
+        assert_eq!(
+            (got.refresh_token.as_deref(), got.recheck_at),
+            (Some("rt-2"), Some(500))
+        );
+        assert_eq!(s.changes.latest_seq().await.unwrap(), seq);
+        // The lease is released: a second completion with it does nothing.
+        let stale = RecheckDone {
+            session_id: "s1",
+            lease: "L",
+            refresh_token: "rt-stale",
+            next_at: 5,
+            profile: None,
+        };
+        assert_eq!(
+            s.sessions.complete_recheck(&stale, 320).await.unwrap(),
+            RecheckSaved::default()
+        );
+        assert!(!s.sessions.defer_recheck("s1", "L", 5).await.unwrap());
+
+        // New groups: the user row changes and every replica is told.
+        let due = s.sessions.claim_rechecks("M", 600, 500, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let mut m = mapped("x");
+        m.groups = vec!["g3".into()];
+        m.email = Some("new@b.c".into());
+        let r = s
+            .sessions
+            .complete_recheck(
+                &RecheckDone {
+                    session_id: "s1",
+                    lease: "M",
+                    refresh_token: "rt-3",
+                    next_at: 700,
+                    profile: Some(&m),
+                },
+                510,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            RecheckSaved {
+                saved: true,
+                user_changed: true
+            }
+        );
+        let u = other.users.user(&user.id).await.unwrap().unwrap();
+        assert_eq!(u.profile.groups, vec!["g3"]);
+        assert_eq!(u.profile.email.as_deref(), Some("new@b.c"));
+        assert_eq!(u.last_login, 100, "a re-check is not a sign-in");
+        let changes = other.changes.changes_since(seq, 100).await.unwrap();
+        assert_eq!(
+            changes.iter().map(|c| c.change.clone()).collect::<Vec<_>>(),
+            vec![Change::User {
+                id: user.id.clone()
+            }]
+        );
+
+        // Another identity is never written into this user.
+        let due = s.sessions.claim_rechecks("N", 800, 700, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let intruder = mapped("someone-else");
+        let err = s
+            .sessions
+            .complete_recheck(
+                &RecheckDone {
+                    session_id: "s1",
+                    lease: "N",
+                    refresh_token: "rt-4",
+                    next_at: 900,
+                    profile: Some(&intruder),
+                },
+                710,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        let got = s.sessions.session("s1").await.unwrap().unwrap();
+        assert_eq!(got.refresh_token.as_deref(), Some("rt-3"), "rolled back");
+    }
+);
+
+conformance!(
+    offline_defer_counts_failures_and_revocation_wins,
+    |s, _b| {
+        offline_sign_in(&s, "x", "s1", "rt-1", 100, 300).await;
+        let due = s.sessions.claim_rechecks("L", 460, 300, 10).await.unwrap();
+        assert_eq!(due[0].failures, 0);
+        assert!(s.sessions.defer_recheck("s1", "L", 360).await.unwrap());
+        assert!(
+            !s.sessions.defer_recheck("s1", "L", 360).await.unwrap(),
+            "lease released"
+        );
+        assert!(
+            s.sessions
+                .claim_rechecks("L2", 500, 359, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let due = s.sessions.claim_rechecks("L2", 500, 360, 10).await.unwrap();
+        assert_eq!(due[0].failures, 1);
+        assert!(s.sessions.defer_recheck("s1", "L2", 480).await.unwrap());
+        let due = s.sessions.claim_rechecks("L3", 600, 480, 10).await.unwrap();
+        assert_eq!(due[0].failures, 2);
+        // Ended while leased (logout on another replica): the completion writes nothing.
+        assert!(s.sessions.revoke_session("s1", 490).await.unwrap());
+        let r = s
+            .sessions
+            .complete_recheck(
+                &RecheckDone {
+                    session_id: "s1",
+                    lease: "L3",
+                    refresh_token: "rt-2",
+                    next_at: 1000,
+                    profile: None,
+                },
+                495,
+            )
+            .await
+            .unwrap();
+        assert!(!r.saved);
+        let got = s.sessions.session("s1").await.unwrap().unwrap();
+        assert_eq!(got.refresh_token, None);
+        // A success resets the failure count.
+        offline_sign_in(&s, "y", "s2", "rt-y", 100, 300).await;
+        s.sessions.claim_rechecks("P", 460, 300, 10).await.unwrap();
+        s.sessions.defer_recheck("s2", "P", 320).await.unwrap();
+        s.sessions.claim_rechecks("Q", 460, 320, 10).await.unwrap();
+        let done = RecheckDone {
+            session_id: "s2",
+            lease: "Q",
+            refresh_token: "rt-y2",
+            next_at: 400,
+            profile: None,
+        };
+        assert!(s.sessions.complete_recheck(&done, 330).await.unwrap().saved);
+        let due = s.sessions.claim_rechecks("R", 800, 400, 10).await.unwrap();
+        assert_eq!(due[0].failures, 0);
+    }
+);
+
+conformance!(offline_backchannel_logout_drops_sealed_tokens, |s, _b| {
+    offline_sign_in(&s, "x", "s1", "rt-1", 100, 300).await;
+    let out = s
+        .sessions
+        .backchannel_logout("https://idp", Some("x"), None, 150, 160)
+        .await
+        .unwrap();
+    assert_eq!(out.revoked.len(), 1);
+    let got = s.sessions.session("s1").await.unwrap().unwrap();
+    assert_eq!(got.refresh_token, None);
+    assert!(
+        s.sessions
+            .claim_rechecks("L", 1000, 400, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 });

@@ -201,6 +201,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "what a person whose groups grant no role gets: deny (default) or a configured role",
     ),
     (
+        "PORTCULLIS_OFFLINE_RECHECK",
+        "seconds between re-checks of a signed-in person at the IdP with offline access (default 900, 60-86400)",
+    ),
+    (
         "PORTCULLIS_POLICIES",
         "path policies as a JSON array of {path, methods (optional), roles}; replaces the file's list",
     ),
@@ -256,6 +260,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         cors_origins: v("PORTCULLIS_CORS_ORIGINS").map(|s| split_list(&s)),
         idp_logout: v("PORTCULLIS_IDP_LOGOUT"),
         no_role: v("PORTCULLIS_NO_ROLE"),
+        offline_recheck: v("PORTCULLIS_OFFLINE_RECHECK"),
         ..Default::default()
     };
     if let Some(json) = v("PORTCULLIS_ROLES") {

@@ -6,6 +6,7 @@ mod authz;
 mod browser;
 mod env;
 mod file;
+mod offline;
 mod proxy;
 mod raw;
 mod session;
@@ -18,6 +19,7 @@ use std::net::SocketAddr;
 pub use browser::{BrowserSettings, DpopSettings};
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
+pub use offline::{OFFLINE_ACCESS_SCOPE, OfflineAccess};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
 pub use raw::{RawClaimKeys, RawPolicy, RawSettings};
 pub use session::SessionLifetimes;
@@ -143,6 +145,8 @@ pub struct Config {
     pub sessions: SessionLifetimes,
     /// DPoP-bound sessions and CORS (R-DP, R-CSRF-6).
     pub browser: BrowserSettings,
+    /// IdP refresh tokens kept server-side and periodic re-checks at the IdP (seed 001).
+    pub offline: OfflineAccess,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }

@@ -73,6 +73,8 @@ pub struct RawSettings {
     pub no_role: Option<String>,
     /// Path policies; a list given by the environment replaces the file's whole list.
     pub policies: Option<Vec<RawPolicy>>,
+    /// Seconds between re-checks of a session at the IdP (offline access).
+    pub offline_recheck: Option<String>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -124,7 +126,8 @@ impl RawSettings {
             keep_alive_timeout, body_timeout, max_connections, max_connections_per_ip, login_starts_per_minute, session_ttl, session_max_lifetime,
             max_body_bytes, extra_methods, allowed_upgrades, strip_headers, header_user,
             header_email, header_groups, header_preferred_username, allow_unverified_email,
-            dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies);
+            dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies,
+            offline_recheck);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

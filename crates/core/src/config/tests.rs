@@ -812,3 +812,142 @@ fn env_authz_problems_each_one_line() {
         "{p:?}"
     );
 }
+
+/// Offline access is off by default; the interval has a default and bounds.
+#[test]
+fn offline_access_off_by_default_interval_bounds() {
+    let c = load(&env(&base()), None).unwrap();
+    assert_eq!(c.offline, OfflineAccess::default());
+    assert!(!c.offline.enabled);
+    assert_eq!(c.offline.recheck_interval, 900);
+    assert!(!c.oidc.custom_parameters.contains_key("prompt"));
+    for bad in ["59", "86401", "0", "-5", "15m", "1.5"] {
+        let p = problems(&with(&[
+            ("OIDC_SCOPES", "openid,email,offline_access"),
+            ("PORTCULLIS_OFFLINE_RECHECK", bad),
+        ]));
+        assert_eq!(
+            p,
+            vec![format!(
+                "PORTCULLIS_OFFLINE_RECHECK must be a whole number from 60 to 86400, got `{bad}`"
+            )],
+            "{bad}"
+        );
+    }
+    for good in [("60", 60), ("86400", 86400), ("600", 600)] {
+        let c = load(
+            &env(&with(&[
+                ("OIDC_SCOPES", "openid,email,offline_access"),
+                ("PORTCULLIS_OFFLINE_RECHECK", good.0),
+            ])),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.offline.recheck_interval, good.1);
+    }
+    // Set without offline access: a warning, not a refusal.
+    let c = load(&env(&with(&[("PORTCULLIS_OFFLINE_RECHECK", "600")])), None).unwrap();
+    assert!(!c.offline.enabled);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("offline access is off")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+/// Seed 001's Microsoft shape: the `offline_access` scope turns it on; no prompt is added
+/// (the Microsoft identity platform needs none).
+#[test]
+fn offline_access_microsoft_shape() {
+    let yaml = format!(
+        "{}\nclientId: portcullis\nsecret: s3cret\ndiscoveryUri: https://login.example.com/v2.0/.well-known/openid-configuration\nportcullis:\n  offlineRecheck: 300\n",
+        include_str!("../../../../fixtures/seeds/seed001-microsoft.yaml")
+    );
+    let c = load(
+        &env(&[
+            ("JWT_SIGNING_SECRET", SECRET),
+            ("OIDC_REDIRECT_URL", "https://obs.example.com/loginCallback"),
+        ]),
+        Some(("authentication.yaml", &yaml)),
+    )
+    .unwrap();
+    assert!(c.offline.enabled);
+    assert_eq!(c.offline.recheck_interval, 300);
+    assert_eq!(c.oidc.claim_keys.username, "preferred_username");
+    assert!(!c.oidc.custom_parameters.contains_key("prompt"));
+    // The environment wins over the file.
+    let c = load(
+        &env(&[
+            ("JWT_SIGNING_SECRET", SECRET),
+            ("OIDC_REDIRECT_URL", "https://obs.example.com/loginCallback"),
+            ("PORTCULLIS_OFFLINE_RECHECK", "120"),
+        ]),
+        Some(("authentication.yaml", &yaml)),
+    )
+    .unwrap();
+    assert_eq!(c.offline.recheck_interval, 120);
+}
+
+/// Google's shape: `access_type: offline` turns it on and asks for consent (Google issues a
+/// refresh token only then) unless customParameters chooses the prompt.
+#[test]
+fn offline_access_google_shape_and_prompt() {
+    let yaml = "clientId: portcullis\nsecret: s3cret\ndiscoveryUri: https://accounts.google.com/.well-known/openid-configuration\nscope: [openid, email]\naccess_type: offline\n";
+    let envs = [
+        ("JWT_SIGNING_SECRET", SECRET),
+        ("OIDC_REDIRECT_URL", "https://obs.example.com/loginCallback"),
+    ];
+    let c = load(&env(&envs), Some(("authentication.yaml", yaml))).unwrap();
+    assert!(c.offline.enabled);
+    assert_eq!(c.oidc.custom_parameters["access_type"], "offline");
+    assert_eq!(c.oidc.custom_parameters["prompt"], "consent");
+    let own = format!("{yaml}customParameters:\n  prompt: select_account consent\n");
+    let c = load(&env(&envs), Some(("authentication.yaml", &own))).unwrap();
+    assert_eq!(c.oidc.custom_parameters["prompt"], "select_account consent");
+    // The same through customParameters alone.
+    let c = load(
+        &env(&with(&[("OIDC_CUSTOM_PARAMETERS", "access_type=offline")])),
+        None,
+    )
+    .unwrap();
+    assert!(c.offline.enabled);
+    assert_eq!(c.oidc.custom_parameters["prompt"], "consent");
+    // `online` is Google's other value: no offline access, no prompt.
+    let online = yaml.replace("access_type: offline", "access_type: online");
+    let c = load(&env(&envs), Some(("authentication.yaml", &online))).unwrap();
+    assert!(!c.offline.enabled);
+    assert!(!c.oidc.custom_parameters.contains_key("prompt"));
+    // Anything else is a typo worth a clear line.
+    let typo = yaml.replace("access_type: offline", "access_type: ofline");
+    let p = match load(&env(&envs), Some(("authentication.yaml", &typo))) {
+        Ok(_) => vec![],
+        Err(p) => p.into_iter().map(|p| p.0).collect::<Vec<_>>(),
+    };
+    assert_eq!(
+        p,
+        vec!["access_type must be offline or online, got `ofline`"]
+    );
+}
+
+/// An interval as long as the session lifetime never re-checks anything: say so.
+#[test]
+fn offline_recheck_longer_than_sessions_warns() {
+    let c = load(
+        &env(&with(&[
+            ("OIDC_SCOPES", "openid,offline_access"),
+            ("PORTCULLIS_OFFLINE_RECHECK", "3600"),
+            ("PORTCULLIS_SESSION_MAX_LIFETIME", "3600"),
+        ])),
+        None,
+    )
+    .unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("before their first re-check")),
+        "{:?}",
+        c.warnings
+    );
+}

@@ -158,7 +158,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             scopes.join(",")
         ));
     }
-    let custom_parameters = check_custom_params(raw, &mut ctx);
+    let mut custom_parameters = check_custom_params(raw, &mut ctx);
     let ca = check_ca(raw, &mut ctx);
     let (public_url, redirect_url) = check_urls(raw, &mut ctx);
     let claim_keys = claim_keys(raw, &mut ctx);
@@ -191,6 +191,14 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     let (proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let sessions = super::session::check(raw, &mut ctx.problems);
     let browser = super::browser::check(raw, ctx.insecure, &mut ctx.problems);
+    let offline = super::offline::check(
+        raw,
+        &scopes,
+        &mut custom_parameters,
+        sessions.absolute,
+        &mut ctx.problems,
+        &mut ctx.warnings,
+    );
 
     match (
         listen,
@@ -225,6 +233,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             limits,
             sessions,
             browser,
+            offline,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),

@@ -7,5 +7,6 @@ pub mod end_session;
 pub mod id_token;
 pub mod logout_token;
 pub mod pkce;
+pub mod refresh;
 pub mod token_request;
 pub mod userinfo;

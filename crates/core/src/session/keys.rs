@@ -4,6 +4,7 @@
 
 use aws_lc_rs::{hkdf, hmac};
 
+use super::sealed::{SealError, SealKey};
 use crate::jose::HmacKeys;
 
 /// Salt for the HKDF extract step; versioned so a future scheme can rotate it.
@@ -17,6 +18,10 @@ pub struct SessionKeys {
     tx_binding: hmac::Key,
     csrf: hmac::Key,
     dpop_nonce: hmac::Key,
+    /// AES-256-GCM key for IdP refresh tokens at rest, and the previous secret's (decryption
+    /// only, so stored tokens survive a rotation).
+    refresh_token: Option<SealKey>,
+    previous_refresh_token: Option<SealKey>,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -34,6 +39,10 @@ impl hkdf::KeyType for Len32 {
 }
 
 fn derive(prk: &hkdf::Prk, purpose: &'static [u8]) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA256, &derive_bytes(prk, purpose))
+}
+
+fn derive_bytes(prk: &hkdf::Prk, purpose: &'static [u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     let info = [purpose];
     // `expand`/`fill` only fail for lengths over 255*32 bytes; 32 is fixed, so the fallback
@@ -41,7 +50,15 @@ fn derive(prk: &hkdf::Prk, purpose: &'static [u8]) -> hmac::Key {
     if let Ok(okm) = prk.expand(&info, Len32) {
         let _ = okm.fill(&mut out);
     }
-    hmac::Key::new(hmac::HMAC_SHA256, &out)
+    out
+}
+
+/// HKDF info of the refresh-token encryption key: its own label, so the AES key shares no
+/// bytes with any HMAC subkey (RFC 8725 §3.12 key separation).
+const REFRESH_TOKEN_INFO: &[u8] = b"idp-refresh-token/aes-256-gcm";
+
+fn seal_key(prk: &hkdf::Prk) -> Option<SealKey> {
+    SealKey::new(&derive_bytes(prk, REFRESH_TOKEN_INFO))
 }
 
 impl SessionKeys {
@@ -54,6 +71,8 @@ impl SessionKeys {
             tx_binding: derive(&prk, b"oidc-tx-binding"),
             csrf: derive(&prk, b"csrf-token"),
             dpop_nonce: derive(&prk, b"dpop-nonce"),
+            refresh_token: seal_key(&prk),
+            previous_refresh_token: None,
         }
     }
 
@@ -61,7 +80,28 @@ impl SessionKeys {
     pub fn with_previous(mut self, previous: &str) -> Self {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(previous.as_bytes());
         self.previous_session_jwt = Some(derive(&prk, b"session+jwt"));
+        self.previous_refresh_token = seal_key(&prk);
         self
+    }
+
+    /// Encrypt an IdP refresh token for storage with session `session_id` (current key).
+    pub fn seal_refresh_token(&self, token: &str, session_id: &str) -> Result<String, SealError> {
+        self.refresh_token
+            .as_ref()
+            .ok_or(SealError::Seal)?
+            .seal(token, session_id)
+    }
+
+    /// Decrypt a stored refresh token of session `session_id`: current key, then the previous
+    /// secret's during a rotation.
+    pub fn open_refresh_token(&self, sealed: &str, session_id: &str) -> Result<String, SealError> {
+        let keys = [&self.refresh_token, &self.previous_refresh_token];
+        for key in keys.into_iter().flatten() {
+            if let Ok(t) = key.open(sealed, session_id) {
+                return Ok(t);
+            }
+        }
+        Err(SealError::Open)
     }
 
     /// The previous secret's session key, if a rotation is in progress.

@@ -6,6 +6,7 @@
 pub mod cookies;
 pub mod dpop;
 pub mod keys;
+pub mod sealed;
 pub mod token;
 
 pub use cookies::{CookieNames, Cookies, DuplicateCookie};
@@ -13,4 +14,5 @@ pub use dpop::{
     CheckedProof, DpopError, Expected, NonceKeys, check_proof, expected_htu, normalize_htu,
 };
 pub use keys::SessionKeys;
+pub use sealed::SealError;
 pub use token::{SESSION_TTL, SessionClaims, SessionError, csrf_hash, fingerprint_hash};

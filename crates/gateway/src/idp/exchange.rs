@@ -2,6 +2,7 @@
 
 use portcullis_core::config::OidcConfig;
 use portcullis_core::jose::json::parse_strict_object;
+use portcullis_core::oidc::refresh::{RefreshFailure, RefreshedTokens, classify_refresh_response};
 use portcullis_core::oidc::token_request::{self, ClientCredentials};
 use serde_json::Value;
 
@@ -11,6 +12,8 @@ use super::client::{CAP_TOKEN, CAP_USERINFO, IdpError, IdpHttp};
 pub struct TokenSet {
     pub access_token: String,
     pub id_token: String,
+    /// Offline access: kept (encrypted) with the session when offline access is on.
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -76,11 +79,40 @@ pub async fn exchange_code(
         (Some(access_token), Some(id_token)) => Ok(TokenSet {
             access_token,
             id_token,
+            refresh_token: s("refresh_token").filter(|t| !t.is_empty()),
         }),
         _ => Err(ExchangeError::Refused(
             "access_token or id_token missing".into(),
         )),
     }
+}
+
+/// Offline access: one refresh-token grant (RFC 6749 §6) with the same client authentication
+/// as the code exchange. Transport failures are transient; what the answer means is decided
+/// by core ([`classify_refresh_response`]).
+pub async fn refresh_grant(
+    http: &IdpHttp,
+    token_endpoint: &url::Url,
+    cfg: &OidcConfig,
+    refresh_token: &str,
+) -> Result<RefreshedTokens, RefreshFailure> {
+    let creds = ClientCredentials {
+        client_id: &cfg.client_id,
+        client_secret: cfg.client_secret.expose(),
+        method: cfg.auth_method,
+    };
+    // No `scope`: the IdP keeps the originally granted one (RFC 6749 §6).
+    let req = token_request::refresh_token(&creds, refresh_token, None);
+    let r = http
+        .post_form(
+            token_endpoint,
+            &req.form_pairs(),
+            req.authorization.as_deref(),
+            CAP_TOKEN,
+        )
+        .await
+        .map_err(|e| RefreshFailure::Transient(e.to_string()))?;
+    classify_refresh_response(r.status, &r.body)
 }
 
 /// The userinfo answer, before validation.

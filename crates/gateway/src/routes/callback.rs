@@ -23,6 +23,7 @@ use crate::error::WebError;
 use crate::idp::Provider;
 use crate::idp::exchange::{ExchangeError, UserInfoBody, exchange_code, fetch_userinfo};
 use crate::pages;
+use crate::sessions::{Kept, Offline};
 use crate::state::AppState;
 use crate::{audit, auth};
 
@@ -198,7 +199,14 @@ async fn complete(
         now,
     )
     .await?;
-    let claims = merged_claims(state, &provider, &id, &tokens.access_token).await?;
+    let claims = merged_claims(
+        state,
+        &provider,
+        id.claims.clone(),
+        &id.sub,
+        &tokens.access_token,
+    )
+    .await?;
     let mapped = map_claims(&id.iss, &id.sub, &claims, &cfg.claim_keys)
         .map_err(|e| WebError::SignInFailed(e.to_string()))?;
     // A person whose groups grant no role, when roles are required: refused before anything
@@ -216,7 +224,19 @@ async fn complete(
             &state.store,
             &mapped,
             id.sid.clone(),
-            Some(&tokens.id_token),
+            Kept {
+                id_token: Some(&tokens.id_token),
+                // Offline access: the refresh token goes to the store encrypted, never to
+                // the browser.
+                offline: tokens
+                    .refresh_token
+                    .as_deref()
+                    .filter(|_| state.config.offline.enabled)
+                    .map(|rt| Offline {
+                        refresh_token: rt,
+                        recheck_interval: state.config.offline.recheck_interval,
+                    }),
+            },
             tx.dpop_jkt.clone(),
             now,
         )
@@ -312,20 +332,21 @@ async fn validate_with_refetch(
         .map_err(|e| WebError::SignInFailed(format!("ID token rejected: {e}")))
 }
 
-/// Claims of the ID token with UserInfo's on top (R-UI); `sub` must match.
-async fn merged_claims(
+/// Claims of the ID token with UserInfo's on top (R-UI); `sub` must match. Also used by the
+/// offline re-check (with a refreshed ID token's claims, or none).
+pub(crate) async fn merged_claims(
     state: &AppState,
     provider: &Arc<Provider>,
-    id: &IdTokenClaims,
+    mut claims: Map<String, Value>,
+    sub: &str,
     access_token: &str,
 ) -> Result<Map<String, Value>, WebError> {
-    let mut claims = id.claims.clone();
     let Some(url) = &provider.metadata.userinfo_endpoint else {
         return Ok(claims);
     };
     let cfg = &state.config.oidc;
     let info = match fetch_userinfo(&state.idp, url, access_token).await? {
-        UserInfoBody::Json(body) => parse_userinfo_json(&body, &id.sub),
+        UserInfoBody::Json(body) => parse_userinfo_json(&body, sub),
         UserInfoBody::Jwt(token) => {
             let verify = |jwks: &portcullis_core::jose::Jwks| {
                 verify_userinfo_jwt(
@@ -334,7 +355,7 @@ async fn merged_claims(
                     &provider.metadata.issuer,
                     &cfg.client_id,
                     &cfg.allowed_algs,
-                    &id.sub,
+                    sub,
                 )
             };
             provider.verify_with_refetch(&state.idp, verify).await

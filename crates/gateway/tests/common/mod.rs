@@ -138,6 +138,26 @@ impl Op {
             .count()
     }
 
+    /// Stop the OP process: the IdP is down from now on (connections are refused).
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// `POST /__control/<route>` with a JSON body; the JSON answer (asserts 200).
+    pub async fn control(&self, route: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/__control/{route}", self.issuer))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "control {route} refused: {v}");
+        v
+    }
+
     pub async fn clear_log(&self) {
         self.http
             .post(format!("{}/__control/log/clear", self.issuer))

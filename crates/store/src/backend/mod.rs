@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 pub(crate) const USER_COLUMNS: &str = "id, issuer, subject, user_id, email, name, given_name, \
      family_name, picture, provider, username, groups_json, first_login, last_login, \
      admin_disabled, idp_deactivated";
-pub(crate) const SESSION_COLUMNS: &str =
-    "id, user_id, created_at, last_seen, expires_at, revoked_at, idp_sid, id_token";
+pub(crate) const SESSION_COLUMNS: &str = "id, user_id, created_at, last_seen, expires_at, \
+     revoked_at, idp_sid, id_token, refresh_token, recheck_at";
 pub(crate) const TX_COLUMNS: &str = "state, nonce, code_verifier, return_to, binding_hash, \
      issuer, created_at, expires_at, dpop_jkt";
 
@@ -108,8 +108,9 @@ macro_rules! sql_backend {
         use crate::backend::{SESSION_COLUMNS, TX_COLUMNS, USER_COLUMNS};
         use crate::{
             AUDIT_MAX_PAGE, AuditEvent, AuditLog, AuditQuery, Change, ChangeEvent, ChangeLog,
-            Health, LoginTx, LoginTxStore, LogoutOutcome, ProofReplayStore, Session,
-            SessionStore, StoreError, TxLimits, User, UserStore,
+            DueRecheck, Health, LoginTx, LoginTxStore, LogoutOutcome, ProofReplayStore,
+            RecheckDone, RecheckSaved, Session, SessionStore, StoreError, TxLimits, User,
+            UserStore,
         };
 
         fn user_from_row(r: &$row) -> Result<User, StoreError> {
@@ -151,6 +152,8 @@ macro_rules! sql_backend {
                 revoked_at: r.try_get("revoked_at")?,
                 idp_sid: r.try_get("idp_sid")?,
                 id_token: r.try_get("id_token")?,
+                refresh_token: r.try_get("refresh_token")?,
+                recheck_at: r.try_get("recheck_at")?,
             })
         }
 
@@ -370,7 +373,8 @@ macro_rules! sql_backend {
                 };
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, created_at, last_seen, expires_at, \
-                     revoked_at, idp_sid, id_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     revoked_at, idp_sid, id_token, refresh_token, recheck_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&s.id)
                 .bind(&s.user_id)
@@ -380,6 +384,8 @@ macro_rules! sql_backend {
                 .bind(s.revoked_at)
                 .bind(&s.idp_sid)
                 .bind(&s.id_token)
+                .bind(&s.refresh_token)
+                .bind(s.recheck_at)
                 .execute(&mut *t)
                 .await?;
                 t.commit().await?;
@@ -390,8 +396,8 @@ macro_rules! sql_backend {
             async fn revoke_session(&self, id: &str, now: i64) -> Result<bool, StoreError> {
                 let mut t = self.pool.begin().await?;
                 let expires_at: Option<i64> = sqlx::query_scalar(
-                    "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
-                     RETURNING expires_at",
+                    "UPDATE sessions SET revoked_at = $2, refresh_token = NULL \
+                     WHERE id = $1 AND revoked_at IS NULL RETURNING expires_at",
                 )
                 .bind(id)
                 .bind(now)
@@ -487,7 +493,8 @@ macro_rules! sql_backend {
                 // Action 1: the live sessions created at or before iat.
                 for user_id in &users {
                     let rows = sqlx::query(
-                        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 \
+                        "UPDATE sessions SET revoked_at = $2, refresh_token = NULL \
+                         WHERE user_id = $1 \
                          AND revoked_at IS NULL AND expires_at >= $2 AND created_at <= $3 \
                          AND ($4 IS NULL OR idp_sid = $4) \
                          RETURNING id, expires_at",
@@ -539,6 +546,157 @@ macro_rules! sql_backend {
                     self.wake.notify_waiters();
                 }
                 Ok(outcome)
+            }
+
+            async fn claim_rechecks(
+                &self,
+                lease: &str,
+                lease_until: i64,
+                now: i64,
+                limit: i64,
+            ) -> Result<Vec<DueRecheck>, StoreError> {
+                // A session past its absolute expiry is never re-checked again: its refresh
+                // token is not kept a moment longer (through the partial index: such a
+                // session's re-check time has passed too).
+                sqlx::query(
+                    "UPDATE sessions SET refresh_token = NULL WHERE refresh_token IS NOT NULL \
+                     AND recheck_at <= $1 AND expires_at <= $1",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                // One statement: the outer WHERE repeats the lease condition, so when two
+                // replicas pick the same rows, PostgreSQL re-evaluates it on the row the
+                // first one updated (READ COMMITTED re-check after the row lock) and the
+                // second one skips it; SQLite runs writers one at a time.
+                let rows = sqlx::query(
+                    "UPDATE sessions SET recheck_lease = $1, recheck_lease_until = $2 \
+                     WHERE id IN (SELECT id FROM sessions WHERE refresh_token IS NOT NULL \
+                       AND revoked_at IS NULL AND expires_at > $3 AND recheck_at <= $3 \
+                       AND (recheck_lease_until IS NULL OR recheck_lease_until < $3) \
+                       ORDER BY recheck_at, id LIMIT $4) \
+                     AND refresh_token IS NOT NULL AND revoked_at IS NULL \
+                     AND (recheck_lease_until IS NULL OR recheck_lease_until < $3) \
+                     RETURNING id, user_id, refresh_token, id_token, recheck_failures, \
+                       expires_at",
+                )
+                .bind(lease)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut due = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(DueRecheck {
+                            session_id: r.try_get("id")?,
+                            user_id: r.try_get("user_id")?,
+                            refresh_token: r.try_get("refresh_token")?,
+                            id_token: r.try_get("id_token")?,
+                            failures: r.try_get("recheck_failures")?,
+                            expires_at: r.try_get("expires_at")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                due.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+                Ok(due)
+            }
+
+            async fn complete_recheck(
+                &self,
+                done: &RecheckDone<'_>,
+                now: i64,
+            ) -> Result<RecheckSaved, StoreError> {
+                let mut t = self.pool.begin().await?;
+                let user_id: Option<String> = sqlx::query_scalar(
+                    "UPDATE sessions SET refresh_token = $3, recheck_at = $4, \
+                     recheck_failures = 0, recheck_lease = NULL, recheck_lease_until = NULL \
+                     WHERE id = $1 AND recheck_lease = $2 AND revoked_at IS NULL \
+                     RETURNING user_id",
+                )
+                .bind(done.session_id)
+                .bind(done.lease)
+                .bind(done.refresh_token)
+                .bind(done.next_at)
+                .fetch_optional(&mut *t)
+                .await?;
+                let Some(user_id) = user_id else {
+                    return Ok(RecheckSaved::default());
+                };
+                let mut user_changed = false;
+                if let Some(m) = done.profile {
+                    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&user_id)
+                        .fetch_optional(&mut *t)
+                        .await?;
+                    let Some(row) = row else {
+                        return Err(StoreError::Corrupt(format!(
+                            "session {} has no user",
+                            done.session_id
+                        )));
+                    };
+                    let user = user_from_row(&row)?;
+                    if (user.profile.issuer.as_str(), user.profile.subject.as_str())
+                        != (m.issuer.as_str(), m.subject.as_str())
+                    {
+                        return Err(StoreError::Corrupt(
+                            "re-check profile is another identity".into(),
+                        ));
+                    }
+                    if user.profile != *m {
+                        let groups = serde_json::to_string(&m.groups)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        sqlx::query(
+                            "UPDATE users SET user_id = $2, email = $3, name = $4, \
+                             given_name = $5, family_name = $6, picture = $7, provider = $8, \
+                             username = $9, groups_json = $10 WHERE id = $1",
+                        )
+                        .bind(&user_id)
+                        .bind(&m.user_id)
+                        .bind(&m.email)
+                        .bind(&m.name)
+                        .bind(&m.given_name)
+                        .bind(&m.family_name)
+                        .bind(&m.picture)
+                        .bind(&m.provider)
+                        .bind(&m.username)
+                        .bind(groups)
+                        .execute(&mut *t)
+                        .await?;
+                        self.append_change(&mut t, &Change::User { id: user_id.clone() }, now)
+                            .await?;
+                        user_changed = true;
+                    }
+                }
+                t.commit().await?;
+                if user_changed {
+                    self.wake.notify_waiters();
+                }
+                Ok(RecheckSaved {
+                    saved: true,
+                    user_changed,
+                })
+            }
+
+            async fn defer_recheck(
+                &self,
+                session_id: &str,
+                lease: &str,
+                next_at: i64,
+            ) -> Result<bool, StoreError> {
+                let r = sqlx::query(
+                    "UPDATE sessions SET recheck_at = $3, \
+                     recheck_failures = recheck_failures + 1, recheck_lease = NULL, \
+                     recheck_lease_until = NULL WHERE id = $1 AND recheck_lease = $2",
+                )
+                .bind(session_id)
+                .bind(lease)
+                .bind(next_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() > 0)
             }
         }
 
