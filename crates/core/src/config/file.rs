@@ -146,6 +146,7 @@ struct Own {
     idp_logout: Option<bool>,
     no_role: Option<String>,
     policies: Option<Vec<RawPolicy>>,
+    admin_roles: Option<Vec<String>>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -302,6 +303,7 @@ impl FileConfig {
             idp_logout: own.idp_logout.map(|b| b.to_string()),
             no_role: s(own.no_role),
             policies: own.policies,
+            admin_roles: own.admin_roles,
             problems: Vec::new(),
         }
     }

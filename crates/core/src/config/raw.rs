@@ -73,6 +73,8 @@ pub struct RawSettings {
     pub no_role: Option<String>,
     /// Path policies; a list given by the environment replaces the file's whole list.
     pub policies: Option<Vec<RawPolicy>>,
+    /// Roles besides platformAdmin that may use the admin page and API.
+    pub admin_roles: Option<Vec<String>>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -125,6 +127,7 @@ impl RawSettings {
             max_body_bytes, extra_methods, allowed_upgrades, strip_headers, header_user,
             header_email, header_groups, header_preferred_username, allow_unverified_email,
             dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies);
+        overlay_fields!(self, other; admin_roles);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {
