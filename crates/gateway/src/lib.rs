@@ -8,6 +8,7 @@
 //! change feed keeps current; `idp` talks to the identity provider; `state` holds what
 //! requests share; `error` renders every refusal; `server` accepts connections.
 
+pub mod api;
 pub mod app;
 pub mod assets;
 pub mod audit;

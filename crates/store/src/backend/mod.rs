@@ -112,7 +112,7 @@ macro_rules! sql_backend {
             SessionStore, StoreError, TxLimits, User, UserStore,
         };
         use crate::{
-            AdminStore, Deactivation, SessionSummary, USER_SEARCH_MAX, USER_SESSIONS_MAX,
+            AdminStore, Deactivation, SessionSummary, USER_SESSIONS_MAX,
             USERS_MAX_PAGE, UserQuery,
         };
 
