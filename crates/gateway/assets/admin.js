@@ -156,10 +156,8 @@ async function act(path, done) {
   const id = current.id;
   try {
     const r = await api(`/api/admin/users/${encodeURIComponent(id)}/${path}`, 'POST');
+    await Promise.all([openUser(id), loadUsers(), loadAudit()]);
     say(done(r));
-    await openUser(id);
-    await loadUsers();
-    await loadAudit();
   } catch (e) {
     say(e.message);
   }
@@ -196,9 +194,17 @@ async function loadAudit(more = false) {
   const page = await api(`/api/admin/audit?${p}`);
   const body = $('#audit tbody');
   if (!more) body.replaceChildren();
+  // A person by name (their id on hover), or by id when unknown.
+  const who = (id) => {
+    if (!id) return '—';
+    const name = page.names?.[id];
+    if (!name) return el('code', id);
+    const s = el('span', name);
+    s.title = id;
+    return s;
+  };
   for (const e of page.events) {
-    const tr = row([time(e.at), el('code', e.action), e.outcome, e.actor ? el('code', e.actor) : '—',
-      e.subject ? el('code', e.subject) : '—', e.ip, e.detail]);
+    const tr = row([time(e.at), el('code', e.action, 'nowrap'), e.outcome, who(e.actor), who(e.subject), e.ip, e.detail]);
     tr.dataset.action = e.action;
     tr.dataset.outcome = e.outcome;
     body.append(tr);

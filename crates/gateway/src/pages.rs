@@ -196,7 +196,7 @@ button:disabled{background:#9ca3af;color:#fff;border-color:#9ca3af;cursor:not-al
 .actions{display:flex;flex-wrap:wrap;gap:.6rem;margin:.8rem 0}\
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;font-size:.8rem;font-weight:600}\
 .ok{background:#dcfce7;color:#14532d}.off{background:#fee2e2;color:#7f1d1d}.warn{background:#fef3c7;color:#713f12}\
-code{font-size:.85rem;word-break:break-all}\
+code{font-size:.85rem;word-break:break-all}code.nowrap{word-break:normal;white-space:nowrap}\
 #status{min-height:1.4rem;font-weight:600}\
 #user[hidden]{display:none}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dt{color:#555}dd{margin:0}";
 

@@ -513,6 +513,11 @@ async fn lifecycle(db: Option<String>) {
     let (s, v) = get(&alice, &env, "/api/admin/audit?action=admin.").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(actions(&v).len(), 4);
+    assert_eq!(
+        v["names"][&alice_id], "Alice Liddell",
+        "people are named for readers"
+    );
+    assert_eq!(v["names"][&bob_id], "Bob Builder");
     let (_, v) = get(
         &alice,
         &env,
@@ -750,4 +755,153 @@ async fn the_openapi_document_covers_every_api_route() {
         }
     }
     assert_eq!(env.upstream.count(), before);
+}
+
+/// Run tests/harness/admin.mjs (headless Chromium through playwright-core) with `cfg`.
+async fn run_admin_browser(cfg: Value) -> Option<Value> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        if std::env::var("PORTCULLIS_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+            eprintln!("skipping a browser test: no Chromium at {chromium}");
+            return None;
+        }
+        panic!("Chromium not found at {chromium}: install Debian's `chromium` or set CHROMIUM");
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/harness/admin.mjs");
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(cfg.to_string())
+        .env("CHROMIUM", &chromium)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("the browser run took over 120 s")
+        .expect("node must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "admin.mjs printed nothing; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert!(
+        v.get("error").is_none(),
+        "the browser run failed: {}",
+        v["error"]
+    );
+    Some(v)
+}
+
+/// An administrator in a real browser: opens the admin page (signing in on the way), searches,
+/// opens a user, deactivates and re-enables them, filters the audit log. Every API call the
+/// page makes carries a DPoP proof, and every change the CSRF header. Screenshots are left in
+/// target/screenshots.
+#[tokio::test]
+async fn the_admin_page_in_chromium() {
+    let env = env().await;
+    let bob = Browser::new();
+    bob.sign_in(&env, "/", BOB.0, BOB.1).await;
+    let bob_id = user_id(&env, BOB_SUB).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(seen) = run_admin_browser(serde_json::json!({
+        "url": format!("{}/.portcullis/admin", env.base),
+        "user": ALICE.0,
+        "password": ALICE.1,
+        "user_field": "input[name=login]",
+        "password_field": "input[name=password]",
+        "submit": "button[type=submit]",
+        "search": "bob",
+        "open": "Open Bob Builder",
+        "screenshots": dir.display().to_string(),
+    }))
+    .await
+    else {
+        return;
+    };
+    assert_eq!(
+        seen["final_url"],
+        format!("{}/.portcullis/admin", env.base),
+        "{seen}"
+    );
+    assert_eq!(seen["title"], "Portcullis administration");
+    assert_eq!(
+        seen["headings"],
+        serde_json::json!(["Administration", "Users", "Audit log"])
+    );
+    assert_eq!(seen["users_initial"], 2);
+    assert_eq!(
+        seen["console_errors"],
+        serde_json::json!([]),
+        "no script or CSP errors"
+    );
+    let rows = seen["search_rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{seen}");
+    assert!(rows[0].as_str().unwrap().contains("bob@example.com"));
+    assert_eq!(seen["user_heading"], "User: Bob Builder");
+    assert_eq!(seen["focus_on_heading"], "user-h");
+    assert!(
+        seen["dialog"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deactivate Bob Builder?")
+    );
+    let d = &seen["after_deactivate"];
+    assert!(
+        d["status"].as_str().unwrap().contains("1 session(s) ended"),
+        "{d}"
+    );
+    assert!(d["state"].as_str().unwrap().contains("Deactivated"));
+    assert_eq!(
+        (
+            d["deactivate_disabled"].as_bool(),
+            d["enable_disabled"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    assert!(
+        seen["after_enable"]["state"]
+            .as_str()
+            .unwrap()
+            .contains("Active")
+    );
+    let audit: Vec<&str> = seen["audit_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        audit,
+        ["admin.user_enabled", "admin.user_disabled"],
+        "{seen}"
+    );
+    let user_audit = seen["user_audit_actions"].as_array().unwrap();
+    assert!(user_audit.iter().any(|a| a == "auth.sign_in"), "{seen}");
+    assert!(user_audit.iter().any(|a| a == "admin.user_disabled"));
+    // Every call through the browser client: proofs on all, the CSRF header on changes.
+    let calls = seen["api_calls"].as_array().unwrap();
+    assert!(calls.len() >= 8, "{seen}");
+    for c in calls {
+        assert_eq!(c["dpop"], true, "{c}");
+        if c["method"] == "POST" {
+            assert_eq!(c["csrf"], true, "{c}");
+        }
+    }
+    // What the page did, the store and the log agree: bob is active again, his old session
+    // ended.
+    assert!(
+        env.store()
+            .users
+            .user(&bob_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert_eq!(bob.session_status(&env.base).await, 401);
 }

@@ -136,6 +136,9 @@ pub struct AuditView {
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditView>,
+    /// Who the actors and subjects on this page are (internal id → name, else email, else
+    /// username), for people reading the log.
+    pub names: std::collections::BTreeMap<String, String>,
     /// Pass as `before` for the next page; absent on the last page.
     pub next: Option<i64>,
 }
@@ -638,6 +641,7 @@ pub async fn audit_events(
             let next = (rows.len() as i64 == limit)
                 .then(|| rows.last().map(|(id, _)| *id))
                 .flatten();
+            let names = names_of(&state, &rows).await?;
             let events = rows
                 .into_iter()
                 .map(|(id, e)| AuditView {
@@ -651,10 +655,46 @@ pub async fn audit_events(
                     detail: e.detail,
                 })
                 .collect();
-            Ok(Json(AuditPage { events, next }).into_response())
+            Ok(Json(AuditPage {
+                events,
+                names,
+                next,
+            })
+            .into_response())
         }
         .await,
     )
+}
+
+/// At most this many people are named per audit page (one indexed read each).
+const NAMES_MAX: usize = 100;
+
+/// Display names of the actors and subjects of `rows`.
+async fn names_of(
+    state: &AppState,
+    rows: &[(i64, portcullis_store::AuditEvent)],
+) -> Result<std::collections::BTreeMap<String, String>, WebError> {
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .flat_map(|(_, e)| [e.actor.as_deref(), e.subject.as_deref()])
+        .flatten()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut names = std::collections::BTreeMap::new();
+    for id in ids.into_iter().take(NAMES_MAX) {
+        if let Some(u) = state.store.users.user(id).await? {
+            let p = &u.profile;
+            if let Some(n) = [&p.name, &p.email, &p.username]
+                .into_iter()
+                .flatten()
+                .next()
+            {
+                names.insert(u.id.clone(), n.clone());
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Any other path under `/api/admin/`: Portcullis's own, never passed to the app.
