@@ -165,8 +165,14 @@ async fn without_an_admin_role_everything_is_refused_and_nothing_changes() {
     assert_eq!(events[0].actor.as_deref(), Some(alice_id.as_str()));
     // An unknown admin path is Portcullis's 404, never the app's.
     let before = env.upstream.count();
-    let (s, v) = get(&alice, &env, "/api/admin/nothing-here").await;
-    assert_eq!((s, v["error"].as_str()), (404, Some("not_found")));
+    for path in [
+        "/api/admin/nothing-here",
+        "/api/admin/users/x/y/z",
+        "/api/admin",
+    ] {
+        let (s, v) = get(&alice, &env, path).await;
+        assert_eq!((s, v["error"].as_str()), (404, Some("not_found")), "{path}");
+    }
     assert_eq!(env.upstream.count(), before);
 }
 
