@@ -711,12 +711,8 @@ pub async fn page(
     headers: HeaderMap,
     auth: Result<MaybeAuthed, WebError>,
 ) -> Result<Response, WebError> {
-    let signed_in = match auth {
-        Ok(MaybeAuthed(a)) => a,
-        // A refused credential (e.g. a bound session without its proof never reaches a page
-        // navigation, but be safe): as not signed in.
-        Err(_) => None,
-    };
+    // A refused credential (a tossed cookie, a store failure) is answered as such.
+    let MaybeAuthed(signed_in) = auth?;
     let Some(a) = signed_in else {
         // As for any protected page: browsers go to sign in and come back here.
         if method != Method::GET || wants_json(&headers) {
