@@ -109,6 +109,7 @@ pub fn document() -> &'static str {
     get,
     path = "/api/openapi.json",
     tag = "session",
+    summary = "This OpenAPI document",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"))
 )]
 pub async fn openapi_json() -> Response {

@@ -305,6 +305,8 @@ fn audit(
     get,
     path = "/users",
     tag = "admin",
+    summary = "List and search users",
+    description = "Users who have signed in, by internal id, matching `q` in their email, name, username or identity provider subject (any part, ignoring case).",
     params(UserSearch),
     responses(
         (status = 200, description = "A page of users, by internal id", body = UserPage),
@@ -351,6 +353,8 @@ pub async fn list_users(
     get,
     path = "/users/{id}",
     tag = "admin",
+    summary = "One user with their state and sessions",
+    description = "The user and their newest sessions (at most 50). Sessions are shown by the first characters of their id; ID tokens are never shown.",
     params(("id" = String, Path, description = "Internal user id")),
     responses(
         (status = 200, description = "The user with their sessions, newest first", body = UserDetail),
@@ -388,6 +392,8 @@ pub async fn get_user(
     post,
     path = "/users/{id}/deactivate",
     tag = "admin",
+    summary = "Deactivate a user",
+    description = "The user is disabled by an administrator (a sign-in is refused until re-enabled) and every live session of theirs ends, on every replica within a second. You cannot deactivate yourself; only a platformAdmin can deactivate a platformAdmin.",
     params(("id" = String, Path, description = "Internal user id")),
     responses(
         (status = 200, description = "Deactivated (or already was)", body = ActionResult),
@@ -477,6 +483,8 @@ pub async fn deactivate(
     post,
     path = "/users/{id}/enable",
     tag = "admin",
+    summary = "Re-enable a user",
+    description = "Clears both \"disabled by an administrator\" and \"signed out by the identity provider\": they can sign in again. Their old sessions stay ended.",
     params(("id" = String, Path, description = "Internal user id")),
     responses(
         (status = 200, description = "Re-enabled (or already was)", body = ActionResult),
@@ -539,6 +547,8 @@ pub async fn enable(
     post,
     path = "/users/{id}/revoke-sessions",
     tag = "admin",
+    summary = "End all sessions of a user",
+    description = "Ends every live session of the user, on every replica within a second. The user stays enabled and can sign in again.",
     params(("id" = String, Path, description = "Internal user id")),
     responses(
         (status = 200, description = "The live sessions were ended", body = ActionResult),
@@ -602,6 +612,8 @@ pub async fn revoke_sessions(
     get,
     path = "/audit",
     tag = "admin",
+    summary = "The audit log",
+    description = "Sign-ins, refused sign-ins, sign-outs, back-channel logouts and administrator actions, newest first, with filters. `names` names the people on the page.",
     params(AuditFilter),
     responses(
         (status = 200, description = "A page of events, newest first", body = AuditPage),

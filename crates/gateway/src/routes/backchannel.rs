@@ -69,6 +69,8 @@ fn refused(
     post,
     path = "/api/backchannel-logout",
     tag = "session",
+    summary = "Back-channel logout from the identity provider",
+    description = "OpenID Connect Back-Channel Logout: ends the sessions the logout token names on every replica and marks the user signed out by the identity provider until their next sign-in.",
     request_body(content = String, description = "`logout_token=<JWT>`", content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Done (`Cache-Control: no-store`)"),

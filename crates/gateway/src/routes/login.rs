@@ -64,6 +64,8 @@ fn random() -> Result<String, WebError> {
     get,
     path = "/api/login",
     tag = "session",
+    summary = "Start signing in (browsers)",
+    description = "With DPoP on, the sign-in page: its script makes or loads this browser's key and continues with `POST /api/login`. With DPoP off, a redirect to the identity provider.",
     params(("rd" = Option<String>, Query, description = "Where to return after signing in (a path on this site)")),
     responses(
         (status = 200, description = "With DPoP on: the sign-in page, whose script continues with `POST /api/login`", content_type = "text/html"),
@@ -97,6 +99,8 @@ pub async fn login(
     post,
     path = "/api/login",
     tag = "session",
+    summary = "Start signing in with a DPoP proof",
+    description = "Answers `{\"authorization_url\": …}` and sets the sign-in cookie; the session will be bound to the key that signed the proof. `rd` must be a path on this site.",
     params(("rd" = Option<String>, Query, description = "Where to return after signing in (a path on this site)")),
     responses(
         (status = 200, description = "`{authorization_url}`: go there to sign in; the sign-in is bound to the key of the DPoP proof", content_type = "application/json"),

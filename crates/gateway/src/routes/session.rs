@@ -21,6 +21,8 @@ use crate::state::AppState;
     get,
     path = "/api/session",
     tag = "session",
+    summary = "Who is signed in",
+    description = "The user's profile, roles and session times.",
     responses(
         (status = 200, description = "`{user, roles, session: {expires_at, auth_time}}`", content_type = "application/json"),
         (status = 401, description = "Not signed in, or no valid DPoP proof: `{\"error\":\"unauthorized\"}`", body = crate::routes::admin::ErrorBody),
@@ -59,6 +61,8 @@ pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
     get,
     path = "/api/logout",
     tag = "session",
+    summary = "The sign-out page",
+    description = "A page with a Sign out button; it changes nothing, so a link or an image cannot sign anyone out.",
     responses((status = 200, description = "The sign-out page (HTML) with its button; changes nothing", content_type = "text/html"))
 )]
 pub async fn logout_page(
@@ -124,6 +128,8 @@ fn idp_logout_state(state: &AppState) -> pages::IdpSession {
     post,
     path = "/api/logout",
     tag = "session",
+    summary = "Sign out",
+    description = "Ends the session on every replica and clears its cookies, then the identity provider's session when it offers that: JSON callers get `end_session_url`, a form is redirected there.",
     responses(
         (status = 200, description = "Signed out. JSON callers get `{status, end_session_url}` (where to end the identity provider's session too); a form gets the signed-out page"),
         (status = 303, description = "A form sign-out, sent on to the identity provider's sign-out"),
