@@ -5,13 +5,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
 use crate::error::{self, WebError, wants_json};
-use crate::routes::{backchannel, callback, health, login, session};
+use crate::routes::{admin, callback, health, session};
 use crate::state::AppState;
-use crate::{assets, auth, cors, proxy, routes};
+use crate::{api, assets, auth, cors, proxy, routes};
 
 /// R-RS-1 limits checked here (hyper enforces its own, larger, framing limits).
 pub const MAX_URI: usize = 8 * 1024;
@@ -24,24 +24,18 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/api/login", get(login::login).post(login::start))
         .route("/.portcullis/{file}", get(assets::script))
+        .route(admin::PAGE_PATH, get(admin::page))
         .route(crate::pages::SIGNED_OUT_PATH, get(session::signed_out))
         // R-CB-1: GET only; axum would answer HEAD with the GET handler.
         .route(
             &callback_path,
             get(callback::callback).head(method_not_allowed_get),
         )
-        .route("/api/session", get(session::session))
-        .route(
-            "/api/backchannel-logout",
-            post(backchannel::backchannel_logout),
-        )
-        // GET must be side-effect free: it shows a page with a sign-out button (R-CSRF-4).
-        .route(
-            "/api/logout",
-            get(session::logout_page).post(session::logout),
-        )
+        // The JSON API (session, sign-in and sign-out, back-channel logout, admin), each route
+        // registered with its OpenAPI description; nothing else here is under `/api/`.
+        // (GET /api/logout only shows a page with a sign-out button, R-CSRF-4.)
+        .merge(api::router())
         // Only Portcullis's own answers; the app's responses keep the app's own headers.
         .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)

@@ -5,8 +5,9 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
     ("client.js", include_str!("../assets/client.js")),
+    ("admin.js", include_str!("../assets/admin.js")),
     ("sign-in.js", include_str!("../assets/sign-in.js")),
     ("sign-out.js", include_str!("../assets/sign-out.js")),
 ];

@@ -174,6 +174,8 @@ pub(crate) fn cache_user(state: &AppState, user: User, now: i64) -> crate::views
 
 /// Portcullis's own API, which always wants a proof from a bound session.
 const OWN_API: [&str; 1] = ["/api/session"];
+/// Portcullis's own API prefixes, likewise (the admin API).
+const OWN_API_PREFIXES: [&str; 1] = ["/api/admin/"];
 
 /// R-DP scope: the configured path prefixes of the app's API and Portcullis's own API need a
 /// proof; page navigations (the sign-out page included) never do.
@@ -186,6 +188,7 @@ fn needs_proof(state: &AppState, req: &RequestView<'_>) -> bool {
     }
     state.config.browser.dpop.covers(path)
         || OWN_API.contains(&path)
+        || OWN_API_PREFIXES.iter().any(|p| path.starts_with(p))
         || (path == "/api/logout" && req.method == Method::POST)
 }
 

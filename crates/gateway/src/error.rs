@@ -76,12 +76,25 @@ pub enum WebError {
     /// 413 / 414 / 431: request too large in a way we check ourselves.
     #[error("request too large")]
     TooLarge(StatusCode),
+    /// 400 on the admin API: a parameter is malformed; the sentence says which.
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
+    /// 404 on the admin API: no such user.
+    #[error("not found")]
+    NotFound,
+    /// 409 on the admin API: the action is refused as it stands (e.g. deactivating yourself).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
 }
 
 impl WebError {
     pub fn status(&self) -> StatusCode {
         match self {
-            WebError::BadRequest(_) | WebError::UpgradeNotAllowed => StatusCode::BAD_REQUEST,
+            WebError::BadRequest(_) | WebError::UpgradeNotAllowed | WebError::InvalidInput(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             WebError::SignInFailed(_)
             | WebError::Unauthorized
@@ -171,6 +184,9 @@ impl WebError {
                 "An internal error occurred. Please try again.",
             ),
             WebError::TooLarge(_) => fixed("request_too_large", "The request is too large."),
+            WebError::InvalidInput(why) => fixed("invalid_request", why),
+            WebError::NotFound => fixed("not_found", "There is no such user."),
+            WebError::Conflict(why) => fixed("conflict", why),
         }
     }
 

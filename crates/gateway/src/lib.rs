@@ -1,13 +1,14 @@
 //! Portcullis gateway: the HTTP shell around `portcullis-core`.
 //!
 //! Map: `app` (router and the front middleware: limits, authentication, error rendering) →
-//! `routes` (login, callback, session, health) and `proxy` (everything else, to the
-//! upstream). `auth` answers "who is this" for every handler; `sessions` issues, verifies and
+//! `routes` (login, callback, session, health, admin) and `proxy` (everything else, to the
+//! upstream); `api` registers the JSON API's routes together with their OpenAPI document. `auth` answers "who is this" for every handler; `sessions` issues, verifies and
 //! ends browser sessions; `dpop` checks tier-3 proofs and replays; `cors` answers for the
 //! configured frontend origins; `assets` is the browser client; `views` are the in-memory revocation view and user cache the store's
 //! change feed keeps current; `idp` talks to the identity provider; `state` holds what
 //! requests share; `error` renders every refusal; `server` accepts connections.
 
+pub mod api;
 pub mod app;
 pub mod assets;
 pub mod audit;

@@ -31,13 +31,18 @@ pub fn sign_in_page() -> String {
 }
 
 fn layout(title: &str, body: &str) -> String {
+    layout_with(title, "", body)
+}
+
+/// [`layout`] with extra style rules (ours, fixed text) after the shared ones.
+fn layout_with(title: &str, extra_css: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title>\
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}\
 h1{{font-size:1.4rem}}a{{color:#0b5cad}}.muted{{color:#666;font-size:.9rem}}\
 button{{padding:.5rem 1.2rem;border:0;border-radius:4px;background:#1d4ed8;color:#fff;font-size:1rem;cursor:pointer}}\
-button:focus-visible{{outline:3px solid #0b5cad;outline-offset:2px}}</style></head>\
+button:focus-visible{{outline:3px solid #0b5cad;outline-offset:2px}}{extra_css}</style></head>\
 <body>{body}<p class=\"muted\">Portcullis</p></body></html>",
         title = html_escape::encode_text(title),
     )
@@ -170,6 +175,71 @@ pub fn sign_out_page(csrf_token: Option<&str>, dpop: bool) -> String {
             } else {
                 ""
             }
+        ),
+    )
+}
+
+/// The admin page's own rules: wider, tables, forms, state badges (contrast ≥ 4.5:1 on white).
+const ADMIN_CSS: &str = "body{max-width:72rem;margin:2rem auto}\
+h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}\
+form.filters{display:flex;flex-wrap:wrap;gap:.6rem 1rem;align-items:flex-end}\
+form.filters label{display:flex;flex-direction:column;font-size:.85rem;color:#444;gap:.2rem}\
+input,select{font:inherit;padding:.35rem .5rem;border:1px solid #767676;border-radius:4px}\
+input:focus-visible,select:focus-visible,a:focus-visible{outline:3px solid #0b5cad;outline-offset:1px}\
+table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.92rem}\
+th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e5e5e5;vertical-align:top}\
+th{background:#f4f4f5;font-weight:600}\
+button.secondary{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8}\
+button.danger{background:#b91c1c}\
+button.small{padding:.25rem .7rem;font-size:.9rem}\
+button:disabled{background:#9ca3af;color:#fff;border-color:#9ca3af;cursor:not-allowed}\
+.actions{display:flex;flex-wrap:wrap;gap:.6rem;margin:.8rem 0}\
+.badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;font-size:.8rem;font-weight:600}\
+.ok{background:#dcfce7;color:#14532d}.off{background:#fee2e2;color:#7f1d1d}.warn{background:#fef3c7;color:#713f12}\
+code{font-size:.85rem;word-break:break-all}code.nowrap{word-break:normal;white-space:nowrap}\
+#status{min-height:1.4rem;font-weight:600}\
+#user[hidden]{display:none}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dt{color:#555}dd{margin:0}";
+
+/// `/.portcullis/admin`: the shell of the admin page; its script (`admin.js`, through the
+/// browser client) fills it. `me` is the administrator's own id (the script greys out
+/// deactivating yourself; the API refuses it anyway).
+pub fn admin_page(me: &str) -> String {
+    layout_with(
+        "Portcullis administration",
+        ADMIN_CSS,
+        &format!(
+            "<header><h1>Administration</h1>\
+<p class=\"muted\">Users, their sessions and the audit log. <a href=\"/api/logout\">Sign out</a></p></header>\
+<p id=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+<main id=\"admin\" data-me=\"{me}\">\
+<section aria-labelledby=\"users-h\"><h2 id=\"users-h\">Users</h2>\
+<form id=\"search\" class=\"filters\" role=\"search\">\
+<label>Search by email, name, username or subject<input id=\"q\" name=\"q\" type=\"search\" maxlength=\"256\" autocomplete=\"off\"></label>\
+<button type=\"submit\">Search</button></form>\
+<table id=\"users\"><caption class=\"muted\">Users who have signed in</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Username</th><th scope=\"col\">Roles</th><th scope=\"col\">State</th><th scope=\"col\">Last sign-in</th><th scope=\"col\"><span class=\"muted\">Action</span></th></tr></thead><tbody></tbody></table>\
+<p><button id=\"users-more\" class=\"secondary small\" type=\"button\" hidden>More users</button></p></section>\
+<section id=\"user\" aria-labelledby=\"user-h\" hidden><h2 id=\"user-h\" tabindex=\"-1\">User</h2>\
+<dl id=\"user-facts\"></dl>\
+<div class=\"actions\"><button id=\"deactivate\" class=\"danger\" type=\"button\">Deactivate</button>\
+<button id=\"enable\" type=\"button\">Re-enable</button>\
+<button id=\"revoke\" class=\"secondary\" type=\"button\">End all sessions</button>\
+<button id=\"user-audit\" class=\"secondary\" type=\"button\">Show their audit events</button></div>\
+<table id=\"sessions\"><caption class=\"muted\">Newest sessions</caption><thead><tr><th scope=\"col\">Session</th><th scope=\"col\">Started</th><th scope=\"col\">Ends</th><th scope=\"col\">State</th></tr></thead><tbody></tbody></table></section>\
+<section aria-labelledby=\"audit-h\"><h2 id=\"audit-h\">Audit log</h2>\
+<form id=\"audit-filters\" class=\"filters\">\
+<label>Action<select name=\"action\"><option value=\"\">Any</option><option value=\"auth.\">Sign-in and sign-out</option><option value=\"auth.sign_in\">Sign-ins</option><option value=\"auth.failure\">Failed sign-ins</option><option value=\"auth.logout\">Sign-outs</option><option value=\"auth.backchannel_logout\">Sign-outs by the identity provider</option><option value=\"admin.\">Administrator actions</option></select></label>\
+<label>Outcome<select name=\"outcome\"><option value=\"\">Any</option><option value=\"ok\">ok</option><option value=\"refused\">refused</option><option value=\"failed\">failed</option></select></label>\
+<label>Actor (user id)<input name=\"actor\" maxlength=\"256\" autocomplete=\"off\"></label>\
+<label>Subject (user id)<input name=\"subject\" maxlength=\"256\" autocomplete=\"off\"></label>\
+<label>From<input name=\"since\" type=\"datetime-local\"></label>\
+<label>Until<input name=\"until\" type=\"datetime-local\"></label>\
+<button type=\"submit\">Filter</button><button id=\"audit-clear\" class=\"secondary\" type=\"reset\">Clear</button></form>\
+<table id=\"audit\"><caption class=\"muted\">Newest first; times in your browser's time zone</caption><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Action</th><th scope=\"col\">Outcome</th><th scope=\"col\">Actor</th><th scope=\"col\">Subject</th><th scope=\"col\">From</th><th scope=\"col\">Detail</th></tr></thead><tbody></tbody></table>\
+<p><button id=\"audit-more\" class=\"secondary small\" type=\"button\" hidden>Older events</button></p></section>\
+</main>\
+<noscript><p>The admin page needs JavaScript: every request is signed by a key only this browser holds.</p></noscript>\
+<script type=\"module\" src=\"/.portcullis/admin.js\"></script>",
+            me = html_escape::encode_double_quoted_attribute(me)
         ),
     )
 }

@@ -26,6 +26,9 @@ pub use model::{
     AUDIT_MAX_PAGE, AuditEvent, AuditQuery, Change, ChangeEvent, DueRecheck, LoginTx,
     LogoutOutcome, RecheckDone, RecheckSaved, Session, TxLimits, User,
 };
+pub use model::{
+    Deactivation, SessionSummary, USER_SEARCH_MAX, USER_SESSIONS_MAX, USERS_MAX_PAGE, UserQuery,
+};
 
 /// A storage failure. Request handlers map it to a 5xx/4xx without details.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +238,28 @@ pub trait AuditLog: Send + Sync {
     async fn prune_audit(&self, before: i64) -> Result<u64, StoreError>;
 }
 
+/// What the admin page and API need beyond the other traits: finding users, their sessions,
+/// and ending them all at once.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Users matching `q`, by id ascending (see [`UserQuery`]).
+    async fn list_users(&self, q: &UserQuery) -> Result<Vec<User>, StoreError>;
+    /// The newest sessions of a user (live, revoked and expired alike), at most
+    /// [`USER_SESSIONS_MAX`], newest first.
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionSummary>, StoreError>;
+    /// Revoke every live session of a user in one transaction, appending a
+    /// [`Change::SessionRevoked`] for each as [`SessionStore::revoke_session`] does; returns
+    /// the revoked `(session id, expires_at)`, ordered by id.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Set admin-disabled and revoke every live session of the user, in one transaction (a
+    /// later re-enable must not bring old sessions back), appending the changes.
+    async fn deactivate_user(&self, user_id: &str, now: i64) -> Result<Deactivation, StoreError>;
+}
+
 /// Liveness of the database (readiness) and row counts for tests.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -272,11 +297,26 @@ impl Table {
 
 /// Every trait of one backend.
 pub trait Backend:
-    UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + AuditLog + Health
+    UserStore
+    + SessionStore
+    + LoginTxStore
+    + ChangeLog
+    + ProofReplayStore
+    + AuditLog
+    + AdminStore
+    + Health
 {
 }
-impl<T: UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + AuditLog + Health>
-    Backend for T
+impl<
+    T: UserStore
+        + SessionStore
+        + LoginTxStore
+        + ChangeLog
+        + ProofReplayStore
+        + AuditLog
+        + AdminStore
+        + Health,
+> Backend for T
 {
 }
 
@@ -289,6 +329,7 @@ pub struct Store {
     pub changes: Arc<dyn ChangeLog>,
     pub proofs: Arc<dyn ProofReplayStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub admin: Arc<dyn AdminStore>,
     pub health: Arc<dyn Health>,
     kind: &'static str,
 }
@@ -309,6 +350,7 @@ impl Store {
             changes: backend.clone(),
             proofs: backend.clone(),
             audit: backend.clone(),
+            admin: backend.clone(),
             health: backend,
             kind,
         }

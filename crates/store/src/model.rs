@@ -211,10 +211,59 @@ pub struct AuditQuery {
     pub action_prefix: Option<String>,
     /// Events with exactly this outcome.
     pub outcome: Option<String>,
+    /// Events done by this internal user id (an administrator, or the person signing in).
+    pub actor: Option<String>,
+    /// Events at or after this time (unix seconds).
+    pub since: Option<i64>,
+    /// Events before this time (unix seconds).
+    pub until: Option<i64>,
     /// Only events older than this id: pass the last id of a page to get the next one.
     pub before_id: Option<i64>,
     /// Page size, clamped to `1..=AUDIT_MAX_PAGE`.
     pub limit: i64,
+}
+
+/// Which users to list ([`crate::AdminStore::list_users`]), ordered by internal id (UUIDv7:
+/// by first sign-in), so paging by the last id seen is stable while users are added.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// Users whose email, name, username or IdP subject contains this text, ignoring case
+    /// (ASCII letters on SQLite, all letters on PostgreSQL); taken literally (`%` and `_` are
+    /// not wildcards). Empty or `None`: everyone.
+    pub search: Option<String>,
+    /// Only users whose id sorts after this one: pass the last id of a page.
+    pub after_id: Option<String>,
+    /// Page size, clamped to `1..=USERS_MAX_PAGE`.
+    pub limit: i64,
+}
+
+/// The largest page [`crate::AdminStore::list_users`] returns.
+pub const USERS_MAX_PAGE: i64 = 100;
+/// The most sessions [`crate::AdminStore::user_sessions`] returns (newest first).
+pub const USER_SESSIONS_MAX: i64 = 50;
+/// Longest search text (characters) accepted by [`crate::AdminStore::list_users`]; longer
+/// text is cut (no column holds more, and the pattern is matched against every row).
+pub const USER_SEARCH_MAX: usize = 256;
+
+/// A session as an administrator sees it: never the ID token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What deactivating a user did ([`crate::AdminStore::deactivate_user`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deactivation {
+    /// The user exists.
+    pub found: bool,
+    /// Admin-disabled was newly set (false: it already was).
+    pub changed: bool,
+    /// Live sessions this call revoked, as `(session id, expires_at)`.
+    pub revoked: Vec<(String, i64)>,
 }
 
 /// The largest page [`crate::AuditLog::audit_events`] returns.

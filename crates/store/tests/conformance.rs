@@ -1661,3 +1661,320 @@ conformance!(offline_backchannel_logout_drops_sealed_tokens, |s, _b| {
             .is_empty()
     );
 });
+
+// ---- The admin page: users, their sessions, ending them ------------------------------------
+
+/// A user with the given profile fields, signed in at `at` under internal id `id`.
+async fn person(s: &Store, id: &str, sub: &str, email: &str, name: &str, username: &str) {
+    let m = MappedUser {
+        email: Some(email.into()),
+        name: Some(name.into()),
+        username: Some(username.into()),
+        ..mapped(sub)
+    };
+    s.users.upsert_user(&m, id, 100).await.unwrap();
+}
+
+async fn search(s: &Store, text: Option<&str>, after: Option<&str>, limit: i64) -> Vec<String> {
+    s.admin
+        .list_users(&portcullis_store::UserQuery {
+            search: text.map(Into::into),
+            after_id: after.map(Into::into),
+            limit,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect()
+}
+
+conformance!(
+    admin_users_search_is_a_literal_case_insensitive_substring,
+    |s, _b| {
+        person(
+            &s,
+            "id-1",
+            "sub-aaa",
+            "Alice@Example.com",
+            "Alice Liddell",
+            "alice",
+        )
+        .await;
+        person(
+            &s,
+            "id-2",
+            "sub-bbb",
+            "bob@example.com",
+            "Bob 100%",
+            "bob_b",
+        )
+        .await;
+        person(&s, "id-3", "ZED-sub", "carol@other.org", "Carol", "c\\arol").await;
+        assert_eq!(search(&s, None, None, 100).await, ["id-1", "id-2", "id-3"]);
+        assert_eq!(
+            search(&s, Some("   "), None, 100).await.len(),
+            3,
+            "blank: all"
+        );
+        // Each field, any case.
+        assert_eq!(
+            search(&s, Some("EXAMPLE.COM"), None, 100).await,
+            ["id-1", "id-2"]
+        );
+        assert_eq!(search(&s, Some("liddell"), None, 100).await, ["id-1"]);
+        assert_eq!(search(&s, Some("BOB_"), None, 100).await, ["id-2"]);
+        assert_eq!(search(&s, Some("zed-s"), None, 100).await, ["id-3"]);
+        // Wildcards and the escape character are plain text.
+        assert_eq!(search(&s, Some("%"), None, 100).await, ["id-2"]);
+        assert_eq!(search(&s, Some("100%"), None, 100).await, ["id-2"]);
+        assert!(
+            search(&s, Some("a_i"), None, 100).await.is_empty(),
+            "`_` is not a wildcard"
+        );
+        assert!(search(&s, Some("b%b"), None, 100).await.is_empty());
+        assert_eq!(search(&s, Some("c\\a"), None, 100).await, ["id-3"]);
+        assert!(
+            search(&s, Some("'; DROP TABLE users; --"), None, 100)
+                .await
+                .is_empty()
+        );
+        assert_eq!(s.count(Table::Users).await.unwrap(), 3);
+        // Very long input is cut, not refused.
+        assert!(
+            search(&s, Some(&"x".repeat(100_000)), None, 100)
+                .await
+                .is_empty()
+        );
+    }
+);
+
+conformance!(admin_users_keyset_paging_is_stable, |s, _b| {
+    for i in 0..7 {
+        person(
+            &s,
+            &format!("id-{i}"),
+            &format!("sub-{i}"),
+            "x@example.com",
+            "X",
+            "x",
+        )
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = search(&s, Some("example"), after.as_deref(), 3).await;
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        if after.is_none() {
+            // A user added before the cursor does not shift later pages.
+            person(&s, "id-0a", "sub-new", "x@example.com", "X", "x").await;
+        }
+        after = page.last().cloned();
+        seen.extend(page);
+    }
+    let want: Vec<String> = (0..7).map(|i| format!("id-{i}")).collect();
+    assert_eq!(seen, want, "every user once, in id order, across pages");
+    // Page sizes are clamped.
+    assert_eq!(search(&s, None, None, 0).await.len(), 1);
+    assert_eq!(search(&s, None, None, i64::MAX).await.len(), 8);
+    for i in 0..150 {
+        person(
+            &s,
+            &format!("many-{i:03}"),
+            &format!("m-{i}"),
+            "m@m",
+            "M",
+            "m",
+        )
+        .await;
+    }
+    assert_eq!(
+        search(&s, None, None, i64::MAX).await.len() as i64,
+        portcullis_store::USERS_MAX_PAGE
+    );
+});
+
+conformance!(admin_user_sessions_newest_first, |s, _b| {
+    let u = sign_in_at(&s, "x", "s1", None, 10).await;
+    sign_in_at(&s, "x", "s2", None, 20).await;
+    sign_in_at(&s, "y", "other", None, 30).await;
+    s.sessions.revoke_session("s1", 25).await.unwrap();
+    let got = s.admin.user_sessions(&u.id).await.unwrap();
+    assert_eq!(
+        got,
+        [
+            portcullis_store::SessionSummary {
+                id: "s2".into(),
+                created_at: 20,
+                last_seen: 20,
+                expires_at: 1020,
+                revoked_at: None,
+            },
+            portcullis_store::SessionSummary {
+                id: "s1".into(),
+                created_at: 10,
+                last_seen: 10,
+                expires_at: 1010,
+                revoked_at: Some(25),
+            },
+        ]
+    );
+    assert!(s.admin.user_sessions("nobody").await.unwrap().is_empty());
+});
+
+conformance!(admin_revoke_user_sessions_appends_changes, |s, b| {
+    let u = sign_in_at(&s, "x", "s1", None, 10).await;
+    sign_in_at(&s, "x", "s2", None, 20).await;
+    sign_in_at(&s, "x", "s3", None, 30).await;
+    sign_in_at(&s, "y", "other", None, 30).await;
+    s.sessions.revoke_session("s3", 40).await.unwrap();
+    let seq = b.changes.latest_seq().await.unwrap();
+    let revoked = s.admin.revoke_user_sessions(&u.id, 50).await.unwrap();
+    assert_eq!(
+        revoked,
+        [("s1".to_string(), 1010), ("s2".to_string(), 1020)]
+    );
+    // The other replica sees one change per session.
+    let changes: Vec<Change> = b
+        .changes
+        .changes_since(seq, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.change)
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            Change::SessionRevoked {
+                id: "s1".into(),
+                expires_at: 1010
+            },
+            Change::SessionRevoked {
+                id: "s2".into(),
+                expires_at: 1020
+            },
+        ]
+    );
+    assert_eq!(
+        s.sessions.session("s1").await.unwrap().unwrap().revoked_at,
+        Some(50)
+    );
+    assert_eq!(
+        s.sessions.session("s3").await.unwrap().unwrap().revoked_at,
+        Some(40),
+        "kept"
+    );
+    assert_eq!(
+        s.sessions
+            .session("other")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    // Nothing live left: nothing revoked, nothing appended.
+    assert!(
+        s.admin
+            .revoke_user_sessions(&u.id, 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.admin
+            .revoke_user_sessions("nobody", 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(b.changes.latest_seq().await.unwrap(), seq + 2);
+});
+
+conformance!(admin_deactivate_disables_and_ends_sessions, |s, b| {
+    let u = sign_in_at(&s, "x", "s1", None, 10).await;
+    sign_in_at(&s, "x", "s2", None, 20).await;
+    let seq = b.changes.latest_seq().await.unwrap();
+    let d = s.admin.deactivate_user(&u.id, 50).await.unwrap();
+    assert!(d.found && d.changed);
+    assert_eq!(
+        d.revoked,
+        [("s1".to_string(), 1010), ("s2".to_string(), 1020)]
+    );
+    let changes: Vec<Change> = b
+        .changes
+        .changes_since(seq, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.change)
+        .collect();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes[0], Change::User { id: u.id.clone() });
+    let now = b.users.user(&u.id).await.unwrap().unwrap();
+    assert_eq!(states(&now), (false, true, false));
+    // A sign-in is refused and never lifts it.
+    let r = s
+        .sessions
+        .sign_in(&mapped("x"), "u-x", &session("s9", 60), 60)
+        .await;
+    assert!(matches!(r, Err(StoreError::AdminDisabled)), "{r:?}");
+    // Again: no change, nothing more appended.
+    let again = s.admin.deactivate_user(&u.id, 70).await.unwrap();
+    assert!(again.found && !again.changed && again.revoked.is_empty());
+    assert_eq!(b.changes.latest_seq().await.unwrap(), seq + 3);
+    // Unknown user: nothing.
+    assert_eq!(
+        s.admin.deactivate_user("nobody", 70).await.unwrap(),
+        portcullis_store::Deactivation::default()
+    );
+    assert_eq!(b.changes.latest_seq().await.unwrap(), seq + 3);
+    // Re-enabled by an administrator: the old sessions stay ended.
+    assert!(s.users.set_user_active(&u.id, true, 80).await.unwrap());
+    assert!(b.users.user(&u.id).await.unwrap().unwrap().active);
+    assert!(
+        s.sessions
+            .session("s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+});
+
+conformance!(audit_filters_by_actor_and_time, |s, _b| {
+    seed_audit(&s).await;
+    let mut e = event(105, "admin.sessions_revoked", "ok", Some("u-1"));
+    e.actor = Some("admin-1".into());
+    s.audit.record_audit(&e).await.unwrap();
+    let q = |actor: Option<&str>, since, until| AuditQuery {
+        actor: actor.map(Into::into),
+        since,
+        until,
+        ..AuditQuery::default()
+    };
+    assert_eq!(
+        actions(&audit(&s, q(Some("admin-1"), None, None)).await),
+        ["admin.sessions_revoked"]
+    );
+    assert_eq!(
+        actions(&audit(&s, q(Some("u-2"), None, None)).await),
+        ["auth.sign_in", "admin.user_disabled"]
+    );
+    assert_eq!(
+        actions(&audit(&s, q(None, Some(101), Some(103))).await),
+        ["admin.user_disabled", "auth.failure"],
+        "since inclusive, until exclusive"
+    );
+    assert_eq!(
+        actions(&audit(&s, q(Some("u-2"), Some(103), None)).await),
+        ["auth.sign_in"]
+    );
+    assert!(audit(&s, q(None, Some(200), None)).await.is_empty());
+});

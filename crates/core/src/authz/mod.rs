@@ -18,12 +18,25 @@ pub struct AuthzSettings {
     pub roles: RoleMap,
     pub no_role: NoRole,
     pub policies: Policies,
+    /// Roles that may use the admin page and API besides [`PLATFORM_ADMIN`], which always
+    /// may (`adminRoles`; default none).
+    pub admin_roles: Vec<String>,
 }
+
+/// Seed 001's highest role: always an administrator of Portcullis itself.
+pub const PLATFORM_ADMIN: &str = "platformAdmin";
 
 impl AuthzSettings {
     /// The roles of a person with `groups` at sign-in, or the refusal [`NoRole::Deny`] asks for.
     pub fn roles_of(&self, groups: &[String]) -> Result<Vec<String>, NoRoleRefused> {
         self.roles.resolve(groups, &self.no_role)
+    }
+
+    /// Whether a person holding `user_roles` may use the admin page and API.
+    pub fn may_administer(&self, user_roles: &[String]) -> bool {
+        user_roles
+            .iter()
+            .any(|r| r == PLATFORM_ADMIN || self.admin_roles.contains(r))
     }
 
     /// Whether a request may pass (see [`Policies::decide`]).

@@ -84,10 +84,29 @@ pub(super) fn check(
         }
     }
 
+    // Who may use the admin page and API: platformAdmin always, plus these.
+    let mut admin_roles = Vec::new();
+    for role in raw.admin_roles.iter().flatten() {
+        if role == crate::authz::PLATFORM_ADMIN {
+            continue;
+        }
+        if roles.contains(role) {
+            if !admin_roles.contains(role) {
+                admin_roles.push(role.clone());
+            }
+        } else {
+            problems.push(Problem::new(format!(
+                "PORTCULLIS_ADMIN_ROLES (adminRoles): role `{role}` is not configured ({})",
+                configured()
+            )));
+        }
+    }
+
     AuthzSettings {
         roles,
         no_role,
         policies: Policies::new(list),
+        admin_roles,
     }
 }
 

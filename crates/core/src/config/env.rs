@@ -208,6 +208,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PORTCULLIS_POLICIES",
         "path policies as a JSON array of {path, methods (optional), roles}; replaces the file's list",
     ),
+    (
+        "PORTCULLIS_ADMIN_ROLES",
+        "roles besides platformAdmin (which always may) that may use the admin page and API, e.g. admin; default none",
+    ),
 ];
 
 /// Read the settings present in the environment (through `get`, so tests need no real env).
@@ -261,6 +265,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         idp_logout: v("PORTCULLIS_IDP_LOGOUT"),
         no_role: v("PORTCULLIS_NO_ROLE"),
         offline_recheck: v("PORTCULLIS_OFFLINE_RECHECK"),
+        admin_roles: v("PORTCULLIS_ADMIN_ROLES").map(|s| split_list(&s)),
         ..Default::default()
     };
     if let Some(json) = v("PORTCULLIS_ROLES") {

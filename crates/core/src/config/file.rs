@@ -147,6 +147,7 @@ struct Own {
     no_role: Option<String>,
     policies: Option<Vec<RawPolicy>>,
     offline_recheck: Option<u64>,
+    admin_roles: Option<Vec<String>>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -304,6 +305,7 @@ impl FileConfig {
             no_role: s(own.no_role),
             policies: own.policies,
             offline_recheck: num(own.offline_recheck),
+            admin_roles: own.admin_roles,
             problems: Vec::new(),
         }
     }

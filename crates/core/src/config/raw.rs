@@ -75,6 +75,8 @@ pub struct RawSettings {
     pub policies: Option<Vec<RawPolicy>>,
     /// Seconds between re-checks of a session at the IdP (offline access).
     pub offline_recheck: Option<String>,
+    /// Roles besides platformAdmin that may use the admin page and API.
+    pub admin_roles: Option<Vec<String>>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -128,6 +130,7 @@ impl RawSettings {
             header_email, header_groups, header_preferred_username, allow_unverified_email,
             dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies,
             offline_recheck);
+        overlay_fields!(self, other; admin_roles);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

@@ -951,3 +951,57 @@ fn offline_recheck_longer_than_sessions_warns() {
         c.warnings
     );
 }
+
+#[test]
+fn admin_roles_default_to_platform_admin_only() {
+    let c = load(
+        &env(&with(&[(
+            "PORTCULLIS_ROLES",
+            r#"{"admin":["g-admin"],"platformAdmin":["g-pa"]}"#,
+        )])),
+        None,
+    )
+    .unwrap();
+    let a = &c.authz;
+    assert!(a.admin_roles.is_empty());
+    assert!(a.may_administer(&["platformAdmin".to_string()]));
+    assert!(!a.may_administer(&["admin".to_string()]));
+    assert!(!a.may_administer(&[]));
+}
+
+#[test]
+fn admin_roles_from_env_and_yaml() {
+    let yaml = "admin: [g-admin]\nplatformAdmin: [g-pa]\nroles:\n  auditor: [g-audit]\nportcullis:\n  adminRoles: [admin]\n";
+    let c = load(&env(&base()), Some(("p.yaml", yaml))).unwrap();
+    assert_eq!(c.authz.admin_roles, ["admin"]);
+    assert!(c.authz.may_administer(&["admin".to_string()]));
+    assert!(!c.authz.may_administer(&["auditor".to_string()]));
+    // The environment wins; platformAdmin may be listed (it always may anyway).
+    let c = load(
+        &env(&with(&[(
+            "PORTCULLIS_ADMIN_ROLES",
+            "auditor, platformAdmin,auditor",
+        )])),
+        Some(("p.yaml", yaml)),
+    )
+    .unwrap();
+    assert_eq!(c.authz.admin_roles, ["auditor"]);
+    assert!(c.authz.may_administer(&["platformAdmin".to_string()]));
+    assert!(!c.authz.may_administer(&["admin".to_string()]));
+}
+
+#[test]
+fn admin_roles_must_be_configured_roles() {
+    let p = problems(&with(&[
+        ("PORTCULLIS_ROLES", r#"{"admin":["g1"]}"#),
+        ("PORTCULLIS_ADMIN_ROLES", "admin,boss,Admin"),
+    ]));
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].contains(
+            "PORTCULLIS_ADMIN_ROLES (adminRoles): role `boss` is not configured (configured: admin)"
+        ),
+        "{p:?}"
+    );
+    assert!(p[1].contains("role `Admin` is not configured"), "{p:?}");
+}

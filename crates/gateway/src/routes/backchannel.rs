@@ -63,6 +63,21 @@ fn refused(
     answer(StatusCode::BAD_REQUEST, Some(why))
 }
 
+/// OpenID Connect Back-Channel Logout: the identity provider ends sessions and deactivates
+/// the user.
+#[utoipa::path(
+    post,
+    path = "/api/backchannel-logout",
+    tag = "session",
+    summary = "Back-channel logout from the identity provider",
+    description = "OpenID Connect Back-Channel Logout: ends the sessions the logout token names on every replica and marks the user signed out by the identity provider until their next sign-in.",
+    request_body(content = String, description = "`logout_token=<JWT>`", content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Done (`Cache-Control: no-store`)"),
+        (status = 400, description = "An invalid request or logout token", body = crate::routes::admin::ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = crate::routes::admin::ErrorBody),
+    )
+)]
 pub async fn backchannel_logout(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

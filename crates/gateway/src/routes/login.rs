@@ -60,6 +60,19 @@ fn random() -> Result<String, WebError> {
 
 /// `GET /api/login`: with DPoP on, the small sign-in page whose script binds the sign-in to
 /// this browser's key (then `POST /api/login`); with DPoP off, straight to the IdP.
+#[utoipa::path(
+    get,
+    path = "/api/login",
+    tag = "session",
+    summary = "Start signing in (browsers)",
+    description = "With DPoP on, the sign-in page: its script makes or loads this browser's key and continues with `POST /api/login`. With DPoP off, a redirect to the identity provider.",
+    params(("rd" = Option<String>, Query, description = "Where to return after signing in (a path on this site)")),
+    responses(
+        (status = 200, description = "With DPoP on: the sign-in page, whose script continues with `POST /api/login`", content_type = "text/html"),
+        (status = 302, description = "With DPoP off: to the identity provider"),
+        (status = 503, description = "The identity provider's configuration is not loaded yet", body = crate::routes::admin::ErrorBody),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -82,6 +95,21 @@ pub async fn login(
 
 /// `POST /api/login` (SECURITY.md §0.2): start a sign-in bound to the key that signed the
 /// DPoP proof (R-DP-B); answers `{"authorization_url": …}` and sets the tx cookie.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "session",
+    summary = "Start signing in with a DPoP proof",
+    description = "Answers `{\"authorization_url\": …}` and sets the sign-in cookie; the session will be bound to the key that signed the proof. `rd` must be a path on this site.",
+    params(("rd" = Option<String>, Query, description = "Where to return after signing in (a path on this site)")),
+    responses(
+        (status = 200, description = "`{authorization_url}`: go there to sign in; the sign-in is bound to the key of the DPoP proof", content_type = "application/json"),
+        (status = 401, description = "No valid DPoP proof (while DPoP is on)", body = crate::routes::admin::ErrorBody),
+        (status = 403, description = "Started from another site", body = crate::routes::admin::ErrorBody),
+        (status = 429, description = "Too many sign-ins started from this address", body = crate::routes::admin::ErrorBody),
+    ),
+    security((), ("dpop" = []))
+)]
 pub async fn start(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

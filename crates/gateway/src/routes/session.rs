@@ -16,6 +16,19 @@ use crate::error::{WebError, wants_json};
 use crate::pages;
 use crate::state::AppState;
 
+/// Who is signed in: the user's profile, roles and session times.
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "session",
+    summary = "Who is signed in",
+    description = "The user's profile, roles and session times.",
+    responses(
+        (status = 200, description = "`{user, roles, session: {expires_at, auth_time}}`", content_type = "application/json"),
+        (status = 401, description = "Not signed in, or no valid DPoP proof: `{\"error\":\"unauthorized\"}`", body = crate::routes::admin::ErrorBody),
+    ),
+    security(("session" = [], "dpop" = []))
+)]
 pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
     let mut resp = match auth {
         Ok(MaybeAuthed(Some(a))) => {
@@ -44,6 +57,14 @@ pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
 
 /// `GET /api/logout`: a page with the sign-out button (changes nothing). The form carries
 /// the CSRF token, since a plain form cannot send the `X-CSRF-Token` header.
+#[utoipa::path(
+    get,
+    path = "/api/logout",
+    tag = "session",
+    summary = "The sign-out page",
+    description = "A page with a Sign out button; it changes nothing, so a link or an image cannot sign anyone out.",
+    responses((status = 200, description = "The sign-out page (HTML) with its button; changes nothing", content_type = "text/html"))
+)]
 pub async fn logout_page(
     State(state): State<AppState>,
     auth: Result<MaybeAuthed, WebError>,
@@ -103,6 +124,20 @@ fn idp_logout_state(state: &AppState) -> pages::IdpSession {
 
 /// `POST /api/logout`: revoke the session server-side (a copied cookie stops working at
 /// once, on every replica within a second) and clear the cookie. Answers a page or JSON.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "session",
+    summary = "Sign out",
+    description = "Ends the session on every replica and clears its cookies, then the identity provider's session when it offers that: JSON callers get `end_session_url`, a form is redirected there.",
+    responses(
+        (status = 200, description = "Signed out. JSON callers get `{status, end_session_url}` (where to end the identity provider's session too); a form gets the signed-out page"),
+        (status = 303, description = "A form sign-out, sent on to the identity provider's sign-out"),
+        (status = 401, description = "A session bound to a key, without a valid DPoP proof", body = crate::routes::admin::ErrorBody),
+        (status = 403, description = "From another site, or without the CSRF token", body = crate::routes::admin::ErrorBody),
+    ),
+    security(("session" = [], "dpop" = [], "csrf" = []))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,

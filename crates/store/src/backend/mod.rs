@@ -112,6 +112,10 @@ macro_rules! sql_backend {
             RecheckDone, RecheckSaved, Session, SessionStore, StoreError, TxLimits, User,
             UserStore,
         };
+        use crate::{
+            AdminStore, Deactivation, SessionSummary, USER_SESSIONS_MAX,
+            USERS_MAX_PAGE, UserQuery,
+        };
 
         fn user_from_row(r: &$row) -> Result<User, StoreError> {
             let groups_json: String = r.try_get("groups_json")?;
@@ -911,16 +915,29 @@ macro_rules! sql_backend {
                 if q.outcome.is_some() {
                     sql += &format!(" AND outcome = {}", param());
                 }
+                if q.actor.is_some() {
+                    sql += &format!(" AND actor = {}", param());
+                }
+                if q.since.is_some() {
+                    sql += &format!(" AND at >= {}", param());
+                }
+                if q.until.is_some() {
+                    sql += &format!(" AND at < {}", param());
+                }
                 if q.before_id.is_some() {
                     sql += &format!(" AND id < {}", param());
                 }
                 sql += &format!(" ORDER BY id DESC LIMIT {}", param());
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for v in [&q.subject, &q.action_prefix, &q.outcome].into_iter().flatten() {
+                // In the order the placeholders were numbered above.
+                for v in [&q.subject, &q.action_prefix, &q.outcome, &q.actor]
+                    .into_iter()
+                    .flatten()
+                {
                     query = query.bind(v.as_str());
                 }
-                if let Some(before) = q.before_id {
-                    query = query.bind(before);
+                for v in [q.since, q.until, q.before_id].into_iter().flatten() {
+                    query = query.bind(v);
                 }
                 let rows = query
                     .bind(q.limit.clamp(1, AUDIT_MAX_PAGE))
@@ -953,6 +970,155 @@ macro_rules! sql_backend {
             }
         }
 
+        impl $store {
+            /// Revoke every live session of `user_id` inside `t`, appending the changes.
+            async fn revoke_user_sessions_in(
+                &self,
+                t: &mut sqlx::Transaction<'_, $db>,
+                user_id: &str,
+                now: i64,
+            ) -> Result<Vec<(String, i64)>, StoreError> {
+                let rows = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $2, refresh_token = NULL \
+                     WHERE user_id = $1 AND revoked_at IS NULL AND expires_at >= $2 \
+                     RETURNING id, expires_at",
+                )
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(&mut **t)
+                .await?;
+                let mut revoked = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get("id")?, r.try_get("expires_at")?)))
+                    .collect::<Result<Vec<(String, i64)>, StoreError>>()?;
+                revoked.sort();
+                for (id, expires_at) in &revoked {
+                    let change = Change::SessionRevoked {
+                        id: id.clone(),
+                        expires_at: *expires_at,
+                    };
+                    self.append_change(t, &change, now).await?;
+                }
+                Ok(revoked)
+            }
+        }
+
+        #[async_trait]
+        impl AdminStore for $store {
+            async fn list_users(&self, q: &UserQuery) -> Result<Vec<User>, StoreError> {
+                let search = q
+                    .search
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| crate::backend::contains_pattern(s));
+                // Fixed fragments only; the search text and the cursor are bound.
+                let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE TRUE");
+                let mut n = 0;
+                let mut param = || {
+                    n += 1;
+                    format!("${n}")
+                };
+                if search.is_some() {
+                    let p = param();
+                    sql += &format!(
+                        " AND (lower(email) LIKE {p} ESCAPE '\\' OR lower(name) LIKE {p} ESCAPE '\\' \
+                         OR lower(username) LIKE {p} ESCAPE '\\' OR lower(subject) LIKE {p} ESCAPE '\\')"
+                    );
+                }
+                if q.after_id.is_some() {
+                    sql += &format!(" AND id > {}", param());
+                }
+                sql += &format!(" ORDER BY id LIMIT {}", param());
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in [&search, &q.after_id].into_iter().flatten() {
+                    query = query.bind(v.as_str());
+                }
+                let rows = query
+                    .bind(q.limit.clamp(1, USERS_MAX_PAGE))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(user_from_row).collect()
+            }
+
+            async fn user_sessions(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<SessionSummary>, StoreError> {
+                // The ID token column is never read here.
+                let rows = sqlx::query(
+                    "SELECT id, created_at, last_seen, expires_at, revoked_at FROM sessions \
+                     WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                )
+                .bind(user_id)
+                .bind(USER_SESSIONS_MAX)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(SessionSummary {
+                            id: r.try_get("id")?,
+                            created_at: r.try_get("created_at")?,
+                            last_seen: r.try_get("last_seen")?,
+                            expires_at: r.try_get("expires_at")?,
+                            revoked_at: r.try_get("revoked_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_user_sessions(
+                &self,
+                user_id: &str,
+                now: i64,
+            ) -> Result<Vec<(String, i64)>, StoreError> {
+                let mut t = self.pool.begin().await?;
+                let revoked = self.revoke_user_sessions_in(&mut t, user_id, now).await?;
+                t.commit().await?;
+                if !revoked.is_empty() {
+                    self.wake.notify_waiters();
+                }
+                Ok(revoked)
+            }
+
+            async fn deactivate_user(
+                &self,
+                user_id: &str,
+                now: i64,
+            ) -> Result<Deactivation, StoreError> {
+                let mut t = self.pool.begin().await?;
+                let changed = sqlx::query(
+                    "UPDATE users SET admin_disabled = TRUE WHERE id = $1 AND admin_disabled = FALSE",
+                )
+                .bind(user_id)
+                .execute(&mut *t)
+                .await?
+                .rows_affected()
+                    > 0;
+                let found = changed
+                    || sqlx::query_scalar::<_, String>("SELECT id FROM users WHERE id = $1")
+                        .bind(user_id)
+                        .fetch_optional(&mut *t)
+                        .await?
+                        .is_some();
+                if !found {
+                    return Ok(Deactivation::default());
+                }
+                if changed {
+                    self.append_change(&mut t, &Change::User { id: user_id.to_string() }, now)
+                        .await?;
+                }
+                let revoked = self.revoke_user_sessions_in(&mut t, user_id, now).await?;
+                t.commit().await?;
+                self.wake.notify_waiters();
+                Ok(Deactivation {
+                    found,
+                    changed,
+                    revoked,
+                })
+            }
+        }
+
         #[async_trait]
         impl Health for $store {
             async fn ping(&self) -> Result<(), StoreError> {
@@ -973,9 +1139,39 @@ macro_rules! sql_backend {
 
 pub(crate) use sql_backend;
 
+/// A `LIKE … ESCAPE '\'` pattern matching `text` anywhere, lower-cased and taken literally:
+/// `%`, `_` and the escape character itself are escaped, so user input never becomes a
+/// wildcard. Cut to [`crate::USER_SEARCH_MAX`] characters first.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text
+        .chars()
+        .take(crate::USER_SEARCH_MAX)
+        .flat_map(char::to_lowercase)
+    {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_pattern_escapes_wildcards() {
+        assert_eq!(contains_pattern("Ab"), "%ab%");
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(
+            contains_pattern(&"x".repeat(1000)).len(),
+            crate::USER_SEARCH_MAX + 2
+        );
+    }
 
     #[test]
     fn proof_purge_schedule() {
