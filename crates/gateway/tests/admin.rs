@@ -544,7 +544,11 @@ async fn lifecycle(db: Option<String>) {
         bob_events.contains(&"auth.sign_in ok".to_string()),
         "{bob_events:?}"
     );
-    // His refused sign-in (the store refused it before knowing him as the subject).
+    // His sign-in refused while disabled is among his own events.
+    assert!(
+        bob_events.contains(&"auth.failure refused".to_string()),
+        "{bob_events:?}"
+    );
     let (_, v) = get(
         &alice,
         &env,

@@ -75,8 +75,18 @@ pub async fn callback(
     RawQuery(query): RawQuery,
 ) -> Response {
     let mut bound = false;
+    // Who a refusal is about, when known (an administrator-disabled person).
+    let mut subject: Option<String> = None;
     let ip = peer.ip();
-    let outcome = complete(&state, &headers, query.as_deref(), &mut bound, ip).await;
+    let outcome = complete(
+        &state,
+        &headers,
+        query.as_deref(),
+        &mut bound,
+        &mut subject,
+        ip,
+    )
+    .await;
     // Refusals are audited once this browser's own transaction was consumed (so only as often
     // as sign-ins can be started, which is rate limited); stray callbacks are only logged.
     let refused = |detail: String| {
@@ -87,7 +97,7 @@ pub async fn callback(
                     action: "auth.failure",
                     outcome: "refused",
                     actor: None,
-                    subject: None,
+                    subject: subject.as_deref(),
                     ip: Some(ip),
                     detail: Some(detail),
                 },
@@ -142,6 +152,7 @@ async fn complete(
     headers: &HeaderMap,
     query: Option<&str>,
     bound: &mut bool,
+    subject: &mut Option<String>,
     ip: std::net::IpAddr,
 ) -> Result<Response, Outcome> {
     let params = parse_params(query)?;
@@ -240,8 +251,24 @@ async fn complete(
             tx.dpop_jkt.clone(),
             now,
         )
-        .await
-        .map_err(Outcome::Web)?;
+        .await;
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            // An administrator-disabled person (the only refusal here that names someone):
+            // the audit event says who, so it shows among that user's events.
+            if matches!(e, WebError::Forbidden(_))
+                && let Ok(Some(u)) = state
+                    .store
+                    .users
+                    .user_by_identity(&mapped.issuer, &mapped.subject)
+                    .await
+            {
+                *subject = Some(u.id);
+            }
+            return Err(Outcome::Web(e));
+        }
+    };
     let user = state.views.users.put(started.user, Ok(roles), now).user;
     state.audit.record(
         now,
