@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
             get(callback::callback).head(method_not_allowed_get),
         )
         .route("/api/session", get(session::session))
+        .merge(routes::api_tokens::routes())
         .route(
             "/api/backchannel-logout",
             post(backchannel::backchannel_logout),
@@ -67,7 +68,8 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
         return WebError::TooLarge(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
             .render(req.headers());
     }
-    let json = wants_json(req.headers());
+    // A request with an API token is a program's: it gets JSON (R-AT).
+    let json = wants_json(req.headers()) || crate::tokens::bearer(req.headers()).is_some();
     // CORS preflights are Portcullis's to answer (R-CSRF-6), before anything else.
     if let Some(resp) = cors::preflight(&state, req.method(), req.headers()) {
         return resp;
@@ -85,7 +87,19 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
         uri: req.uri(),
         headers: req.headers(),
     };
-    if let Some(outcome) = auth::outcome(&state, view).await {
+    // An API token, when present, is the credential; cookies are then ignored (R-CSRF-5).
+    let outcome = match crate::tokens::bearer(req.headers()) {
+        Some(token) => {
+            let peer = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip());
+            let r = crate::tokens::authenticate(&state, token, peer).await;
+            Some(auth::Outcome::of(r.map(Some)))
+        }
+        None => auth::outcome(&state, view).await,
+    };
+    if let Some(outcome) = outcome {
         stale = outcome.stale_session(req.headers(), &state);
         refresh = outcome.refresh(&state);
         req.extensions_mut().insert(outcome);

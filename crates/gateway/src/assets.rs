@@ -5,7 +5,8 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
+    ("account.js", include_str!("../assets/account.js")),
     ("client.js", include_str!("../assets/client.js")),
     ("sign-in.js", include_str!("../assets/sign-in.js")),
     ("sign-out.js", include_str!("../assets/sign-out.js")),

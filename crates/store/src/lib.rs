@@ -9,6 +9,7 @@
 //! a stream each replica applies to its in-memory views (PostgreSQL `LISTEN/NOTIFY` wakes it at
 //! once, a catch-up query by cursor makes it complete after a reconnect).
 
+mod api_tokens;
 mod backend;
 pub mod feed;
 mod model;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use portcullis_core::claims::MappedUser;
 
+pub use api_tokens::{ApiToken, ApiTokenStore, Created};
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
 pub use model::{
@@ -223,6 +225,7 @@ pub enum Table {
     Changes,
     DpopProofs,
     Audit,
+    ApiTokens,
 }
 
 #[cfg(feature = "testing")]
@@ -235,17 +238,33 @@ impl Table {
             Table::Changes => "changes",
             Table::DpopProofs => "dpop_proofs",
             Table::Audit => "audit_events",
+            Table::ApiTokens => "api_tokens",
         }
     }
 }
 
 /// Every trait of one backend.
 pub trait Backend:
-    UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + AuditLog + Health
+    UserStore
+    + SessionStore
+    + LoginTxStore
+    + ChangeLog
+    + ProofReplayStore
+    + AuditLog
+    + ApiTokenStore
+    + Health
 {
 }
-impl<T: UserStore + SessionStore + LoginTxStore + ChangeLog + ProofReplayStore + AuditLog + Health>
-    Backend for T
+impl<
+    T: UserStore
+        + SessionStore
+        + LoginTxStore
+        + ChangeLog
+        + ProofReplayStore
+        + AuditLog
+        + ApiTokenStore
+        + Health,
+> Backend for T
 {
 }
 
@@ -258,6 +277,7 @@ pub struct Store {
     pub changes: Arc<dyn ChangeLog>,
     pub proofs: Arc<dyn ProofReplayStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub tokens: Arc<dyn ApiTokenStore>,
     pub health: Arc<dyn Health>,
     kind: &'static str,
 }
@@ -278,6 +298,7 @@ impl Store {
             changes: backend.clone(),
             proofs: backend.clone(),
             audit: backend.clone(),
+            tokens: backend.clone(),
             health: backend,
             kind,
         }

@@ -95,6 +95,8 @@ pub enum Change {
     SessionRevoked { id: String, expires_at: i64 },
     /// A user's state changed (deactivated, re-enabled): drop any cached copy.
     User { id: String },
+    /// An API token was revoked: refuse it from now on (R-AT-3).
+    ApiTokenRevoked { id: String },
 }
 
 /// A [`Change`] with its position in the log.
@@ -111,6 +113,7 @@ impl Change {
         match self {
             Change::SessionRevoked { id, expires_at } => ("session_revoked", id, *expires_at),
             Change::User { id } => ("user", id, 0),
+            Change::ApiTokenRevoked { id } => ("api_token_revoked", id, 0),
         }
     }
 
@@ -121,6 +124,7 @@ impl Change {
                 expires_at,
             }),
             "user" => Some(Change::User { id: subject }),
+            "api_token_revoked" => Some(Change::ApiTokenRevoked { id: subject }),
             _ => None,
         }
     }

@@ -17,6 +17,9 @@ pub struct SessionKeys {
     tx_binding: hmac::Key,
     csrf: hmac::Key,
     dpop_nonce: hmac::Key,
+    /// The pepper of API token hashes (R-AT-1), and the previous secret's during a rotation.
+    api_token_pepper: hmac::Key,
+    previous_api_token_pepper: Option<hmac::Key>,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -54,6 +57,8 @@ impl SessionKeys {
             tx_binding: derive(&prk, b"oidc-tx-binding"),
             csrf: derive(&prk, b"csrf-token"),
             dpop_nonce: derive(&prk, b"dpop-nonce"),
+            api_token_pepper: derive(&prk, b"api-token-pepper"),
+            previous_api_token_pepper: None,
         }
     }
 
@@ -61,6 +66,7 @@ impl SessionKeys {
     pub fn with_previous(mut self, previous: &str) -> Self {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(previous.as_bytes());
         self.previous_session_jwt = Some(derive(&prk, b"session+jwt"));
+        self.previous_api_token_pepper = Some(derive(&prk, b"api-token-pepper"));
         self
     }
 
@@ -97,6 +103,15 @@ impl SessionKeys {
     pub fn dpop_nonce(&self) -> &hmac::Key {
         &self.dpop_nonce
     }
+
+    /// The pepper API tokens are hashed with (R-AT-1): new tokens use the current one; during
+    /// a signing-secret rotation tokens hashed with the previous one still verify.
+    pub fn api_token_pepper(&self) -> crate::apitoken::Pepper<'_> {
+        crate::apitoken::Pepper {
+            current: &self.api_token_pepper,
+            previous: self.previous_api_token_pepper.as_ref(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -109,12 +124,15 @@ mod tests {
         let a = hmac::sign(k.session_jwt(), b"x");
         let b = hmac::sign(k.tx_binding(), b"x");
         assert_ne!(a.as_ref(), b.as_ref());
-        let others = [k.csrf(), k.dpop_nonce()].map(|key| hmac::sign(key, b"x"));
+        let others = [k.csrf(), k.dpop_nonce(), k.api_token_pepper().current]
+            .map(|key| hmac::sign(key, b"x"));
         for o in &others {
             assert_ne!(o.as_ref(), a.as_ref());
             assert_ne!(o.as_ref(), b.as_ref());
         }
         assert_ne!(others[0].as_ref(), others[1].as_ref());
+        assert_ne!(others[2].as_ref(), others[0].as_ref());
+        assert_ne!(others[2].as_ref(), others[1].as_ref());
         let k2 = SessionKeys::derive("0123456789abcdef0123456789abcdeX");
         assert_ne!(hmac::sign(k2.session_jwt(), b"x").as_ref(), a.as_ref());
         // deterministic: restarts keep sessions valid

@@ -1,5 +1,6 @@
 //! Portcullis's own endpoints. Everything else goes to the upstream (see `proxy`).
 
+pub mod api_tokens;
 pub mod backchannel;
 pub mod callback;
 pub mod health;

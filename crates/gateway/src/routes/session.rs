@@ -24,15 +24,24 @@ pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
                 None => (a.expires_at(), 0),
             };
             // The profile's fields flattened next to the internal id and login times.
-            Json(json!({
+            let mut body = json!({
                 "user": a.user.as_ref(),
                 "roles": a.roles.as_deref().unwrap_or_default(),
                 "session": {
                     "expires_at": expires_at,
                     "auth_time": auth_time,
                 },
-            }))
-            .into_response()
+            });
+            // Signed in with an API token (the command-line tool's `whoami`): which one.
+            if let Some(t) = a.api_token() {
+                body["session"] = json!(null);
+                body["api_token"] = json!({
+                    "id": t.id,
+                    "name": t.name,
+                    "expires_at": t.expires_at,
+                });
+            }
+            Json(body).into_response()
         }
         // The API answers JSON whatever the Accept header says.
         Ok(MaybeAuthed(None)) => WebError::Unauthorized.render_as(true),
