@@ -123,7 +123,11 @@ conformance!(r_at_1_live_tokens_per_user_are_bounded, |s, _b| {
         s.tokens.create_api_token(&third, 2, 20).await.unwrap(),
         Created::LimitReached
     );
-    assert_eq!(s.count(Table::ApiTokens).await.unwrap(), 2, "nothing stored");
+    assert_eq!(
+        s.count(Table::ApiTokens).await.unwrap(),
+        2,
+        "nothing stored"
+    );
     // Another person has their own budget.
     assert_eq!(
         s.tokens
@@ -133,7 +137,12 @@ conformance!(r_at_1_live_tokens_per_user_are_bounded, |s, _b| {
         Created::Created
     );
     // Revoked and expired tokens do not count.
-    assert!(s.tokens.revoke_api_token(&u, "t00000000001", 30).await.unwrap());
+    assert!(
+        s.tokens
+            .revoke_api_token(&u, "t00000000001", 30)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         s.tokens.create_api_token(&third, 2, 30).await.unwrap(),
         Created::Created
@@ -155,10 +164,19 @@ conformance!(r_at_3_revocation_is_owner_only_and_logged, |s, _b| {
     s.tokens.create_api_token(&t, 5, 100).await.unwrap();
     let before = s.changes.latest_seq().await.unwrap();
     assert!(
-        !s.tokens.revoke_api_token(&mallory, &t.id, 110).await.unwrap(),
+        !s.tokens
+            .revoke_api_token(&mallory, &t.id, 110)
+            .await
+            .unwrap(),
         "not Mallory's to revoke"
     );
-    assert!(s.changes.changes_since(before, 10).await.unwrap().is_empty());
+    assert!(
+        s.changes
+            .changes_since(before, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(s.tokens.revoke_api_token(&u, &t.id, 120).await.unwrap());
     assert!(
         !s.tokens.revoke_api_token(&u, &t.id, 130).await.unwrap(),
@@ -207,33 +225,39 @@ conformance!(r_at_1_tokens_go_with_their_user, |s, _b| {
     );
 });
 
-conformance!(r_at_3_revocation_reaches_another_replica_within_a_second, |a, b| {
-    let u = user(&a, "a").await;
-    a.tokens
-        .create_api_token(&token("aaaaaaaaaaaa", &u, 1, None), 5, 1)
-        .await
-        .unwrap();
-    let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
-    let sink = seen.clone();
-    let start = b.changes.latest_seq().await.unwrap();
-    let follower = feed::follow(
-        b.changes.clone(),
-        ManualClock::new(1_000),
-        Cursor::after(start),
-        move |c| sink.lock().unwrap().push(c.clone()),
-    );
-    a.tokens.revoke_api_token(&u, "aaaaaaaaaaaa", 2).await.unwrap();
-    let want = vec![Change::ApiTokenRevoked {
-        id: "aaaaaaaaaaaa".into(),
-    }];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    while *seen.lock().unwrap() != want {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not delivered within 1 s: {:?}",
-            seen.lock().unwrap()
+conformance!(
+    r_at_3_revocation_reaches_another_replica_within_a_second,
+    |a, b| {
+        let u = user(&a, "a").await;
+        a.tokens
+            .create_api_token(&token("aaaaaaaaaaaa", &u, 1, None), 5, 1)
+            .await
+            .unwrap();
+        let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
+        let sink = seen.clone();
+        let start = b.changes.latest_seq().await.unwrap();
+        let follower = feed::follow(
+            b.changes.clone(),
+            ManualClock::new(1_000),
+            Cursor::after(start),
+            move |c| sink.lock().unwrap().push(c.clone()),
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        a.tokens
+            .revoke_api_token(&u, "aaaaaaaaaaaa", 2)
+            .await
+            .unwrap();
+        let want = vec![Change::ApiTokenRevoked {
+            id: "aaaaaaaaaaaa".into(),
+        }];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while *seen.lock().unwrap() != want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not delivered within 1 s: {:?}",
+                seen.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        follower.abort();
     }
-    follower.abort();
-});
+);
