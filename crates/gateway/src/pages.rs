@@ -187,7 +187,7 @@ input:focus-visible,select:focus-visible{{outline:3px solid #0b5cad;outline-offs
 table{{border-collapse:collapse;width:100%;margin-top:.5rem}}th,td{{text-align:left;padding:.4rem .3rem;border-bottom:1px solid #ddd;font-size:.95rem}}\
 button.secondary{{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8;padding:.3rem .8rem;font-size:.9rem}}\
 .new{{background:#f1f6ff;border:1px solid #9bb8e8;border-radius:6px;padding:1rem;margin:1rem 0}}\
-.new input{{width:100%;font-family:ui-monospace,monospace;font-size:.9rem;box-sizing:border-box}}\
+.new input{{width:100%;font-family:ui-monospace,monospace;font-size:.9rem;line-height:1.6;padding:.5rem .4rem;box-sizing:border-box}}\
 .error{{color:#a40000}}code{{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}}\
 .sr-only{{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}}</style>\
 <h1>API tokens</h1>\
@@ -206,7 +206,7 @@ button.secondary{{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8;padding
 <p><button id=\"copy\" type=\"button\">Copy to clipboard</button> <span id=\"copy-status\" role=\"status\" aria-live=\"polite\"></span></p></div>\
 <p id=\"status\" role=\"status\" aria-live=\"polite\"></p>\
 <h2>Your tokens</h2>\
-<p id=\"empty\" hidden>You have no tokens yet.</p>\
+<p id=\"empty\" hidden>You have no active tokens.</p>\
 <table id=\"tokens\" hidden><caption class=\"sr-only\">Your API tokens</caption>\
 <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Id</th><th scope=\"col\">Created</th><th scope=\"col\">Expires</th><th scope=\"col\">Last used</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead>\
 <tbody></tbody></table>\
