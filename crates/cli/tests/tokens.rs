@@ -50,6 +50,16 @@ async fn cli(cfg: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Ou
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
+    // `PORTCULLIS_CLI_TRANSCRIPT=1 cargo test … -- --nocapture` prints what a person would see.
+    if std::env::var_os("PORTCULLIS_CLI_TRANSCRIPT").is_some() {
+        eprintln!(
+            "$ portcullis {}\n{}{}[exit {}]\n",
+            args.join(" "),
+            o.stdout,
+            o.stderr,
+            o.code
+        );
+    }
     assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
     assert!(!o.stderr.contains("Backtrace"), "{}", o.stderr);
     o

@@ -537,6 +537,15 @@ async fn r_at_5_tokens_cannot_manage_tokens() {
         assert_eq!(json(&r)["error"], "forbidden");
         assert!(r.set_cookies().is_empty());
     }
+    // Nor sign out (there is no browser session to end, and no cookie to clear).
+    let r = answer(
+        c.post(format!("{}/api/logout", env.base))
+            .header("authorization", bearer(&token))
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.set_cookies().is_empty());
     assert_eq!(
         env.store().count(Table::ApiTokens).await.unwrap(),
         1,

@@ -122,6 +122,13 @@ pub async fn logout(
     same_origin(&state, &headers)?;
     // A bound session without its proof (or any refused credential) signs nobody out.
     let auth = auth?;
+    // An API token is not a browser session: there is nothing to sign out, and its request
+    // gets no cookies (revoking is done on the account page).
+    if auth.0.as_ref().is_some_and(|a| a.api_token().is_some()) {
+        return Err(WebError::Forbidden(
+            "An API token cannot sign out; revoke it on the account page instead.".into(),
+        ));
+    }
     // The ID token of the sign-in, for `id_token_hint` (read before the session ends).
     let mut id_token_hint = None;
     if let MaybeAuthed(Some(a)) = &auth
