@@ -45,21 +45,16 @@ macro_rules! api_token_backend {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    let live: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 \
-                         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at >= $2)",
-                    )
-                    .bind(&t.user_id)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if live >= max_live {
-                        return Ok(Created::LimitReached);
-                    }
+                    // Count and insert in one statement: on SQLite a transaction that read
+                    // first could not upgrade to a writer once another connection had written
+                    // (WAL snapshot), and would fail instead of waiting.
                     let sql = format!(
-                        "INSERT INTO api_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        "INSERT INTO api_tokens ({COLUMNS}) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                         WHERE (SELECT COUNT(*) FROM api_tokens WHERE user_id = $2 \
+                         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at >= $9)) < $10"
                     );
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(&t.id)
                         .bind(&t.user_id)
                         .bind(&t.name)
@@ -68,8 +63,13 @@ macro_rules! api_token_backend {
                         .bind(t.expires_at)
                         .bind(t.revoked_at)
                         .bind(t.last_used)
+                        .bind(now)
+                        .bind(max_live)
                         .execute(&mut *tx)
                         .await?;
+                    if r.rows_affected() == 0 {
+                        return Ok(Created::LimitReached);
+                    }
                     tx.commit().await?;
                     Ok(Created::Created)
                 }
