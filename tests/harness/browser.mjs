@@ -10,7 +10,9 @@
 //    "screenshot_logout": "/tmp/a.png", "screenshot_signed_out": "/tmp/b.png",   (optional)
 //    "screenshot_sign_in": "/tmp/c.png",                                           (optional)
 //    "api": {"path": "/api/items", "advance_url": "http://127.0.0.1:p/advance"},  (optional)
-//    "demo": {"screenshot": "/tmp/d.png"}}                                          (optional)
+//    "demo": {"screenshot": "/tmp/d.png"},                                          (optional)
+//    "account": {"url": "http://gw/.portcullis/account", "name": "laptop",
+//                "screenshot_created": "...", "screenshot_list": "...", "screenshot_revoked": "..."}}
 // With "api": the page calls the app's API through /.portcullis/client.js; the request as sent
 // (cookies, proof, CSRF header) is reported so the test can replay it outside the browser;
 // then advance_url (the test's clock) is POSTed and another call shows the session refreshed.
@@ -177,6 +179,44 @@ try {
     await page.goto(cfg.url);
     await page.waitForURL((u) => !u.href.startsWith(origin), { timeout: 20000 });
     out.after_logout_asks_password = await page.isVisible(cfg.password_field);
+  }
+  if (cfg.account) {
+    // The account page: create an API token, see it once, copy it, revoke it.
+    const a = {};
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
+    await page.goto(cfg.account.url);
+    await page.waitForSelector('#empty:not([hidden]), #tokens:not([hidden])');
+    a.title = await page.title();
+    a.name_label = await page.getByLabel('Name').count();
+    a.expiry_label = await page.getByLabel('Expires').count();
+    await page.fill('#token-name', cfg.account.name);
+    await page.selectOption('#token-expiry', '30');
+    await page.click('#create button[type=submit]');
+    await page.waitForSelector('#created:not([hidden])');
+    await page.waitForSelector('#tokens:not([hidden])');
+    a.token = await page.inputValue('#token-value');
+    a.copy_button = await page.isVisible('#copy');
+    a.copy_button_text = (await page.textContent('#copy'))?.trim();
+    a.focused = await page.evaluate(() => document.activeElement?.id);
+    await page.click('#copy');
+    await page.waitForFunction(() => document.getElementById('copy-status').textContent !== '');
+    a.copy_status = await page.textContent('#copy-status');
+    a.clipboard = await page.evaluate(() => navigator.clipboard.readText()).catch((e) => String(e));
+    a.rows = await page.$$eval('#tokens tbody tr', (rows) => rows.map((r) => r.textContent));
+    a.status = await page.textContent('#status');
+    if (cfg.account.screenshot_created) await page.screenshot({ path: cfg.account.screenshot_created, fullPage: true });
+    // Shown once: after a reload the list has the token, the page not its plaintext.
+    await page.reload();
+    await page.waitForSelector('#tokens:not([hidden])');
+    a.plaintext_after_reload = (await page.content()).includes(a.token);
+    a.created_hidden_after_reload = await page.isHidden('#created');
+    if (cfg.account.screenshot_list) await page.screenshot({ path: cfg.account.screenshot_list, fullPage: true });
+    page.once('dialog', (d) => { a.confirm = d.message(); d.accept(); });
+    await page.click('#tokens button[data-id]');
+    await page.waitForSelector('#empty:not([hidden])');
+    a.revoked_status = await page.textContent('#status');
+    if (cfg.account.screenshot_revoked) await page.screenshot({ path: cfg.account.screenshot_revoked, fullPage: true });
+    out.account = a;
   }
   if (cfg.screenshot_sign_in) {
     // The sign-in page as a person sees it for a moment (its script is blocked here so the

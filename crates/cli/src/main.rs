@@ -1,5 +1,6 @@
 //! `portcullis`: one binary, several commands (DESIGN.md). `anyhow` lives only here.
 
+mod account;
 mod demo;
 mod logging;
 mod serve;
@@ -40,16 +41,35 @@ enum Command {
     /// Run only the built-in DEVELOPMENT identity provider (for local experiments; never
     /// production: in-memory, fresh keys each start, passwords shown on its login page).
     DevIdp(demo::DevIdpArgs),
+    /// Log in to a Portcullis server with an API token: create one on the account page
+    /// (/.portcullis/account), then paste it when asked (or pipe it on standard input).
+    Login(account::LoginArgs),
+    /// Show who the saved (or $PORTCULLIS_TOKEN) API token signs in as.
+    Whoami(account::Target),
+    /// Forget the saved API token on this computer (revoke it on the account page to end it).
+    Logout,
+    /// List, create or revoke your API tokens.
+    Token(account::TokenArgs),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The command-line client commands: one line per failure and their own exit codes, no
+    // log output.
+    match cli.command {
+        Command::Login(a) => return account::finish(account::login(a).await),
+        Command::Whoami(t) => return account::finish(account::whoami(t).await),
+        Command::Logout => return account::finish(account::logout()),
+        Command::Token(a) => return account::finish(account::token(a).await),
+        _ => {}
+    }
     logging::init();
     let result = match cli.command {
         Command::Serve(a) => serve::run(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::DevIdp(a) => demo::run_dev_idp(a).await,
+        Command::Login(_) | Command::Whoami(_) | Command::Logout | Command::Token(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

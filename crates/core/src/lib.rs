@@ -4,6 +4,7 @@
 //! modules; keeping them free of sockets and databases is what lets every security rule be
 //! unit-tested with hostile input.
 
+pub mod apitoken;
 pub mod authz;
 pub mod claims;
 pub mod config;

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{admin, backchannel, login, session};
+use crate::routes::{admin, api_tokens, backchannel, login, session};
 use crate::state::AppState;
 
 /// Where the document is served.
@@ -26,11 +26,12 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
 #[openapi(
     info(
         title = "Portcullis",
-        description = "Portcullis's own JSON API: the session of the signed-in person, sign-in and sign-out, back-channel logout from the identity provider, and the admin API.\n\nBrowsers call it through `/.portcullis/client.js`, which adds what every call needs: the session cookies, a DPoP proof (while DPoP is on) and, on changes, the `X-CSRF-Token` header copied from the readable `csrf_token` cookie."
+        description = "Portcullis's own JSON API: the session of the signed-in person, sign-in and sign-out, back-channel logout from the identity provider, the person's API tokens, and the admin API. Scripts and the command-line client call `/api/session` and the application with an API token (`Authorization: Bearer pcs_…`).\n\nBrowsers call it through `/.portcullis/client.js`, which adds what every call needs: the session cookies, a DPoP proof (while DPoP is on) and, on changes, the `X-CSRF-Token` header copied from the readable `csrf_token` cookie."
     ),
     tags(
         (name = "session", description = "Signing in and out, and who is signed in"),
         (name = "admin", description = "Users, their sessions and the audit log; for administrators"),
+        (name = "tokens", description = "The signed-in person's API tokens (for the command-line client and scripts)"),
     ),
     modifiers(&Security)
 )]
@@ -83,6 +84,8 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(login::login, login::start))
         .routes(routes!(session::logout_page, session::logout))
         .routes(routes!(backchannel::backchannel_logout))
+        .routes(routes!(api_tokens::list, api_tokens::create))
+        .routes(routes!(api_tokens::revoke))
         .routes(routes!(openapi_json))
         .nest("/api/admin", admin_api)
         .split_for_parts()

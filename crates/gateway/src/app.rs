@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         // registered with its OpenAPI description; nothing else here is under `/api/`.
         // (GET /api/logout only shows a page with a sign-out button, R-CSRF-4.)
         .merge(api::router())
+        // The API token routes (browser session only).
+        .merge(routes::api_tokens::routes())
         // Only Portcullis's own answers; the app's responses keep the app's own headers.
         .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)
@@ -61,7 +63,8 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
         return WebError::TooLarge(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
             .render(req.headers());
     }
-    let json = wants_json(req.headers());
+    // A request with an API token is a program's: it gets JSON (R-AT).
+    let json = wants_json(req.headers()) || crate::tokens::bearer(req.headers()).is_some();
     // CORS preflights are Portcullis's to answer (R-CSRF-6), before anything else.
     if let Some(resp) = cors::preflight(&state, req.method(), req.headers()) {
         return resp;
@@ -79,7 +82,19 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
         uri: req.uri(),
         headers: req.headers(),
     };
-    if let Some(outcome) = auth::outcome(&state, view).await {
+    // An API token, when present, is the credential; cookies are then ignored (R-CSRF-5).
+    let outcome = match crate::tokens::bearer(req.headers()) {
+        Some(token) => {
+            let peer = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip());
+            let r = crate::tokens::authenticate(&state, token, peer).await;
+            Some(auth::Outcome::of(r.map(Some)))
+        }
+        None => auth::outcome(&state, view).await,
+    };
+    if let Some(outcome) = outcome {
         stale = outcome.stale_session(req.headers(), &state);
         refresh = outcome.refresh(&state);
         req.extensions_mut().insert(outcome);

@@ -5,7 +5,8 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
+    ("account.js", include_str!("../assets/account.js")),
     ("client.js", include_str!("../assets/client.js")),
     ("admin.js", include_str!("../assets/admin.js")),
     ("sign-in.js", include_str!("../assets/sign-in.js")),

@@ -25,6 +25,8 @@ use crate::views::Roles;
 pub enum Credential {
     /// A browser session (the session JWT cookie).
     Session(SessionClaims),
+    /// An API token in `Authorization: Bearer` (R-AT): not a browser credential.
+    ApiToken(crate::tokens::TokenCredential),
 }
 
 /// A signed-in request.
@@ -47,6 +49,7 @@ impl Authed {
     pub fn session(&self) -> Option<&SessionClaims> {
         match &self.credential {
             Credential::Session(s) => Some(s),
+            Credential::ApiToken(_) => None,
         }
     }
 
@@ -54,6 +57,15 @@ impl Authed {
     pub fn expires_at(&self) -> i64 {
         match &self.credential {
             Credential::Session(s) => s.exp,
+            Credential::ApiToken(t) => t.expires_at.unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The API token, when the credential is one.
+    pub fn api_token(&self) -> Option<&crate::tokens::TokenCredential> {
+        match &self.credential {
+            Credential::ApiToken(t) => Some(t),
+            Credential::Session(_) => None,
         }
     }
 }
@@ -63,6 +75,11 @@ impl Authed {
 pub(crate) struct Outcome(Arc<Result<Option<Authed>, WebError>>);
 
 impl Outcome {
+    /// The outcome of a request authenticated another way (an API token).
+    pub(crate) fn of(r: Result<Option<Authed>, WebError>) -> Outcome {
+        Outcome(Arc::new(r))
+    }
+
     /// R-SJ-4: the re-issued session cookie, when the request is signed in (every check
     /// passed) and its JWT is due.
     pub(crate) fn refresh(&self, state: &AppState) -> Option<String> {
@@ -173,9 +190,9 @@ pub(crate) fn cache_user(state: &AppState, user: User, now: i64) -> crate::views
 }
 
 /// Portcullis's own API, which always wants a proof from a bound session.
-const OWN_API: [&str; 1] = ["/api/session"];
-/// Portcullis's own API prefixes, likewise (the admin API).
-const OWN_API_PREFIXES: [&str; 1] = ["/api/admin/"];
+const OWN_API: [&str; 2] = ["/api/session", "/api/tokens"];
+/// Portcullis's own API prefixes, likewise (the admin API, the token API's item paths).
+const OWN_API_PREFIXES: [&str; 2] = ["/api/admin/", "/api/tokens/"];
 
 /// R-DP scope: the configured path prefixes of the app's API and Portcullis's own API need a
 /// proof; page navigations (the sign-out page included) never do.
@@ -247,6 +264,7 @@ fn from_parts(parts: &Parts) -> Result<Option<Authed>, WebError> {
             Err(WebError::InvalidDpop(why)) => Err(WebError::InvalidDpop(why)),
             Err(WebError::UseDpopNonce(n)) => Err(WebError::UseDpopNonce(n.clone())),
             Err(WebError::Busy(what)) => Err(WebError::Busy(what)),
+            Err(WebError::RateLimited(what, secs)) => Err(WebError::RateLimited(what, *secs)),
             Err(e) => Err(WebError::Internal(e.to_string())),
         },
     }

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod server;
 pub mod sessions;
 pub mod state;
+pub mod tokens;
 pub mod views;
 
 pub use server::{RunningGateway, bind_and_start, start, start_with_clock};

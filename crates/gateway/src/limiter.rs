@@ -47,6 +47,16 @@ impl RateLimiter {
         entry.1 += 1;
         Ok(())
     }
+
+    /// Whether `ip` has used up this minute's budget, without counting an event:
+    /// `Some(retry_after_secs)` when it has (for budgets of failures, counted by
+    /// [`RateLimiter::check`] only when one happens).
+    pub fn exceeded(&self, ip: IpAddr, now: i64) -> Option<u64> {
+        let window = now - now.rem_euclid(WINDOW);
+        let seen = self.seen.lock().ok()?;
+        let (w, n) = seen.get(&ip)?;
+        (*w == window && *n >= self.per_minute).then(|| (window + WINDOW - now).max(1) as u64)
+    }
 }
 
 #[cfg(test)]

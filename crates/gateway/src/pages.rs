@@ -244,6 +244,51 @@ pub fn admin_page(me: &str) -> String {
     )
 }
 
+/// `/.portcullis/account`: the person's API tokens (`account.js` lists, creates and revokes
+/// them through the JSON API). `who` is IdP data, so escaped.
+pub fn account_page(who: &str, public_origin: &str) -> String {
+    layout(
+        "API tokens",
+        &format!(
+            "<style>\
+label{{display:block;margin:.8rem 0 .2rem;font-weight:600}}\
+input,select{{font-size:1rem;padding:.4rem;border:1px solid #888;border-radius:4px;max-width:100%}}\
+input:focus-visible,select:focus-visible{{outline:3px solid #0b5cad;outline-offset:1px}}\
+table{{border-collapse:collapse;width:100%;margin-top:.5rem}}th,td{{text-align:left;padding:.4rem .3rem;border-bottom:1px solid #ddd;font-size:.95rem}}\
+button.secondary{{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8;padding:.3rem .8rem;font-size:.9rem}}\
+.new{{background:#f1f6ff;border:1px solid #9bb8e8;border-radius:6px;padding:1rem;margin:1rem 0}}\
+.new input{{width:100%;font-family:ui-monospace,monospace;font-size:.9rem;line-height:1.6;padding:.5rem .4rem;box-sizing:border-box}}\
+.error{{color:#a40000}}code{{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}}\
+.sr-only{{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}}</style>\
+<h1>API tokens</h1>\
+<p>Signed in as <strong>{who}</strong>. An API token lets the <code>portcullis</code> command-line tool and your scripts act as you. Treat it like a password.</p>\
+<h2>Create a token</h2>\
+<form id=\"create\"><label for=\"token-name\">Name</label>\
+<input id=\"token-name\" name=\"name\" required maxlength=\"64\" autocomplete=\"off\" aria-describedby=\"name-help\">\
+<p id=\"name-help\" class=\"muted\">For example the machine or script that will use it.</p>\
+<label for=\"token-expiry\">Expires</label>\
+<select id=\"token-expiry\" name=\"expires_in_days\"><option value=\"30\">in 30 days</option><option value=\"90\" selected>in 90 days</option><option value=\"365\">in one year</option><option value=\"\">never</option></select>\
+<p><button type=\"submit\">Create token</button></p></form>\
+<div id=\"created\" class=\"new\" hidden tabindex=\"-1\" aria-labelledby=\"created-title\">\
+<h3 id=\"created-title\">Your new token</h3>\
+<p>Copy it now: it is shown only once. Then run <code>portcullis login --url {origin}</code> and paste it.</p>\
+<label for=\"token-value\">Token</label><input id=\"token-value\" readonly>\
+<p><button id=\"copy\" type=\"button\">Copy to clipboard</button> <span id=\"copy-status\" role=\"status\" aria-live=\"polite\"></span></p></div>\
+<p id=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+<h2>Your tokens</h2>\
+<p id=\"empty\" hidden>You have no active tokens.</p>\
+<table id=\"tokens\" hidden><caption class=\"sr-only\">Your API tokens</caption>\
+<thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Id</th><th scope=\"col\">Created</th><th scope=\"col\">Expires</th><th scope=\"col\">Last used</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead>\
+<tbody></tbody></table>\
+<noscript><p>This page needs JavaScript.</p></noscript>\
+<p><a href=\"/\">Back to the application</a> · <a href=\"/api/logout\">Sign out</a></p>\
+<script type=\"module\" src=\"/.portcullis/account.js\"></script>",
+            who = html_escape::encode_text(who),
+            origin = html_escape::encode_text(public_origin),
+        ),
+    )
+}
+
 /// A temporary failure on a page the person asked for: "Try again" reloads that same page
 /// (not `/`), so nothing they were doing is lost.
 pub fn retry_page(status: StatusCode, message: &str) -> String {

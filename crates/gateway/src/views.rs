@@ -108,6 +108,8 @@ impl UserCache {
 pub struct Views {
     pub revoked: RevocationView,
     pub users: UserCache,
+    /// API tokens: cached records, revoked ids, failure counters.
+    pub tokens: crate::tokens::TokenCache,
 }
 
 impl Views {
@@ -115,6 +117,7 @@ impl Views {
         match change {
             Change::SessionRevoked { id, expires_at } => self.revoked.revoke(id, *expires_at, now),
             Change::User { id } => self.users.evict(id),
+            Change::ApiTokenRevoked { id } => self.tokens.revoke(id, now),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! a stream each replica applies to its in-memory views (PostgreSQL `LISTEN/NOTIFY` wakes it at
 //! once, a catch-up query by cursor makes it complete after a reconnect).
 
+mod api_tokens;
 mod backend;
 pub mod feed;
 mod model;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use portcullis_core::claims::MappedUser;
 
+pub use api_tokens::{ApiToken, ApiTokenStore, Created};
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
 pub use model::{
@@ -279,6 +281,7 @@ pub enum Table {
     Changes,
     DpopProofs,
     Audit,
+    ApiTokens,
 }
 
 #[cfg(feature = "testing")]
@@ -291,6 +294,7 @@ impl Table {
             Table::Changes => "changes",
             Table::DpopProofs => "dpop_proofs",
             Table::Audit => "audit_events",
+            Table::ApiTokens => "api_tokens",
         }
     }
 }
@@ -304,6 +308,7 @@ pub trait Backend:
     + ProofReplayStore
     + AuditLog
     + AdminStore
+    + ApiTokenStore
     + Health
 {
 }
@@ -315,6 +320,7 @@ impl<
         + ProofReplayStore
         + AuditLog
         + AdminStore
+        + ApiTokenStore
         + Health,
 > Backend for T
 {
@@ -330,6 +336,7 @@ pub struct Store {
     pub proofs: Arc<dyn ProofReplayStore>,
     pub audit: Arc<dyn AuditLog>,
     pub admin: Arc<dyn AdminStore>,
+    pub tokens: Arc<dyn ApiTokenStore>,
     pub health: Arc<dyn Health>,
     kind: &'static str,
 }
@@ -351,6 +358,7 @@ impl Store {
             proofs: backend.clone(),
             audit: backend.clone(),
             admin: backend.clone(),
+            tokens: backend.clone(),
             health: backend,
             kind,
         }

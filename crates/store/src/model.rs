@@ -149,6 +149,8 @@ pub enum Change {
     SessionRevoked { id: String, expires_at: i64 },
     /// A user's state changed (deactivated, re-enabled): drop any cached copy.
     User { id: String },
+    /// An API token was revoked: refuse it from now on (R-AT-3).
+    ApiTokenRevoked { id: String },
 }
 
 /// A [`Change`] with its position in the log.
@@ -165,6 +167,7 @@ impl Change {
         match self {
             Change::SessionRevoked { id, expires_at } => ("session_revoked", id, *expires_at),
             Change::User { id } => ("user", id, 0),
+            Change::ApiTokenRevoked { id } => ("api_token_revoked", id, 0),
         }
     }
 
@@ -175,6 +178,7 @@ impl Change {
                 expires_at,
             }),
             "user" => Some(Change::User { id: subject }),
+            "api_token_revoked" => Some(Change::ApiTokenRevoked { id: subject }),
             _ => None,
         }
     }

@@ -22,6 +22,9 @@ pub struct SessionKeys {
     /// only, so stored tokens survive a rotation).
     refresh_token: Option<SealKey>,
     previous_refresh_token: Option<SealKey>,
+    /// The pepper of API token hashes (R-AT-1), and the previous secret's during a rotation.
+    api_token_pepper: hmac::Key,
+    previous_api_token_pepper: Option<hmac::Key>,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -73,6 +76,8 @@ impl SessionKeys {
             dpop_nonce: derive(&prk, b"dpop-nonce"),
             refresh_token: seal_key(&prk),
             previous_refresh_token: None,
+            api_token_pepper: derive(&prk, b"api-token-pepper"),
+            previous_api_token_pepper: None,
         }
     }
 
@@ -81,6 +86,7 @@ impl SessionKeys {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(previous.as_bytes());
         self.previous_session_jwt = Some(derive(&prk, b"session+jwt"));
         self.previous_refresh_token = seal_key(&prk);
+        self.previous_api_token_pepper = Some(derive(&prk, b"api-token-pepper"));
         self
     }
 
@@ -137,6 +143,15 @@ impl SessionKeys {
     pub fn dpop_nonce(&self) -> &hmac::Key {
         &self.dpop_nonce
     }
+
+    /// The pepper API tokens are hashed with (R-AT-1): new tokens use the current one; during
+    /// a signing-secret rotation tokens hashed with the previous one still verify.
+    pub fn api_token_pepper(&self) -> crate::apitoken::Pepper<'_> {
+        crate::apitoken::Pepper {
+            current: &self.api_token_pepper,
+            previous: self.previous_api_token_pepper.as_ref(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -149,12 +164,15 @@ mod tests {
         let a = hmac::sign(k.session_jwt(), b"x");
         let b = hmac::sign(k.tx_binding(), b"x");
         assert_ne!(a.as_ref(), b.as_ref());
-        let others = [k.csrf(), k.dpop_nonce()].map(|key| hmac::sign(key, b"x"));
+        let others = [k.csrf(), k.dpop_nonce(), k.api_token_pepper().current]
+            .map(|key| hmac::sign(key, b"x"));
         for o in &others {
             assert_ne!(o.as_ref(), a.as_ref());
             assert_ne!(o.as_ref(), b.as_ref());
         }
         assert_ne!(others[0].as_ref(), others[1].as_ref());
+        assert_ne!(others[2].as_ref(), others[0].as_ref());
+        assert_ne!(others[2].as_ref(), others[1].as_ref());
         let k2 = SessionKeys::derive("0123456789abcdef0123456789abcdeX");
         assert_ne!(hmac::sign(k2.session_jwt(), b"x").as_ref(), a.as_ref());
         // deterministic: restarts keep sessions valid

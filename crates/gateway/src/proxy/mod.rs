@@ -257,8 +257,9 @@ async fn forward(
         &state.cookies,
         Some(peer.ip()),
         rules,
-        // Sessions travel in cookies; an Authorization header is the app's own (for now).
-        false,
+        // Sessions travel in cookies, and another Authorization header is the app's own; one
+        // that carried a Portcullis API token never reaches the app (R-HD-4).
+        authed.as_ref().is_some_and(|a| a.api_token().is_some()),
     );
     let body = LimitedBody::new(body, rules.max_body_bytes, rules.body_timeout);
     let mut resp = match up

@@ -18,6 +18,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 pub struct SessionWatch {
     pub sid: Option<String>,
     pub exp: i64,
+    /// The API token id, for tunnels opened with one.
+    pub token: Option<String>,
 }
 
 impl SessionWatch {
@@ -25,6 +27,7 @@ impl SessionWatch {
         SessionWatch {
             sid: a.session().map(|s| s.sid.clone()),
             exp: a.expires_at(),
+            token: a.api_token().map(|t| t.id.clone()),
         }
     }
 
@@ -33,6 +36,10 @@ impl SessionWatch {
         self.sid
             .as_deref()
             .is_some_and(|sid| state.views.revoked.is_revoked(sid))
+            || self
+                .token
+                .as_deref()
+                .is_some_and(|id| state.views.tokens.is_revoked(id))
             || state.now() >= self.exp
     }
 }

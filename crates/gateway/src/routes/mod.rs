@@ -1,6 +1,7 @@
 //! Portcullis's own endpoints. Everything else goes to the upstream (see `proxy`).
 
 pub mod admin;
+pub mod api_tokens;
 pub mod backchannel;
 pub mod callback;
 pub mod health;

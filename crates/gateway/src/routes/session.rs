@@ -37,15 +37,24 @@ pub async fn session(auth: Result<MaybeAuthed, WebError>) -> Response {
                 None => (a.expires_at(), 0),
             };
             // The profile's fields flattened next to the internal id and login times.
-            Json(json!({
+            let mut body = json!({
                 "user": a.user.as_ref(),
                 "roles": a.roles.as_deref().unwrap_or_default(),
                 "session": {
                     "expires_at": expires_at,
                     "auth_time": auth_time,
                 },
-            }))
-            .into_response()
+            });
+            // Signed in with an API token (the command-line tool's `whoami`): which one.
+            if let Some(t) = a.api_token() {
+                body["session"] = json!(null);
+                body["api_token"] = json!({
+                    "id": t.id,
+                    "name": t.name,
+                    "expires_at": t.expires_at,
+                });
+            }
+            Json(body).into_response()
         }
         // The API answers JSON whatever the Accept header says.
         Ok(MaybeAuthed(None)) => WebError::Unauthorized.render_as(true),
@@ -148,6 +157,13 @@ pub async fn logout(
     same_origin(&state, &headers)?;
     // A bound session without its proof (or any refused credential) signs nobody out.
     let auth = auth?;
+    // An API token is not a browser session: there is nothing to sign out, and its request
+    // gets no cookies (revoking is done on the account page).
+    if auth.0.as_ref().is_some_and(|a| a.api_token().is_some()) {
+        return Err(WebError::Forbidden(
+            "An API token cannot sign out; revoke it on the account page instead.".into(),
+        ));
+    }
     // The ID token of the sign-in, for `id_token_hint` (read before the session ends).
     let mut id_token_hint = None;
     if let MaybeAuthed(Some(a)) = &auth

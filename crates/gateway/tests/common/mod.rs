@@ -1163,3 +1163,54 @@ pub async fn post_logout(b: &Browser, env: &TestEnv) -> Resp {
     )
     .await
 }
+
+// ------------------------------------------------------------------------------------------
+// API tokens (appended)
+// ------------------------------------------------------------------------------------------
+
+/// `POST /api/tokens` as the signed-in browser `b` (CSRF header and DPoP proof as the account
+/// page sends them); `days` `None` asks for a token that does not expire.
+pub async fn create_token(b: &Browser, env: &TestEnv, name: &str, days: Option<i64>) -> Resp {
+    let url = format!("{}/api/tokens", env.base);
+    b.send(
+        b.raw()
+            .post(&url)
+            .header("accept", "application/json")
+            .json(&json!({"name": name, "expires_in_days": days})),
+        &url,
+    )
+    .await
+}
+
+/// Create a token (201 expected) and return its plaintext and id.
+pub async fn new_token(b: &Browser, env: &TestEnv, name: &str) -> (String, String) {
+    let r = create_token(b, env, name, Some(30)).await;
+    assert_eq!(r.status, 201, "token creation: {}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    (
+        v["token"].as_str().unwrap().to_string(),
+        v["id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A plain HTTP client (no cookies, no proofs) whose connections come from `local` (any
+/// 127.0.0.0/8 address reaches the loopback listener): a program using a token.
+pub fn program(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Send `req` and keep the whole answer.
+pub async fn answer(req: reqwest::RequestBuilder) -> Resp {
+    let r = req.send().await.unwrap();
+    let url = r.url().to_string();
+    Resp {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        url,
+        body: r.text().await.unwrap_or_default(),
+    }
+}

@@ -5,6 +5,7 @@
 //! generic function far harder to read). What differs — connecting, migrations, how other
 //! replicas are told about a change — lives in `sqlite.rs` and `postgres.rs`.
 
+pub(crate) mod api_tokens;
 pub mod postgres;
 pub mod sqlite;
 

@@ -1,0 +1,263 @@
+//! Conformance of the API token store (R-AT) on both backends: every case runs once on SQLite
+//! (in memory) and once on PostgreSQL (a fresh database per case on the server named by
+//! `PORTCULLIS_TEST_POSTGRES_URL`). Kept beside `conformance.rs`, with the same shape.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portcullis_core::claims::MappedUser;
+use portcullis_core::time::ManualClock;
+use portcullis_store::feed::{self, Cursor};
+use portcullis_store::{ApiToken, Change, Created, Store, Table};
+
+fn mapped(sub: &str) -> MappedUser {
+    MappedUser {
+        issuer: "https://idp".into(),
+        subject: sub.into(),
+        user_id: sub.into(),
+        email: None,
+        name: None,
+        given_name: None,
+        family_name: None,
+        picture: None,
+        provider: None,
+        username: None,
+        groups: vec![],
+    }
+}
+
+fn token(id: &str, user: &str, created: i64, expires: Option<i64>) -> ApiToken {
+    ApiToken {
+        id: id.into(),
+        user_id: user.into(),
+        name: format!("name of {id}"),
+        secret_hash: vec![7; 32],
+        created_at: created,
+        expires_at: expires,
+        revoked_at: None,
+        last_used: None,
+    }
+}
+
+/// Two handles on one database (two replicas). SQLite: the same handle twice.
+async fn open(backend: &str) -> (Store, Store) {
+    match backend {
+        "sqlite" => {
+            let s = Store::open_sqlite(":memory:").await.unwrap();
+            (s.clone(), s)
+        }
+        _ => {
+            let url = portcullis_store::testing::fresh_postgres_database().await;
+            let a = Store::open_postgres(&url).await.unwrap();
+            let b = Store::open_postgres(&url).await.unwrap();
+            (a, b)
+        }
+    }
+}
+
+macro_rules! conformance {
+    ($name:ident, |$s:ident, $other:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn case($s: Store, $other: Store) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let (a, b) = open("sqlite").await;
+                case(a, b).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let (a, b) = open("postgres").await;
+                case(a, b).await;
+            }
+        }
+    };
+}
+
+/// A user `u-{sub}`.
+async fn user(s: &Store, sub: &str) -> String {
+    s.users
+        .upsert_user(&mapped(sub), &format!("u-{sub}"), 1)
+        .await
+        .unwrap()
+        .id
+}
+
+conformance!(r_at_1_tokens_round_trip_with_their_hash_only, |s, b| {
+    let u = user(&s, "a").await;
+    let t = token("aaaaaaaaaaaa", &u, 100, Some(1000));
+    assert_eq!(
+        s.tokens.create_api_token(&t, 5, 100).await.unwrap(),
+        Created::Created
+    );
+    // Read back on the other replica: every field, the hash as bytes.
+    assert_eq!(b.tokens.api_token(&t.id).await.unwrap(), Some(t.clone()));
+    assert_eq!(s.tokens.api_token("unknownxxxxx").await.unwrap(), None);
+    let forever = token("bbbbbbbbbbbb", &u, 200, None);
+    s.tokens.create_api_token(&forever, 5, 200).await.unwrap();
+    let listed = b.tokens.api_tokens_of(&u).await.unwrap();
+    assert_eq!(listed, vec![forever.clone(), t.clone()], "newest first");
+    assert!(s.tokens.api_tokens_of("u-nobody").await.unwrap().is_empty());
+    // A duplicate id is an error, not a second row.
+    assert!(s.tokens.create_api_token(&t, 5, 300).await.is_err());
+    assert_eq!(s.count(Table::ApiTokens).await.unwrap(), 2);
+});
+
+conformance!(r_at_1_live_tokens_per_user_are_bounded, |s, _b| {
+    let u = user(&s, "a").await;
+    let other = user(&s, "b").await;
+    for (i, id) in ["t00000000001", "t00000000002"].iter().enumerate() {
+        let r = s
+            .tokens
+            .create_api_token(&token(id, &u, 10 + i as i64, None), 2, 10)
+            .await
+            .unwrap();
+        assert_eq!(r, Created::Created);
+    }
+    let third = token("t00000000003", &u, 20, None);
+    assert_eq!(
+        s.tokens.create_api_token(&third, 2, 20).await.unwrap(),
+        Created::LimitReached
+    );
+    assert_eq!(
+        s.count(Table::ApiTokens).await.unwrap(),
+        2,
+        "nothing stored"
+    );
+    // Another person has their own budget.
+    assert_eq!(
+        s.tokens
+            .create_api_token(&token("t00000000004", &other, 20, None), 2, 20)
+            .await
+            .unwrap(),
+        Created::Created
+    );
+    // Revoked and expired tokens do not count.
+    assert!(
+        s.tokens
+            .revoke_api_token(&u, "t00000000001", 30)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.tokens.create_api_token(&third, 2, 30).await.unwrap(),
+        Created::Created
+    );
+    let short = token("t00000000005", &other, 40, Some(50));
+    s.tokens.create_api_token(&short, 2, 40).await.unwrap();
+    let later = token("t00000000006", &other, 60, None);
+    assert_eq!(
+        s.tokens.create_api_token(&later, 2, 60).await.unwrap(),
+        Created::Created,
+        "t5 expired at 50"
+    );
+});
+
+conformance!(r_at_3_revocation_is_owner_only_and_logged, |s, _b| {
+    let u = user(&s, "a").await;
+    let mallory = user(&s, "m").await;
+    let t = token("aaaaaaaaaaaa", &u, 100, None);
+    s.tokens.create_api_token(&t, 5, 100).await.unwrap();
+    let before = s.changes.latest_seq().await.unwrap();
+    assert!(
+        !s.tokens
+            .revoke_api_token(&mallory, &t.id, 110)
+            .await
+            .unwrap(),
+        "not Mallory's to revoke"
+    );
+    assert!(
+        s.changes
+            .changes_since(before, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.tokens.revoke_api_token(&u, &t.id, 120).await.unwrap());
+    assert!(
+        !s.tokens.revoke_api_token(&u, &t.id, 130).await.unwrap(),
+        "once"
+    );
+    let got = s.tokens.api_token(&t.id).await.unwrap().unwrap();
+    assert_eq!(got.revoked_at, Some(120));
+    assert!(!got.is_live(120));
+    assert!(s.tokens.api_tokens_of(&u).await.unwrap().is_empty());
+    let log = s.changes.changes_since(before, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        log[0].change,
+        Change::ApiTokenRevoked {
+            id: "aaaaaaaaaaaa".into()
+        }
+    );
+    assert_eq!(log[0].at, 120);
+});
+
+conformance!(r_at_1_last_used_only_moves_forward, |s, b| {
+    let u = user(&s, "a").await;
+    let t = token("aaaaaaaaaaaa", &u, 100, None);
+    s.tokens.create_api_token(&t, 5, 100).await.unwrap();
+    s.tokens.touch_api_token(&t.id, 200).await.unwrap();
+    b.tokens.touch_api_token(&t.id, 150).await.unwrap();
+    assert_eq!(
+        s.tokens.api_token(&t.id).await.unwrap().unwrap().last_used,
+        Some(200)
+    );
+    s.tokens.touch_api_token("unknownxxxxx", 300).await.unwrap();
+});
+
+conformance!(r_at_1_tokens_go_with_their_user, |s, _b| {
+    let u = user(&s, "a").await;
+    s.tokens
+        .create_api_token(&token("aaaaaaaaaaaa", &u, 1, None), 5, 1)
+        .await
+        .unwrap();
+    assert!(
+        s.tokens
+            .create_api_token(&token("bbbbbbbbbbbb", "u-nobody", 1, None), 5, 1)
+            .await
+            .is_err(),
+        "a token belongs to an existing user"
+    );
+});
+
+conformance!(
+    r_at_3_revocation_reaches_another_replica_within_a_second,
+    |a, b| {
+        let u = user(&a, "a").await;
+        a.tokens
+            .create_api_token(&token("aaaaaaaaaaaa", &u, 1, None), 5, 1)
+            .await
+            .unwrap();
+        let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
+        let sink = seen.clone();
+        let start = b.changes.latest_seq().await.unwrap();
+        let follower = feed::follow(
+            b.changes.clone(),
+            ManualClock::new(1_000),
+            Cursor::after(start),
+            move |c| sink.lock().unwrap().push(c.clone()),
+        );
+        a.tokens
+            .revoke_api_token(&u, "aaaaaaaaaaaa", 2)
+            .await
+            .unwrap();
+        let want = vec![Change::ApiTokenRevoked {
+            id: "aaaaaaaaaaaa".into(),
+        }];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while *seen.lock().unwrap() != want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not delivered within 1 s: {:?}",
+                seen.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        follower.abort();
+    }
+);
