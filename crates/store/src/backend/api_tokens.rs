@@ -36,7 +36,7 @@ macro_rules! api_token_backend {
                     max_live: i64,
                     now: i64,
                 ) -> Result<Created, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.write_tx().await?;
                     // PostgreSQL: serialise one owner's creations on their user row, so two
                     // concurrent requests cannot both pass the count (SQLite has one writer).
                     if <$db as sqlx::Database>::NAME == "PostgreSQL" {
@@ -101,7 +101,7 @@ macro_rules! api_token_backend {
                     id: &str,
                     now: i64,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.write_tx().await?;
                     let r = sqlx::query(
                         "UPDATE api_tokens SET revoked_at = $3 \
                          WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",

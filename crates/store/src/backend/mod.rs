@@ -268,7 +268,7 @@ macro_rules! sql_backend {
                 new_id: &str,
                 now: i64,
             ) -> Result<User, StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 let user = self.upsert_in(&mut t, m, new_id, now).await?;
                 t.commit().await?;
                 self.wake.notify_waiters();
@@ -344,7 +344,7 @@ macro_rules! sql_backend {
                 flag: Option<bool>,
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 let mut q = sqlx::query(sql).bind(id);
                 if let Some(flag) = flag {
                     q = q.bind(flag);
@@ -370,7 +370,7 @@ macro_rules! sql_backend {
                 session: &Session,
                 now: i64,
             ) -> Result<(User, Session), StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 let user = self.upsert_in(&mut t, m, new_user_id, now).await?;
                 let s = Session {
                     user_id: user.id.clone(),
@@ -399,7 +399,7 @@ macro_rules! sql_backend {
             }
 
             async fn revoke_session(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 let expires_at: Option<i64> = sqlx::query_scalar(
                     "UPDATE sessions SET revoked_at = $2, refresh_token = NULL \
                      WHERE id = $1 AND revoked_at IS NULL RETURNING expires_at",
@@ -451,7 +451,7 @@ macro_rules! sql_backend {
                 iat: i64,
                 now: i64,
             ) -> Result<LogoutOutcome, StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 // The user(s) the token names. With a sid, only users of this issuer that own
                 // a session with that sid (any state: an already ended session still names
                 // its user); with a sub too, only that user.
@@ -613,7 +613,7 @@ macro_rules! sql_backend {
                 done: &RecheckDone<'_>,
                 now: i64,
             ) -> Result<RecheckSaved, StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 let user_id: Option<String> = sqlx::query_scalar(
                     "UPDATE sessions SET refresh_token = $3, recheck_at = $4, \
                      recheck_failures = 0, recheck_lease = NULL, recheck_lease_until = NULL \
@@ -712,7 +712,7 @@ macro_rules! sql_backend {
                 tx: &LoginTx,
                 limits: TxLimits,
             ) -> Result<(), StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 sqlx::query("DELETE FROM login_tx WHERE expires_at < $1")
                     .bind(tx.created_at)
                     .execute(&mut *t)
@@ -1073,7 +1073,7 @@ macro_rules! sql_backend {
                 user_id: &str,
                 now: i64,
             ) -> Result<Vec<(String, i64)>, StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 let revoked = self.revoke_user_sessions_in(&mut t, user_id, now).await?;
                 t.commit().await?;
                 if !revoked.is_empty() {
@@ -1087,7 +1087,7 @@ macro_rules! sql_backend {
                 user_id: &str,
                 now: i64,
             ) -> Result<Deactivation, StoreError> {
-                let mut t = self.pool.begin().await?;
+                let mut t = self.write_tx().await?;
                 let changed = sqlx::query(
                     "UPDATE users SET admin_disabled = TRUE WHERE id = $1 AND admin_disabled = FALSE",
                 )

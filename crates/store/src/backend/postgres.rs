@@ -52,6 +52,12 @@ impl PgStore {
         })
     }
 
+    /// Start a write transaction (SQLite's needs `BEGIN IMMEDIATE`; PostgreSQL's row locks
+    /// need nothing special).
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     async fn announce(
         &self,
         t: &mut sqlx::Transaction<'_, sqlx::Postgres>,

@@ -52,6 +52,14 @@ impl SqliteStore {
         })
     }
 
+    /// Start a write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock at once (waiting
+    /// up to the busy timeout): a deferred transaction that reads before it writes fails with
+    /// `SQLITE_BUSY_SNAPSHOT` — which no busy timeout waits out — whenever another connection
+    /// wrote in between (seen with an audit insert racing a sign-in).
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// Nothing to do inside the transaction: followers in this process are woken after the
     /// commit.
     async fn announce(
