@@ -66,7 +66,7 @@ unset PROOFS
 
 # One bare ES256 verification, counted the same way.
 cargo build --release -q -p portcullis-core --example es256_verify
-example=target/release/examples/es256_verify
+example=${CARGO_TARGET_DIR:-target}/release/examples/es256_verify
 verifies() { # n → total instructions of the example doing n verifications
   valgrind --tool=callgrind --callgrind-out-file="$work/es.$1.out" -q "$example" "$1"
   awk '/^totals:/ {print $2}' "$work/es.$1.out"
