@@ -7,6 +7,7 @@
 pub mod apitoken;
 pub mod authz;
 pub mod claims;
+pub mod cli_login;
 pub mod config;
 pub mod headers;
 pub mod jose;

@@ -11,6 +11,7 @@
 
 mod api_tokens;
 mod backend;
+mod cli_grants;
 pub mod feed;
 mod model;
 #[cfg(feature = "testing")]
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 use portcullis_core::claims::MappedUser;
 
 pub use api_tokens::{ApiToken, ApiTokenStore, Created};
+pub use cli_grants::{CliGrant, CliGrantStore, GrantKind};
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
 pub use model::{
@@ -282,6 +284,7 @@ pub enum Table {
     DpopProofs,
     Audit,
     ApiTokens,
+    CliGrants,
 }
 
 #[cfg(feature = "testing")]
@@ -295,6 +298,7 @@ impl Table {
             Table::DpopProofs => "dpop_proofs",
             Table::Audit => "audit_events",
             Table::ApiTokens => "api_tokens",
+            Table::CliGrants => "cli_grants",
         }
     }
 }
@@ -309,6 +313,7 @@ pub trait Backend:
     + AuditLog
     + AdminStore
     + ApiTokenStore
+    + CliGrantStore
     + Health
 {
 }
@@ -321,6 +326,7 @@ impl<
         + AuditLog
         + AdminStore
         + ApiTokenStore
+        + CliGrantStore
         + Health,
 > Backend for T
 {
@@ -337,6 +343,7 @@ pub struct Store {
     pub audit: Arc<dyn AuditLog>,
     pub admin: Arc<dyn AdminStore>,
     pub tokens: Arc<dyn ApiTokenStore>,
+    pub cli_grants: Arc<dyn CliGrantStore>,
     pub health: Arc<dyn Health>,
     kind: &'static str,
 }
@@ -359,6 +366,7 @@ impl Store {
             audit: backend.clone(),
             admin: backend.clone(),
             tokens: backend.clone(),
+            cli_grants: backend.clone(),
             health: backend,
             kind,
         }

@@ -6,6 +6,7 @@
 //! replicas are told about a change — lives in `sqlite.rs` and `postgres.rs`.
 
 pub(crate) mod api_tokens;
+pub(crate) mod cli_grants;
 pub mod postgres;
 pub mod sqlite;
 

@@ -87,3 +87,4 @@ async fn listen(mut listener: PgListener, wake: Arc<Notify>) {
 
 super::sql_backend!(PgStore, sqlx::Postgres, PgRow);
 super::api_tokens::api_token_backend!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::cli_grants::cli_grant_backend!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -72,3 +72,4 @@ impl SqliteStore {
 
 super::sql_backend!(SqliteStore, sqlx::Sqlite, SqliteRow);
 super::api_tokens::api_token_backend!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::cli_grants::cli_grant_backend!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
