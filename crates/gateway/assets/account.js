@@ -105,4 +105,58 @@ $('copy').addEventListener('click', async () => {
   $('copy-status').textContent = 'Copied.';
 });
 
+// Signing in a device (RFC 8628): look the code up first, so the person sees which machine
+// asks before approving it.
+let pendingCode = null;
+const deviceStatus = (text, error = false) => {
+  $('device-status').textContent = text;
+  $('device-status').className = error ? 'error' : '';
+};
+
+$('device').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  $('device-request').hidden = true;
+  pendingCode = null;
+  try {
+    const r = await api('/api/cli/device/lookup', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user_code: $('user-code').value }),
+    });
+    pendingCode = r.user_code;
+    $('device-machine').textContent = r.machine;
+    $('device-ip').textContent = r.client_ip ?? 'unknown';
+    $('device-when').textContent = `asked ${when(r.requested_at)}`;
+    $('device-token').textContent = r.token_name;
+    $('device-expiry').textContent = r.token_days == null ? 'does not expire' : `expires in ${r.token_days} days`;
+    deviceStatus('');
+    $('device-request').hidden = false;
+    $('device-request').focus();
+  } catch (e) {
+    deviceStatus(e.message, true);
+  }
+});
+
+async function decide(approve) {
+  if (!pendingCode) return;
+  try {
+    await api('/api/cli/device/decide', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user_code: pendingCode, approve }),
+    });
+    $('device-request').hidden = true;
+    $('user-code').value = '';
+    deviceStatus(approve
+      ? 'Approved. The command-line tool is signed in; its token is listed above.'
+      : 'Denied. The command-line tool was not signed in.');
+    pendingCode = null;
+    if (approve) setTimeout(() => refresh().catch(() => {}), 6000);
+  } catch (e) {
+    deviceStatus(e.message, true);
+  }
+}
+$('device-approve').addEventListener('click', () => decide(true));
+$('device-deny').addEventListener('click', () => decide(false));
+
 refresh().catch((e) => say(e.message, true));

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         // The API token routes (browser session only).
         .merge(routes::api_tokens::routes())
+        .merge(routes::cli_login::routes())
         // Only Portcullis's own answers; the app's responses keep the app's own headers.
         .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)

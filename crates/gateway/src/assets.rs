@@ -5,8 +5,9 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     ("account.js", include_str!("../assets/account.js")),
+    ("cli-login.js", include_str!("../assets/cli-login.js")),
     ("client.js", include_str!("../assets/client.js")),
     ("admin.js", include_str!("../assets/admin.js")),
     ("sign-in.js", include_str!("../assets/sign-in.js")),

@@ -189,8 +189,15 @@ pub(crate) fn cache_user(state: &AppState, user: User, now: i64) -> crate::views
     state.views.users.put(user, roles, now)
 }
 
-/// Portcullis's own API, which always wants a proof from a bound session.
-const OWN_API: [&str; 2] = ["/api/session", "/api/tokens"];
+/// Portcullis's own API, which always wants a proof from a bound session (the command-line
+/// sign-in's anonymous endpoints, `/api/cli/token` and `/api/cli/device`, take no session).
+const OWN_API: [&str; 5] = [
+    "/api/session",
+    "/api/tokens",
+    "/api/cli/authorize",
+    "/api/cli/device/lookup",
+    "/api/cli/device/decide",
+];
 /// Portcullis's own API prefixes, likewise (the admin API, the token API's item paths).
 const OWN_API_PREFIXES: [&str; 2] = ["/api/admin/", "/api/tokens/"];
 

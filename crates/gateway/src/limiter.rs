@@ -2,6 +2,7 @@
 //! clients can make the gateway do work (start sign-ins, guess tokens), never unboundedly.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -10,22 +11,23 @@ use std::sync::Mutex;
 const MAX_TRACKED: usize = 50_000;
 const WINDOW: i64 = 60;
 
-/// At most `per_minute` events per client address and minute.
-pub struct RateLimiter {
+/// At most `per_minute` events per key and minute: a client address by default, or another
+/// key (a signed-in person guessing device codes).
+pub struct RateLimiter<K = IpAddr> {
     per_minute: u32,
-    seen: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    seen: Mutex<HashMap<K, (i64, u32)>>,
 }
 
-impl RateLimiter {
-    pub fn new(per_minute: u32) -> RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    pub fn new(per_minute: u32) -> RateLimiter<K> {
         RateLimiter {
             per_minute,
             seen: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Count one event for `ip` at `now`; `Err(retry_after_secs)` when over the limit.
-    pub fn check(&self, ip: IpAddr, now: i64) -> Result<(), u64> {
+    /// Count one event for `ip` (the key) at `now`; `Err(retry_after_secs)` when over the limit.
+    pub fn check(&self, ip: K, now: i64) -> Result<(), u64> {
         let window = now - now.rem_euclid(WINDOW);
         // A poisoned lock only loses counts; never a reason to refuse service.
         let Ok(mut seen) = self.seen.lock() else {
@@ -51,10 +53,10 @@ impl RateLimiter {
     /// Whether `ip` has used up this minute's budget, without counting an event:
     /// `Some(retry_after_secs)` when it has (for budgets of failures, counted by
     /// [`RateLimiter::check`] only when one happens).
-    pub fn exceeded(&self, ip: IpAddr, now: i64) -> Option<u64> {
+    pub fn exceeded(&self, ip: &K, now: i64) -> Option<u64> {
         let window = now - now.rem_euclid(WINDOW);
         let seen = self.seen.lock().ok()?;
-        let (w, n) = seen.get(&ip)?;
+        let (w, n) = seen.get(ip)?;
         (*w == window && *n >= self.per_minute).then(|| (window + WINDOW - now).max(1) as u64)
     }
 }
@@ -66,7 +68,7 @@ mod tests {
 
     #[test]
     fn limits_per_address_and_window() {
-        let l = RateLimiter::new(3);
+        let l: RateLimiter = RateLimiter::new(3);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..3 {

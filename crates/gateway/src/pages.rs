@@ -246,7 +246,7 @@ pub fn admin_page(me: &str) -> String {
 
 /// `/.portcullis/account`: the person's API tokens (`account.js` lists, creates and revokes
 /// them through the JSON API). `who` is IdP data, so escaped.
-pub fn account_page(who: &str, public_origin: &str) -> String {
+pub fn account_page(who: &str, public_origin: &str, user_code: Option<&str>) -> String {
     layout(
         "API tokens",
         &format!(
@@ -280,11 +280,72 @@ button.secondary{{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8;padding
 <table id=\"tokens\" hidden><caption class=\"sr-only\">Your API tokens</caption>\
 <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Id</th><th scope=\"col\">Created</th><th scope=\"col\">Expires</th><th scope=\"col\">Last used</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead>\
 <tbody></tbody></table>\
+<h2 id=\"device-title\">Sign in a device</h2>\
+<p>Ran <code>portcullis login --device</code> on a machine without a browser? Enter the code it shows.</p>\
+<form id=\"device\" aria-labelledby=\"device-title\"><label for=\"user-code\">Code from the terminal</label>\
+<input id=\"user-code\" name=\"user_code\" required maxlength=\"16\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" placeholder=\"BCDF-GHJK\" value=\"{code}\">\
+<p><button type=\"submit\">Continue</button></p></form>\
+<div id=\"device-request\" class=\"new\" hidden tabindex=\"-1\" aria-labelledby=\"device-request-title\">\
+<h3 id=\"device-request-title\">Approve this sign-in?</h3>\
+<p>The command-line tool on <strong id=\"device-machine\"></strong> (from address <span id=\"device-ip\"></span>, <span id=\"device-when\"></span>) asks for an API token named <strong id=\"device-token\"></strong> that <span id=\"device-expiry\"></span>.</p>\
+<p><strong>Only approve if you started this sign-in yourself, just now.</strong> Never approve a code someone else sent you.</p>\
+<p><button id=\"device-approve\" type=\"button\">Approve</button> <button id=\"device-deny\" type=\"button\" class=\"secondary\">Deny</button></p></div>\
+<p id=\"device-status\" role=\"status\" aria-live=\"polite\"></p>\
 <noscript><p>This page needs JavaScript.</p></noscript>\
 <p><a href=\"/\">Back to the application</a> · <a href=\"/api/logout\">Sign out</a></p>\
 <script type=\"module\" src=\"/.portcullis/account.js\"></script>",
             who = html_escape::encode_text(who),
             origin = html_escape::encode_text(public_origin),
+            code = html_escape::encode_double_quoted_attribute(user_code.unwrap_or("")),
+        ),
+    )
+}
+
+/// What the consent page of a command-line sign-in shows (every value is escaped).
+pub struct CliConsent<'a> {
+    pub who: &'a str,
+    pub machine: &'a str,
+    pub token_name: &'a str,
+    pub token_days: Option<i64>,
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    pub code_challenge: &'a str,
+}
+
+/// `GET /.portcullis/cli-login`: the person approves (or denies) an API token for the
+/// command-line tool on a named machine. Its script posts the request back with the answer;
+/// the server checks it all again.
+pub fn cli_consent_page(c: &CliConsent<'_>) -> String {
+    let attr = |v: &str| html_escape::encode_double_quoted_attribute(v).into_owned();
+    let text = |v: &str| html_escape::encode_text(v).into_owned();
+    let expiry = match c.token_days {
+        Some(d) => format!("expires in {d} days"),
+        None => "does not expire".into(),
+    };
+    layout_with(
+        "Sign in the command-line tool",
+        ".new{background:#f1f6ff;border:1px solid #9bb8e8;border-radius:6px;padding:1rem;margin:1rem 0}\
+button.secondary{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8}\
+code{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px;word-break:break-all}.error{color:#a40000}",
+        &format!(
+            "<h1>Sign in the command-line tool</h1>\
+<p>Signed in as <strong>{who}</strong>.</p>\
+<div class=\"new\"><p>The <code>portcullis</code> command-line tool on <strong id=\"machine\">{machine}</strong> asks to act as you. If you approve, it receives an API token named <strong>{token}</strong> that {expiry}, at <code>{redirect}</code> on that machine.</p>\
+<p><strong>Only approve if you just ran <code>portcullis login --browser</code> there yourself.</strong> You can revoke the token at any time on your <a href=\"/.portcullis/account\">account page</a>.</p></div>\
+<form id=\"consent\" data-redirect-uri=\"{a_redirect}\" data-state=\"{a_state}\" data-code-challenge=\"{a_challenge}\" data-machine=\"{a_machine}\" data-expires-in-days=\"{a_days}\">\
+<p><button id=\"approve\" type=\"submit\">Approve</button> <button id=\"deny\" type=\"button\" class=\"secondary\">Deny</button></p></form>\
+<p id=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+<noscript><p>This page needs JavaScript.</p></noscript>\
+<script type=\"module\" src=\"/.portcullis/cli-login.js\"></script>",
+            who = text(c.who),
+            machine = text(c.machine),
+            token = text(c.token_name),
+            redirect = text(c.redirect_uri),
+            a_redirect = attr(c.redirect_uri),
+            a_state = attr(c.state),
+            a_challenge = attr(c.code_challenge),
+            a_machine = attr(c.machine),
+            a_days = c.token_days.map(|d| d.to_string()).unwrap_or_default(),
         ),
     )
 }

@@ -57,6 +57,8 @@ pub struct Inner {
     pub login_limiter: RateLimiter,
     /// Back-channel logout requests per source address (R-BCL: 60 per minute).
     pub bcl_limiter: RateLimiter,
+    /// Rate limits of the command-line sign-in.
+    pub cli: crate::routes::cli_login::CliLimits,
     /// The audit trail (store table + log line).
     pub audit: crate::audit::Audit,
     /// Tier 3 (R-DP): `None` when DPoP is turned off.
@@ -128,6 +130,7 @@ impl AppState {
             views,
             login_limiter,
             bcl_limiter: RateLimiter::new(60),
+            cli: Default::default(),
             audit,
             dpop,
             clock,

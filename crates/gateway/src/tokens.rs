@@ -178,7 +178,7 @@ pub async fn authenticate(
     // costs the gateway nothing. Only failures count: a valid token never uses this budget,
     // and works from any other address meanwhile.
     if let Some(ip) = peer
-        && let Some(retry) = cache.failures_by_ip.exceeded(ip, now)
+        && let Some(retry) = cache.failures_by_ip.exceeded(&ip, now)
     {
         return Err(WebError::RateLimited("API token attempts", retry));
     }

@@ -43,6 +43,9 @@ pub struct CliGrant {
     /// Codes: the PKCE S256 challenge and the loopback redirect URI they are bound to.
     pub code_challenge: Option<String>,
     pub redirect_uri: Option<String>,
+    /// The address the grant was started from (device grants: the CLI's), shown to the
+    /// person who decides.
+    pub client_ip: Option<String>,
     /// Device grants: seconds between polls, and the last poll.
     pub interval: i64,
     pub last_poll: Option<i64>,

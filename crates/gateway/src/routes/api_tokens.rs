@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -36,19 +36,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// JSON, never cached (a creation answer holds the plaintext).
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+pub(crate) fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     let mut r = (status, Json(body)).into_response();
     no_store(&mut r);
     r
 }
 
-fn refuse(e: WebError) -> Response {
+pub(crate) fn refuse(e: WebError) -> Response {
     let mut r = e.render_as(true);
     no_store(&mut r);
     r
 }
 
-fn invalid(message: String) -> Response {
+pub(crate) fn invalid(message: String) -> Response {
     answer(
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_request", "error_description": message}),
@@ -56,7 +56,7 @@ fn invalid(message: String) -> Response {
 }
 
 /// The signed-in person, by their browser session only; `unsafe_method` also needs CSRF.
-fn by_session(
+pub(crate) fn by_session(
     auth: Result<MaybeAuthed, WebError>,
     unsafe_method: bool,
 ) -> Result<Authed, WebError> {
@@ -233,44 +233,35 @@ fn not_found() -> Response {
     )
 }
 
-/// `GET /.portcullis/account`: the token page (its script does the rest). Not signed in: off
-/// to sign in and back here.
+/// `GET /.portcullis/account[?user_code=…]`: the token page, which is also where a device
+/// sign-in is approved (its script does the rest). Not signed in: off to sign in and back here.
 pub async fn account_page(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     auth: Result<MaybeAuthed, WebError>,
 ) -> Response {
-    let a = match auth {
-        Ok(MaybeAuthed(Some(a))) if a.api_token().is_none() => a,
-        Ok(MaybeAuthed(Some(_))) => {
-            return WebError::Forbidden(
-                "The account page needs a browser sign-in, not an API token.".into(),
-            )
-            .render_as(false);
-        }
-        Ok(MaybeAuthed(None)) => {
-            let rd: String =
-                url::form_urlencoded::byte_serialize(ACCOUNT_PATH.as_bytes()).collect();
-            let mut r = (
-                StatusCode::FOUND,
-                [(
-                    header::LOCATION,
-                    format!("{}/api/login?rd={rd}", state.public_origin),
-                )],
-            )
-                .into_response();
-            no_store(&mut r);
-            return r;
-        }
-        Err(e) => return e.render_as(false),
+    // RFC 8628 `verification_uri_complete`: the code pre-filled (still confirmed by a click).
+    let user_code = query.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "user_code")
+            .and_then(|(_, v)| portcullis_core::cli_login::normalize_user_code(&v))
+            .map(|c| portcullis_core::cli_login::display_user_code(&c))
+    });
+    let return_to = match &user_code {
+        Some(c) => format!("{ACCOUNT_PATH}?user_code={c}"),
+        None => ACCOUNT_PATH.to_string(),
     };
-    let who = a
-        .user
-        .profile
-        .email
-        .as_deref()
-        .or(a.user.profile.name.as_deref())
-        .unwrap_or(&a.user.profile.user_id);
-    let mut r = Html(pages::account_page(who, &state.public_origin)).into_response();
+    let a = match super::cli_login::signed_in_page(&state, auth, &return_to) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let who = super::cli_login::display_name(&a);
+    let mut r = Html(pages::account_page(
+        who,
+        &state.public_origin,
+        user_code.as_deref(),
+    ))
+    .into_response();
     pages::allow_own_scripts(&mut r);
     no_store(&mut r);
     r

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api_tokens;
 pub mod backchannel;
 pub mod callback;
+pub mod cli_login;
 pub mod health;
 pub mod login;
 pub mod session;

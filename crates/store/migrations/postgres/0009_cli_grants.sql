@@ -10,6 +10,7 @@ CREATE TABLE cli_grants (
     token_days      BIGINT,
     code_challenge  TEXT,
     redirect_uri    TEXT,
+    client_ip       TEXT,
     poll_interval   BIGINT NOT NULL,
     last_poll       BIGINT,
     created_at      BIGINT NOT NULL,

@@ -10,6 +10,7 @@ CREATE TABLE cli_grants (
     token_days      INTEGER,
     code_challenge  TEXT,
     redirect_uri    TEXT,
+    client_ip       TEXT,
     poll_interval   INTEGER NOT NULL,
     last_poll       INTEGER,
     created_at      INTEGER NOT NULL,

@@ -13,7 +13,7 @@ macro_rules! cli_grant_backend {
             use crate::{CliGrant, CliGrantStore, GrantKind, StoreError};
 
             const COLUMNS: &str = "id, kind, user_code, user_id, status, machine, token_days, \
-                 code_challenge, redirect_uri, poll_interval, last_poll, created_at, expires_at";
+                 code_challenge, redirect_uri, client_ip, poll_interval, last_poll, created_at, expires_at";
 
             fn grant_from_row(r: &$row) -> Result<CliGrant, StoreError> {
                 let kind: String = r.try_get("kind")?;
@@ -33,6 +33,7 @@ macro_rules! cli_grant_backend {
                     token_days: r.try_get("token_days")?,
                     code_challenge: r.try_get("code_challenge")?,
                     redirect_uri: r.try_get("redirect_uri")?,
+                    client_ip: r.try_get("client_ip")?,
                     interval: r.try_get("poll_interval")?,
                     last_poll: r.try_get("last_poll")?,
                     created_at: r.try_get("created_at")?,
@@ -61,7 +62,7 @@ macro_rules! cli_grant_backend {
                     }
                     let sql = format!(
                         "INSERT INTO cli_grants ({COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                          ON CONFLICT DO NOTHING"
                     );
                     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -74,6 +75,7 @@ macro_rules! cli_grant_backend {
                         .bind(g.token_days)
                         .bind(&g.code_challenge)
                         .bind(&g.redirect_uri)
+                        .bind(&g.client_ip)
                         .bind(g.interval)
                         .bind(g.last_poll)
                         .bind(g.created_at)
