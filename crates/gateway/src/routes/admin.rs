@@ -211,22 +211,26 @@ fn roles_of(state: &AppState, user: &User) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn view(state: &AppState, u: &User) -> UserView {
-    let p = &u.profile;
-    UserView {
-        id: u.id.clone(),
-        issuer: p.issuer.clone(),
-        subject: p.subject.clone(),
-        email: p.email.clone(),
-        name: p.name.clone(),
-        username: p.username.clone(),
-        groups: p.groups.clone(),
-        roles: roles_of(state, u),
-        first_login: u.first_login,
-        last_login: u.last_login,
-        active: u.active,
-        admin_disabled: u.admin_disabled,
-        idp_deactivated: u.idp_deactivated,
+impl UserView {
+    /// `u` as the admin API shows them: the one mapping from a stored user, so a new field is
+    /// mapped once. Not `From<&User>`: the roles come from the current configuration.
+    fn of(state: &AppState, u: &User) -> UserView {
+        let p = &u.profile;
+        UserView {
+            id: u.id.clone(),
+            issuer: p.issuer.clone(),
+            subject: p.subject.clone(),
+            email: p.email.clone(),
+            name: p.name.clone(),
+            username: p.username.clone(),
+            groups: p.groups.clone(),
+            roles: roles_of(state, u),
+            first_login: u.first_login,
+            last_login: u.last_login,
+            active: u.active,
+            admin_disabled: u.admin_disabled,
+            idp_deactivated: u.idp_deactivated,
+        }
     }
 }
 
@@ -341,7 +345,7 @@ pub async fn list_users(
             let next = (users.len() as i64 == limit)
                 .then(|| users.last().map(|u| u.id.clone()))
                 .flatten();
-            let users = users.iter().map(|u| view(&state, u)).collect();
+            let users = users.iter().map(|u| UserView::of(&state, u)).collect();
             Ok(Json(UserPage { users, next }).into_response())
         }
         .await,
@@ -376,7 +380,7 @@ pub async fn get_user(
             let now = state.now();
             let sessions = state.store.admin.user_sessions(&user.id).await?;
             Ok(Json(UserDetail {
-                user: view(&state, &user),
+                user: UserView::of(&state, &user),
                 sessions: sessions.iter().map(|s| session_view(s, now)).collect(),
             })
             .into_response())
@@ -467,7 +471,7 @@ pub async fn deactivate(
             );
             let user = target(&state, &id).await?;
             Ok(Json(ActionResult {
-                user: view(&state, &user),
+                user: UserView::of(&state, &user),
                 changed: d.changed,
                 sessions_revoked: d.revoked.len(),
             })
@@ -531,7 +535,7 @@ pub async fn enable(
             audit(&state, ACTION, "ok", &admin, &id, peer, Some(detail.into()));
             let user = target(&state, &id).await?;
             Ok(Json(ActionResult {
-                user: view(&state, &user),
+                user: UserView::of(&state, &user),
                 changed,
                 sessions_revoked: 0,
             })
@@ -596,7 +600,7 @@ pub async fn revoke_sessions(
                 Some(format!("{} session(s) ended", revoked.len())),
             );
             Ok(Json(ActionResult {
-                user: view(&state, &user),
+                user: UserView::of(&state, &user),
                 changed: !revoked.is_empty(),
                 sessions_revoked: revoked.len(),
             })
