@@ -11,9 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use portcullis_core::config::{RawSettings, validate};
+use portcullis_core::config::RawSettings;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 /// Seed 001's roles from the OP's groups: alice (admins, devs) is platformAdmin and
 /// powerUser, bob (devs) powerUser only; `admin_roles` as given.
@@ -40,16 +39,7 @@ async fn env() -> TestEnv {
 
 /// `GET path` as `b`'s browser client does it (proof, JSON).
 async fn get(b: &Browser, env: &TestEnv, path: &str) -> (u16, Value) {
-    let r = b
-        .get_with(
-            &format!("{}{path}", env.base),
-            &[("accept", "application/json")],
-        )
-        .await;
-    (
-        r.status,
-        serde_json::from_str(&r.body).unwrap_or(Value::Null),
-    )
+    b.get_json(&format!("{}{path}", env.base)).await
 }
 
 /// `POST path` as the admin page does it (proof, CSRF header, same origin).
@@ -416,7 +406,7 @@ fn uuid_like(i: usize) -> String {
     format!("00000000-0000-7000-8000-{i:012}")
 }
 
-async fn lifecycle(db: Option<String>) {
+both_backends!(deactivate_reenable_revoke_and_audit, |db| {
     let env = env_with(db, None).await;
     let (alice, bob, alice_id, bob_id) = alice_and_bob(&env).await;
     let t0 = env.gw.state.now();
@@ -591,20 +581,7 @@ async fn lifecycle(db: Option<String>) {
             .0,
         400
     );
-}
-
-#[tokio::test]
-async fn deactivate_reenable_revoke_and_audit_sqlite() {
-    lifecycle(None).await;
-}
-
-#[tokio::test]
-async fn deactivate_reenable_revoke_and_audit_postgres() {
-    lifecycle(Some(
-        portcullis_store::testing::fresh_postgres_database().await,
-    ))
-    .await;
-}
+});
 
 /// Two replicas on one PostgreSQL: a deactivation through A's admin API is refused by B
 /// within a second; so is ending the sessions after a re-enable.
@@ -612,41 +589,16 @@ async fn deactivate_reenable_revoke_and_audit_postgres() {
 async fn deactivation_on_one_replica_is_refused_on_the_other_within_a_second() {
     let db = portcullis_store::testing::fresh_postgres_database().await;
     let a = env_with(Some(db.clone()), None).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let b_base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let dir = TempDir::new();
-    let mut raw = settings(
-        &format!("{}/api/callback", a.base),
-        &a.op.discovery_url(),
-        "client_secret_post",
-        "RS256",
-        &a.upstream,
-        &dir,
-    );
-    raw.database_url = Some(db);
-    roles(&mut raw, None);
-    let _gw_b = portcullis_gateway::start(validate(&raw).unwrap(), listener)
-        .await
-        .unwrap();
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{b_base}/readyz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let b = Replica::start(&a, db, None, |raw| roles(raw, None)).await;
+    let b_base = b.base.as_str();
     let (alice, bob, _, bob_id) = alice_and_bob(&a).await;
     bob.set_htu_origin(&a.base);
-    for c in ["__Host-session", "__Host-fp", "csrf_token"] {
-        bob.share_cookie(&a.base, &b_base, c);
-    }
-    assert_eq!(bob.session_status(&b_base).await, 200, "B knows bob now");
+    bob.share_session(&a.base, b_base);
+    assert_eq!(bob.session_status(b_base).await, 200, "B knows bob now");
     let (s, _) = post(&alice, &a, &format!("/api/admin/users/{bob_id}/deactivate")).await;
     assert_eq!(s, 200);
     let took = bob
-        .session_status_within(&b_base, 401, Duration::from_secs(1))
+        .session_status_within(b_base, 401, Duration::from_secs(1))
         .await;
     eprintln!("deactivation on A refused by B after {took:?}");
 
@@ -658,10 +610,8 @@ async fn deactivation_on_one_replica_is_refused_on_the_other_within_a_second() {
         200
     );
     bob.sign_in(&a, "/", BOB.0, BOB.1).await;
-    for c in ["__Host-session", "__Host-fp", "csrf_token"] {
-        bob.share_cookie(&a.base, &b_base, c);
-    }
-    assert_eq!(bob.session_status(&b_base).await, 200);
+    bob.share_session(&a.base, b_base);
+    assert_eq!(bob.session_status(b_base).await, 200);
     assert_eq!(
         post(
             &alice,
@@ -672,7 +622,7 @@ async fn deactivation_on_one_replica_is_refused_on_the_other_within_a_second() {
         .0,
         200
     );
-    bob.session_status_within(&b_base, 401, Duration::from_secs(1))
+    bob.session_status_within(b_base, 401, Duration::from_secs(1))
         .await;
 }
 
@@ -772,45 +722,6 @@ async fn the_openapi_document_covers_every_api_route() {
     assert_eq!(env.upstream.count(), before);
 }
 
-/// Run tests/harness/admin.mjs (headless Chromium through playwright-core) with `cfg`.
-async fn run_admin_browser(cfg: Value) -> Option<Value> {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !std::path::Path::new(&chromium).exists() {
-        if std::env::var("PORTCULLIS_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
-            eprintln!("skipping a browser test: no Chromium at {chromium}");
-            return None;
-        }
-        panic!("Chromium not found at {chromium}: install Debian's `chromium` or set CHROMIUM");
-    }
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/harness/admin.mjs");
-    let out = tokio::process::Command::new("node")
-        .arg(script)
-        .arg(cfg.to_string())
-        .env("CHROMIUM", &chromium)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .expect("the browser run took over 120 s")
-        .expect("node must be installed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "admin.mjs printed nothing; stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let v: Value = serde_json::from_str(line).unwrap();
-    assert!(
-        v.get("error").is_none(),
-        "the browser run failed: {}",
-        v["error"]
-    );
-    Some(v)
-}
-
 /// An administrator in a real browser: opens the admin page (signing in on the way), searches,
 /// opens a user, deactivates and re-enables them, filters the audit log. Every API call the
 /// page makes carries a DPoP proof, and every change the CSRF header. Screenshots are left in
@@ -823,7 +734,9 @@ async fn the_admin_page_in_chromium() {
     let bob_id = user_id(&env, BOB_SUB).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
-    let Some(seen) = run_admin_browser(serde_json::json!({
+    let Some(seen) = run_browser_script(
+        "admin.mjs",
+        serde_json::json!({
         "url": format!("{}/.portcullis/admin", env.base),
         "user": ALICE.0,
         "password": ALICE.1,
@@ -833,7 +746,9 @@ async fn the_admin_page_in_chromium() {
         "search": "bob",
         "open": "Open Bob Builder",
         "screenshots": dir.display().to_string(),
-    }))
+        }),
+        120,
+    )
     .await
     else {
         return;

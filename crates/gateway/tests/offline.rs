@@ -18,26 +18,6 @@ use serde_json::{Value, json};
 
 const INTERVAL: i64 = 60;
 
-macro_rules! both_backends {
-    ($name:ident, |$db:ident| $body:block) => {
-        mod $name {
-            use super::*;
-
-            async fn case($db: Option<String>) $body
-
-            #[tokio::test]
-            async fn sqlite() {
-                case(None).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                case(Some(portcullis_store::testing::fresh_postgres_database().await)).await;
-            }
-        }
-    };
-}
-
 /// Seed 001's Microsoft identity platform shape: `offline_access` in the scope,
 /// `preferred_username` as the username; the test OP behaves like Entra ID.
 fn microsoft(raw: &mut portcullis_core::config::RawSettings) {
@@ -103,16 +83,7 @@ fn session_id(b: &Browser, env: &TestEnv) -> String {
 }
 
 async fn session_json(b: &Browser, env: &TestEnv) -> (u16, Value) {
-    let r = b
-        .get_with(
-            &format!("{}/api/session", env.base),
-            &[("accept", "application/json")],
-        )
-        .await;
-    (
-        r.status,
-        serde_json::from_str(&r.body).unwrap_or(Value::Null),
-    )
+    b.get_json(&format!("{}/api/session", env.base)).await
 }
 
 /// The refresh grants the OP received, oldest first.
@@ -517,54 +488,18 @@ async fn replicas_learn_new_roles_and_ended_sessions_from_one_recheck() {
     use std::time::Duration;
     let db = portcullis_store::testing::fresh_postgres_database().await;
     let (a, clock) = start(Some(db.clone()), "microsoft", microsoft).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let b_base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let dir = TempDir::new();
-    let mut raw = settings(
-        &format!("{}/api/callback", a.base),
-        &a.op.discovery_url(),
-        "client_secret_post",
-        "RS256",
-        &a.upstream,
-        &dir,
-    );
-    microsoft(&mut raw);
-    raw.database_url = Some(db);
-    let gw_b = portcullis_gateway::start_with_clock(
-        portcullis_core::config::validate(&raw).unwrap(),
-        listener,
-        clock.clone(),
-    )
-    .await
-    .unwrap();
-    gw_b.stop_offline_rechecks();
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{b_base}/readyz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let b = Replica::start(&a, db, Some(clock.clone()), microsoft).await;
+    // Passes are run by the test, on A only: B must learn from the change feed.
+    b.gw.stop_offline_rechecks();
+    let b_base = b.base.as_str();
 
     let br = Browser::new();
     br.set_htu_origin(&a.base);
     br.sign_in(&a, "/", ALICE.0, ALICE.1).await;
-    br.share_cookie(&a.base, &b_base, "__Host-session");
-    br.share_cookie(&a.base, &b_base, "__Host-fp");
-    br.share_cookie(&a.base, &b_base, "csrf_token");
+    br.share_session(&a.base, b_base);
     let roles_on_b = || async {
-        let r = br
-            .get_with(
-                &format!("{b_base}/api/session"),
-                &[("accept", "application/json")],
-            )
-            .await;
-        (
-            r.status,
-            serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null)["roles"].clone(),
-        )
+        let (status, v) = br.get_json(&format!("{b_base}/api/session")).await;
+        (status, v["roles"].clone())
     };
     assert_eq!(roles_on_b().await, (200, json!(["admin", "powerUser"])));
 
@@ -590,11 +525,11 @@ async fn replicas_learn_new_roles_and_ended_sessions_from_one_recheck() {
     a.op.control("revoke", json!({"login": "alice"})).await;
     clock.advance(INTERVAL + 1);
     assert_eq!(pass(&a).await.ended, 1);
-    br.session_status_within(&b_base, 401, Duration::from_secs(3))
+    br.session_status_within(b_base, 401, Duration::from_secs(3))
         .await;
     // Replica B has nothing left to re-check either.
     assert_eq!(
-        recheck_due_sessions(&gw_b.state).await,
+        recheck_due_sessions(&b.gw.state).await,
         PassReport::default()
     );
 }

@@ -1,31 +1,13 @@
 //! Conformance of the API token store (R-AT) on both backends: every case runs once on SQLite
 //! (in memory) and once on PostgreSQL (a fresh database per case on the server named by
-//! `PORTCULLIS_TEST_POSTGRES_URL`). Kept beside `conformance.rs`, with the same shape.
+//! `PORTCULLIS_TEST_POSTGRES_URL`). Kept beside `conformance.rs`, sharing its runner and
+//! fixtures (`support`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod support;
 
-use portcullis_core::claims::MappedUser;
-use portcullis_core::time::ManualClock;
-use portcullis_store::feed::{self, Cursor};
 use portcullis_store::{ApiToken, Change, Created, Store, Table};
-
-fn mapped(sub: &str) -> MappedUser {
-    MappedUser {
-        issuer: "https://idp".into(),
-        subject: sub.into(),
-        user_id: sub.into(),
-        email: None,
-        name: None,
-        given_name: None,
-        family_name: None,
-        picture: None,
-        provider: None,
-        username: None,
-        groups: vec![],
-    }
-}
+use support::{Follower, conformance, mapped};
 
 fn token(id: &str, user: &str, created: i64, expires: Option<i64>) -> ApiToken {
     ApiToken {
@@ -38,44 +20,6 @@ fn token(id: &str, user: &str, created: i64, expires: Option<i64>) -> ApiToken {
         revoked_at: None,
         last_used: None,
     }
-}
-
-/// Two handles on one database (two replicas). SQLite: the same handle twice.
-async fn open(backend: &str) -> (Store, Store) {
-    match backend {
-        "sqlite" => {
-            let s = Store::open_sqlite(":memory:").await.unwrap();
-            (s.clone(), s)
-        }
-        _ => {
-            let url = portcullis_store::testing::fresh_postgres_database().await;
-            let a = Store::open_postgres(&url).await.unwrap();
-            let b = Store::open_postgres(&url).await.unwrap();
-            (a, b)
-        }
-    }
-}
-
-macro_rules! conformance {
-    ($name:ident, |$s:ident, $other:ident| $body:block) => {
-        mod $name {
-            use super::*;
-
-            async fn case($s: Store, $other: Store) $body
-
-            #[tokio::test]
-            async fn sqlite() {
-                let (a, b) = open("sqlite").await;
-                case(a, b).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let (a, b) = open("postgres").await;
-                case(a, b).await;
-            }
-        }
-    };
 }
 
 /// A user `u-{sub}`.
@@ -233,31 +177,15 @@ conformance!(
             .create_api_token(&token("aaaaaaaaaaaa", &u, 1, None), 5, 1)
             .await
             .unwrap();
-        let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
-        let sink = seen.clone();
-        let start = b.changes.latest_seq().await.unwrap();
-        let follower = feed::follow(
-            b.changes.clone(),
-            ManualClock::new(1_000),
-            Cursor::after(start),
-            move |c| sink.lock().unwrap().push(c.clone()),
-        );
+        let follower = Follower::start(&b).await;
         a.tokens
             .revoke_api_token(&u, "aaaaaaaaaaaa", 2)
             .await
             .unwrap();
-        let want = vec![Change::ApiTokenRevoked {
-            id: "aaaaaaaaaaaa".into(),
-        }];
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        while *seen.lock().unwrap() != want {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not delivered within 1 s: {:?}",
-                seen.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        follower.abort();
+        follower
+            .delivers_within_a_second(&[Change::ApiTokenRevoked {
+                id: "aaaaaaaaaaaa".into(),
+            }])
+            .await;
     }
 );

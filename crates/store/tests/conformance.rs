@@ -3,32 +3,14 @@
 //! by `PORTCULLIS_TEST_POSTGRES_URL`; `scripts/test` starts a throw-away cluster and sets it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod support;
 
 use portcullis_core::claims::MappedUser;
-use portcullis_core::time::ManualClock;
-use portcullis_store::feed::{self, Cursor};
 use portcullis_store::{
     AuditEvent, AuditQuery, Change, LoginTx, LogoutOutcome, RecheckDone, RecheckSaved, Session,
     Store, StoreError, Table, TxLimits, User,
 };
-
-fn mapped(sub: &str) -> MappedUser {
-    MappedUser {
-        issuer: "https://idp".into(),
-        subject: sub.into(),
-        user_id: sub.into(),
-        email: Some("a@b.c".into()),
-        name: Some("A".into()),
-        given_name: None,
-        family_name: None,
-        picture: None,
-        provider: Some("https://idp".into()),
-        username: Some("a".into()),
-        groups: vec!["g1".into(), "g2".into()],
-    }
-}
+use support::{Follower, conformance, mapped};
 
 fn tx(state: &str, binding: &str, at: i64) -> LoginTx {
     LoginTx {
@@ -66,44 +48,6 @@ const LIMITS: TxLimits = TxLimits {
 
 /// A bound on stored DPoP proofs no test reaches unless it means to.
 const PROOFS: i64 = 10_000;
-
-/// Two handles on one database (two replicas). SQLite: the same handle twice.
-async fn open(backend: &str) -> (Store, Store) {
-    match backend {
-        "sqlite" => {
-            let s = Store::open_sqlite(":memory:").await.unwrap();
-            (s.clone(), s)
-        }
-        _ => {
-            let url = portcullis_store::testing::fresh_postgres_database().await;
-            let a = Store::open_postgres(&url).await.unwrap();
-            let b = Store::open_postgres(&url).await.unwrap();
-            (a, b)
-        }
-    }
-}
-
-macro_rules! conformance {
-    ($name:ident, |$s:ident, $other:ident| $body:block) => {
-        mod $name {
-            use super::*;
-
-            async fn case($s: Store, $other: Store) $body
-
-            #[tokio::test]
-            async fn sqlite() {
-                let (a, b) = open("sqlite").await;
-                case(a, b).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let (a, b) = open("postgres").await;
-                case(a, b).await;
-            }
-        }
-    };
-}
 
 conformance!(users_upsert_keeps_identity_and_first_login, |s, _b| {
     let u1 = s
@@ -369,41 +313,22 @@ conformance!(
     feed_delivers_changes_to_another_replica_within_a_second,
     |a, b| {
         // Replica B follows the log from now on; replica A writes.
-        let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
-        let sink = seen.clone();
-        let start = b.changes.latest_seq().await.unwrap();
-        let follower = feed::follow(
-            b.changes.clone(),
-            ManualClock::new(1_000),
-            Cursor::after(start),
-            move |c| sink.lock().unwrap().push(c.clone()),
-        );
+        let follower = Follower::start(&b).await;
         a.sessions
             .sign_in(&mapped("x"), "u1", &session("s1", 1), 1)
             .await
             .unwrap();
         a.sessions.revoke_session("s1", 2).await.unwrap();
         a.users.set_user_active("u1", false, 3).await.unwrap();
-        let want = vec![
-            Change::SessionRevoked {
-                id: "s1".into(),
-                expires_at: 1001,
-            },
-            Change::User { id: "u1".into() },
-        ];
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        loop {
-            if *seen.lock().unwrap() == want {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not delivered within 1 s: {:?}",
-                seen.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        follower.abort();
+        follower
+            .delivers_within_a_second(&[
+                Change::SessionRevoked {
+                    id: "s1".into(),
+                    expires_at: 1001,
+                },
+                Change::User { id: "u1".into() },
+            ])
+            .await;
     }
 );
 
@@ -1019,37 +944,21 @@ conformance!(r_bcl_unknown_sub_or_sid_is_a_no_op, |s, _b| {
 });
 
 conformance!(r_bcl_changes_reach_another_replica, |a, b| {
-    let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
-    let sink = seen.clone();
-    let start = b.changes.latest_seq().await.unwrap();
-    let follower = feed::follow(
-        b.changes.clone(),
-        ManualClock::new(1_000),
-        Cursor::after(start),
-        move |c| sink.lock().unwrap().push(c.clone()),
-    );
+    let follower = Follower::start(&b).await;
     sign_in_at(&a, "x", "s1", Some("sid-1"), 10).await;
     a.sessions
         .backchannel_logout("https://idp", None, Some("sid-1"), 20, 25)
         .await
         .unwrap();
-    let want = vec![
-        Change::SessionRevoked {
-            id: "s1".into(),
-            expires_at: 1010,
-        },
-        Change::User { id: "u-x".into() },
-    ];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    while *seen.lock().unwrap() != want {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not delivered within 1 s: {:?}",
-            seen.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    follower.abort();
+    follower
+        .delivers_within_a_second(&[
+            Change::SessionRevoked {
+                id: "s1".into(),
+                expires_at: 1010,
+            },
+            Change::User { id: "u-x".into() },
+        ])
+        .await;
 });
 
 // ---- R-BCL validation 8: logout-token replay shares the "seen once" store -----------------

@@ -211,22 +211,26 @@ fn roles_of(state: &AppState, user: &User) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn view(state: &AppState, u: &User) -> UserView {
-    let p = &u.profile;
-    UserView {
-        id: u.id.clone(),
-        issuer: p.issuer.clone(),
-        subject: p.subject.clone(),
-        email: p.email.clone(),
-        name: p.name.clone(),
-        username: p.username.clone(),
-        groups: p.groups.clone(),
-        roles: roles_of(state, u),
-        first_login: u.first_login,
-        last_login: u.last_login,
-        active: u.active,
-        admin_disabled: u.admin_disabled,
-        idp_deactivated: u.idp_deactivated,
+impl UserView {
+    /// `u` as the admin API shows them: the one mapping from a stored user, so a new field is
+    /// mapped once. Not `From<&User>`: the roles come from the current configuration.
+    fn of(state: &AppState, u: &User) -> UserView {
+        let p = &u.profile;
+        UserView {
+            id: u.id.clone(),
+            issuer: p.issuer.clone(),
+            subject: p.subject.clone(),
+            email: p.email.clone(),
+            name: p.name.clone(),
+            username: p.username.clone(),
+            groups: p.groups.clone(),
+            roles: roles_of(state, u),
+            first_login: u.first_login,
+            last_login: u.last_login,
+            active: u.active,
+            admin_disabled: u.admin_disabled,
+            idp_deactivated: u.idp_deactivated,
+        }
     }
 }
 
@@ -300,6 +304,97 @@ fn audit(
     );
 }
 
+/// An administrator action on one user, as its handler declares it.
+struct UserAction {
+    /// Its audit action, for the refusals and the outcome alike.
+    audit: &'static str,
+    /// The 409 sentence when the user is the caller; `None`: allowed on oneself.
+    not_yourself: Option<&'static str>,
+    /// It changes the user's own state, so the answer re-reads them (ending sessions does
+    /// not, so that answer shows the user as read for the guard rails).
+    reread: bool,
+}
+
+const DEACTIVATE: UserAction = UserAction {
+    audit: "admin.user_disabled",
+    // Nobody locks themself out by accident.
+    not_yourself: Some("You cannot deactivate yourself. Ask another administrator."),
+    reread: true,
+};
+
+const ENABLE: UserAction = UserAction {
+    audit: "admin.user_enabled",
+    not_yourself: None,
+    reread: true,
+};
+
+const REVOKE_SESSIONS: UserAction = UserAction {
+    audit: "admin.sessions_revoked",
+    not_yourself: None,
+    reread: false,
+};
+
+/// What an action did: the answer's counts and the audit entry's detail.
+struct Done {
+    changed: bool,
+    sessions_revoked: usize,
+    detail: String,
+}
+
+/// The frame every action on a user shares, so the guard rails cannot drift apart: an
+/// administrator with the CSRF token; not themself where `a.not_yourself` says so (before the
+/// lookup, so it is a 409 even for an id that does not exist); the user, or 404; only a
+/// platformAdmin on a platformAdmin. Each refusal past the caller check is audited, then
+/// `change` runs, its outcome is audited and the user is answered.
+async fn act_on_user(
+    state: &AppState,
+    peer: SocketAddr,
+    auth: Result<MaybeAuthed, WebError>,
+    id: &str,
+    a: &UserAction,
+    change: impl AsyncFnOnce() -> Result<Done, WebError>,
+) -> Response {
+    json_answer(
+        async {
+            let admin = administrator(state, auth, true)?;
+            if let Some(sentence) = a.not_yourself
+                && id == admin.user.id
+            {
+                let why = Some("yourself".into());
+                audit(state, a.audit, "refused", &admin, id, peer, why);
+                return Err(WebError::Conflict(sentence));
+            }
+            let user = target(state, id).await?;
+            if let Err(why) = may_act_on(state, &admin, &user) {
+                audit(
+                    state,
+                    a.audit,
+                    "refused",
+                    &admin,
+                    id,
+                    peer,
+                    Some(why.into()),
+                );
+                return Err(WebError::Forbidden(why.into()));
+            }
+            let done = change().await?;
+            audit(state, a.audit, "ok", &admin, id, peer, Some(done.detail));
+            let user = if a.reread {
+                target(state, id).await?
+            } else {
+                user
+            };
+            Ok(Json(ActionResult {
+                user: UserView::of(state, &user),
+                changed: done.changed,
+                sessions_revoked: done.sessions_revoked,
+            })
+            .into_response())
+        }
+        .await,
+    )
+}
+
 /// List and search users.
 #[utoipa::path(
     get,
@@ -341,7 +436,7 @@ pub async fn list_users(
             let next = (users.len() as i64 == limit)
                 .then(|| users.last().map(|u| u.id.clone()))
                 .flatten();
-            let users = users.iter().map(|u| view(&state, u)).collect();
+            let users = users.iter().map(|u| UserView::of(&state, u)).collect();
             Ok(Json(UserPage { users, next }).into_response())
         }
         .await,
@@ -376,7 +471,7 @@ pub async fn get_user(
             let now = state.now();
             let sessions = state.store.admin.user_sessions(&user.id).await?;
             Ok(Json(UserDetail {
-                user: view(&state, &user),
+                user: UserView::of(&state, &user),
                 sessions: sessions.iter().map(|s| session_view(s, now)).collect(),
             })
             .into_response())
@@ -410,71 +505,26 @@ pub async fn deactivate(
     auth: Result<MaybeAuthed, WebError>,
     Path(id): Path<String>,
 ) -> Response {
-    json_answer(
-        async {
-            let admin = administrator(&state, auth, true)?;
-            const ACTION: &str = "admin.user_disabled";
-            if id == admin.user.id {
-                audit(
-                    &state,
-                    ACTION,
-                    "refused",
-                    &admin,
-                    &id,
-                    peer,
-                    Some("yourself".into()),
-                );
-                return Err(WebError::Conflict(
-                    "You cannot deactivate yourself. Ask another administrator.",
-                ));
-            }
-            let user = target(&state, &id).await?;
-            if let Err(why) = may_act_on(&state, &admin, &user) {
-                audit(
-                    &state,
-                    ACTION,
-                    "refused",
-                    &admin,
-                    &id,
-                    peer,
-                    Some(why.into()),
-                );
-                return Err(WebError::Forbidden(why.into()));
-            }
-            let now = state.now();
-            let d = state.store.admin.deactivate_user(&id, now).await?;
-            // This replica at once; the others through the change feed.
-            state.views.users.evict(&id);
-            for (sid, exp) in &d.revoked {
-                state.views.revoked.revoke(sid, *exp, now);
-            }
-            audit(
-                &state,
-                ACTION,
-                "ok",
-                &admin,
-                &id,
-                peer,
-                Some(format!(
-                    "{}; {} session(s) ended",
-                    if d.changed {
-                        "disabled"
-                    } else {
-                        "already disabled"
-                    },
-                    d.revoked.len()
-                )),
-            );
-            let user = target(&state, &id).await?;
-            Ok(Json(ActionResult {
-                user: view(&state, &user),
-                changed: d.changed,
-                sessions_revoked: d.revoked.len(),
-            })
-            .into_response())
+    act_on_user(&state, peer, auth, &id, &DEACTIVATE, async || {
+        let now = state.now();
+        let d = state.store.admin.deactivate_user(&id, now).await?;
+        // This replica at once; the others through the change feed.
+        state.views.users.evict(&id);
+        for (sid, exp) in &d.revoked {
+            state.views.revoked.revoke(sid, *exp, now);
         }
-        .await,
-    )
+        let was = if d.changed {
+            "disabled"
+        } else {
+            "already disabled"
+        };
+        Ok(Done {
+            changed: d.changed,
+            sessions_revoked: d.revoked.len(),
+            detail: format!("{was}; {} session(s) ended", d.revoked.len()),
+        })
+    })
+    .await
 }
 
 /// Re-enable a user: clears both "disabled by an administrator" and "deactivated by the
@@ -500,45 +550,25 @@ pub async fn enable(
     auth: Result<MaybeAuthed, WebError>,
     Path(id): Path<String>,
 ) -> Response {
-    json_answer(
-        async {
-            let admin = administrator(&state, auth, true)?;
-            const ACTION: &str = "admin.user_enabled";
-            let user = target(&state, &id).await?;
-            if let Err(why) = may_act_on(&state, &admin, &user) {
-                audit(
-                    &state,
-                    ACTION,
-                    "refused",
-                    &admin,
-                    &id,
-                    peer,
-                    Some(why.into()),
-                );
-                return Err(WebError::Forbidden(why.into()));
-            }
-            let changed = state
-                .store
-                .users
-                .set_user_active(&id, true, state.now())
-                .await?;
-            state.views.users.evict(&id);
-            let detail = if changed {
-                "re-enabled"
-            } else {
-                "already active"
-            };
-            audit(&state, ACTION, "ok", &admin, &id, peer, Some(detail.into()));
-            let user = target(&state, &id).await?;
-            Ok(Json(ActionResult {
-                user: view(&state, &user),
-                changed,
-                sessions_revoked: 0,
-            })
-            .into_response())
-        }
-        .await,
-    )
+    act_on_user(&state, peer, auth, &id, &ENABLE, async || {
+        let changed = state
+            .store
+            .users
+            .set_user_active(&id, true, state.now())
+            .await?;
+        state.views.users.evict(&id);
+        let detail = if changed {
+            "re-enabled"
+        } else {
+            "already active"
+        };
+        Ok(Done {
+            changed,
+            sessions_revoked: 0,
+            detail: detail.into(),
+        })
+    })
+    .await
 }
 
 /// End every live session of a user, on every replica within a second. The user stays
@@ -564,46 +594,19 @@ pub async fn revoke_sessions(
     auth: Result<MaybeAuthed, WebError>,
     Path(id): Path<String>,
 ) -> Response {
-    json_answer(
-        async {
-            let admin = administrator(&state, auth, true)?;
-            const ACTION: &str = "admin.sessions_revoked";
-            let user = target(&state, &id).await?;
-            if let Err(why) = may_act_on(&state, &admin, &user) {
-                audit(
-                    &state,
-                    ACTION,
-                    "refused",
-                    &admin,
-                    &id,
-                    peer,
-                    Some(why.into()),
-                );
-                return Err(WebError::Forbidden(why.into()));
-            }
-            let now = state.now();
-            let revoked = state.store.admin.revoke_user_sessions(&id, now).await?;
-            for (sid, exp) in &revoked {
-                state.views.revoked.revoke(sid, *exp, now);
-            }
-            audit(
-                &state,
-                ACTION,
-                "ok",
-                &admin,
-                &id,
-                peer,
-                Some(format!("{} session(s) ended", revoked.len())),
-            );
-            Ok(Json(ActionResult {
-                user: view(&state, &user),
-                changed: !revoked.is_empty(),
-                sessions_revoked: revoked.len(),
-            })
-            .into_response())
+    act_on_user(&state, peer, auth, &id, &REVOKE_SESSIONS, async || {
+        let now = state.now();
+        let revoked = state.store.admin.revoke_user_sessions(&id, now).await?;
+        for (sid, exp) in &revoked {
+            state.views.revoked.revoke(sid, *exp, now);
         }
-        .await,
-    )
+        Ok(Done {
+            changed: !revoked.is_empty(),
+            sessions_revoked: revoked.len(),
+            detail: format!("{} session(s) ended", revoked.len()),
+        })
+    })
+    .await
 }
 
 /// The audit log, newest first: sign-ins, refused sign-ins, sign-outs, back-channel logouts

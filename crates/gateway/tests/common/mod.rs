@@ -457,16 +457,7 @@ impl TestEnv {
 
     /// Wait until `/readyz` answers 200 (the IdP loaded).
     pub async fn wait_ready(&self) {
-        let c = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("gateway did not become ready");
+        wait_ready_at(&self.base).await;
     }
 
     pub fn store(&self) -> &portcullis_store::Store {
@@ -799,6 +790,24 @@ impl Browser {
         self.set_cookie(to, name, &v);
     }
 
+    /// Copy the session (its cookie, the fingerprint and CSRF cookies) from one address to
+    /// another: what a browser sends to either of two replicas behind one name.
+    pub fn share_session(&self, from: &str, to: &str) {
+        for name in ["__Host-session", "__Host-fp", "csrf_token"] {
+            self.share_cookie(from, to, name);
+        }
+    }
+
+    /// `GET url` as the browser client does it (proof, asking for JSON): the status and the
+    /// body (`Null` when it is not JSON).
+    pub async fn get_json(&self, url: &str) -> (u16, Value) {
+        let r = self.get_with(url, &[("accept", "application/json")]).await;
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
+    }
+
     /// The status `GET base/api/session` answers for this browser's session.
     pub async fn session_status(&self, base: &str) -> u16 {
         self.get_with(
@@ -1110,6 +1119,12 @@ pub const MALLORY: (&str, &str) = ("mallory", "mallory-pass");
 /// `cfg`; returns what the browser saw. `None` only when PORTCULLIS_SKIP_BROWSER_TESTS=1 is set
 /// on a machine without Chromium; otherwise a missing Chromium fails the test.
 pub async fn run_browser(cfg: Value) -> Option<Value> {
+    run_browser_script("browser.mjs", cfg, 90).await
+}
+
+/// Run the browser script `script` of tests/harness with `cfg`, allowing it `timeout_secs`;
+/// as [`run_browser`] otherwise (each page's test has its own script).
+pub async fn run_browser_script(script: &str, cfg: Value, timeout_secs: u64) -> Option<Value> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !std::path::Path::new(&chromium).exists() {
         if std::env::var("PORTCULLIS_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
@@ -1121,20 +1136,20 @@ pub async fn run_browser(cfg: Value) -> Option<Value> {
         );
     }
     let out = Command::new("node")
-        .arg(harness_dir().join("browser.mjs"))
+        .arg(harness_dir().join(script))
         .arg(cfg.to_string())
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(90), out)
+    let out = tokio::time::timeout(std::time::Duration::from_secs(timeout_secs), out)
         .await
-        .expect("the browser run took over 90 s")
+        .unwrap_or_else(|_| panic!("the browser run took over {timeout_secs} s"))
         .expect("node must be installed");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_else(|| {
         panic!(
-            "browser.mjs printed nothing; stderr: {}",
+            "{script} printed nothing; stderr: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
@@ -1214,3 +1229,96 @@ pub async fn answer(req: reqwest::RequestBuilder) -> Resp {
         body: r.text().await.unwrap_or_default(),
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Replicas and backends (appended)
+// ------------------------------------------------------------------------------------------
+
+/// Wait until `base/readyz` answers 200 (the IdP loaded).
+pub async fn wait_ready_at(base: &str) {
+    let c = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(r) = c.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("gateway did not become ready");
+}
+
+/// Replica B: a second gateway at its own address on replica A's database, OP client and
+/// upstream. A browser signed in at A carries its session over with
+/// [`Browser::share_session`].
+pub struct Replica {
+    pub gw: RunningGateway,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    _dir: TempDir,
+}
+
+impl Replica {
+    /// Start B on `db` (A's PostgreSQL database) with A's client settings, adjusted by `tweak`
+    /// (B needs whatever A's own tweak configured), on `clock` (the system clock when `None`).
+    /// B is ready when this returns.
+    pub async fn start(
+        a: &TestEnv,
+        db: String,
+        clock: Option<Arc<ManualClock>>,
+        tweak: impl FnOnce(&mut RawSettings),
+    ) -> Replica {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let dir = TempDir::new();
+        let mut raw = settings(
+            &format!("{}/api/callback", a.base),
+            &a.op.discovery_url(),
+            "client_secret_post",
+            "RS256",
+            &a.upstream,
+            &dir,
+        );
+        raw.database_url = Some(db);
+        tweak(&mut raw);
+        let clock: Arc<dyn Clock> = match clock {
+            Some(c) => c,
+            None => Arc::new(portcullis_core::time::SystemClock),
+        };
+        let gw = portcullis_gateway::start_with_clock(validate(&raw).unwrap(), listener, clock)
+            .await
+            .unwrap();
+        wait_ready_at(&base).await;
+        Replica {
+            gw,
+            base,
+            _dir: dir,
+        }
+    }
+}
+
+/// `both_backends!(name, |db| { … })`: the case runs as `name::sqlite` (`db` is `None`: the
+/// environment's fresh SQLite file) and as `name::postgres` (`db` names a fresh database on
+/// the test server), so every behaviour is shown on both stores.
+#[allow(unused_macros)] // Most test files using `common` do not need it.
+macro_rules! both_backends {
+    ($name:ident, |$db:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn case($db: Option<String>) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                case(None).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                case(Some(portcullis_store::testing::fresh_postgres_database().await)).await;
+            }
+        }
+    };
+}
+#[allow(unused_imports)] // As above.
+pub(crate) use both_backends;
