@@ -3,63 +3,11 @@
 //! handles on one database standing for two replicas.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use portcullis_core::claims::MappedUser;
+mod support;
+
 use portcullis_core::cli_login::{DeviceStatus, PollVerdict};
 use portcullis_store::{CliGrant, GrantKind, Store, StoreError, Table};
-
-fn mapped(sub: &str) -> MappedUser {
-    MappedUser {
-        issuer: "https://idp".into(),
-        subject: sub.into(),
-        user_id: sub.into(),
-        email: None,
-        name: None,
-        given_name: None,
-        family_name: None,
-        picture: None,
-        provider: None,
-        username: None,
-        groups: vec![],
-    }
-}
-
-/// Two handles on one database (two replicas). SQLite: the same handle twice.
-async fn open(backend: &str) -> (Store, Store) {
-    match backend {
-        "sqlite" => {
-            let s = Store::open_sqlite(":memory:").await.unwrap();
-            (s.clone(), s)
-        }
-        _ => {
-            let url = portcullis_store::testing::fresh_postgres_database().await;
-            let a = Store::open_postgres(&url).await.unwrap();
-            let b = Store::open_postgres(&url).await.unwrap();
-            (a, b)
-        }
-    }
-}
-
-macro_rules! conformance {
-    ($name:ident, |$s:ident, $other:ident| $body:block) => {
-        mod $name {
-            use super::*;
-
-            async fn case($s: Store, $other: Store) $body
-
-            #[tokio::test]
-            async fn sqlite() {
-                let (a, b) = open("sqlite").await;
-                case(a, b).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let (a, b) = open("postgres").await;
-                case(a, b).await;
-            }
-        }
-    };
-}
+use support::{conformance, mapped};
 
 async fn user(s: &Store, sub: &str) -> String {
     s.users

@@ -1,7 +1,8 @@
 //! What the store's integration tests share (`mod support;` in each): the runner that puts
 //! every case on both backends, the user fixture, and following the change feed as another
 //! replica. One copy, so the suites cannot drift apart in how they open a store.
-#![allow(clippy::unwrap_used)]
+// Each test binary uses only part of this module.
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
