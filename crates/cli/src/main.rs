@@ -41,8 +41,9 @@ enum Command {
     /// Run only the built-in DEVELOPMENT identity provider (for local experiments; never
     /// production: in-memory, fresh keys each start, passwords shown on its login page).
     DevIdp(demo::DevIdpArgs),
-    /// Log in to a Portcullis server with an API token: create one on the account page
-    /// (/.portcullis/account), then paste it when asked (or pipe it on standard input).
+    /// Log in to a Portcullis server: with --browser (sign in and approve in your browser)
+    /// or --device (enter a code on the account page from any browser), or by pasting an API
+    /// token created on the account page (/.portcullis/account) when asked (or on standard input).
     Login(account::LoginArgs),
     /// Show who the saved (or $PORTCULLIS_TOKEN) API token signs in as.
     Whoami(account::Target),

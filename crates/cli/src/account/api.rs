@@ -243,8 +243,13 @@ impl Api {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
-        req.bearer_auth(&self.token)
-            .header(reqwest::header::ACCEPT, "application/json")
+        // No token yet while signing in through the browser.
+        let req = if self.token.is_empty() {
+            req
+        } else {
+            req.bearer_auth(&self.token)
+        };
+        req.header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| classify(&e))
@@ -260,6 +265,28 @@ impl Api {
             });
         }
         Err(failure(r).await)
+    }
+
+    /// `POST path` with a form body, for the command-line sign-in's OAuth-style endpoints:
+    /// the status and the JSON answer, or a failure when the answer is not Portcullis's JSON
+    /// (a 429 or 5xx is a failure too).
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(StatusCode, serde_json::Value), Failure> {
+        let r = self.send(self.http.post(self.url(path)).form(form)).await?;
+        let status = r.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(failure(r).await);
+        }
+        match json::<serde_json::Value>(r).await {
+            Some(v) if v.is_object() => Ok((status, v)),
+            _ => Err(Failure::NotPortcullis(format!(
+                "its {path} answered HTTP {} without Portcullis's JSON",
+                status.as_u16()
+            ))),
+        }
     }
 
     pub async fn list(&self) -> Result<Vec<Listed>, Failure> {

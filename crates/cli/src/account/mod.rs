@@ -6,6 +6,7 @@
 
 mod api;
 pub mod config;
+mod sign_in;
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -73,6 +74,17 @@ pub struct Target {
 pub struct LoginArgs {
     #[command(flatten)]
     pub target: Target,
+    /// Sign in through your browser (any identity provider) and approve there; the CLI
+    /// receives a new API token at a one-time address on this computer.
+    #[arg(long, conflicts_with = "device")]
+    pub browser: bool,
+    /// For a terminal without a browser: shows a code to enter on the account page in any
+    /// browser where you can sign in.
+    #[arg(long)]
+    pub device: bool,
+    /// With --browser or --device: days until the new token expires (1–365).
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=365))]
+    pub expires: i64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -166,6 +178,15 @@ pub async fn login(args: LoginArgs) -> Result<(), Error> {
         )
     })?;
     let base = api::base_url(&url)?;
+    if args.browser || args.device {
+        let anonymous = Api::new(base.clone(), String::new())?;
+        let minted = if args.browser {
+            sign_in::by_browser(&anonymous, Some(args.expires)).await?
+        } else {
+            sign_in::by_device(&anonymous, Some(args.expires)).await?
+        };
+        return save_and_greet(&base, minted.token, Some(&minted.name)).await;
+    }
     let token = read_token(&base)?;
     if portcullis_core::apitoken::parse(&token).is_none() {
         return Err(Error::new(
@@ -176,14 +197,25 @@ pub async fn login(args: LoginArgs) -> Result<(), Error> {
             ),
         ));
     }
+    save_and_greet(&base, token, None).await
+}
+
+/// Check the token with the server (who it signs in as), then save address and token.
+async fn save_and_greet(base: &url::Url, token: String, minted: Option<&str>) -> Result<(), Error> {
     let api = Api::new(base.clone(), token.clone())?;
-    let who = api.session().await.map_err(|f| f.into_error(&base))?;
+    let who = api.session().await.map_err(|f| f.into_error(base))?;
     let path = config::save(&config::Saved {
         url: base.to_string(),
         token,
     })?;
     println!("Logged in to {base} as {}.", who.display_name());
-    println!("Token saved in {} (readable by you only).", path.display());
+    match minted {
+        Some(name) => println!(
+            "New API token \"{name}\" saved in {} (readable by you only).",
+            path.display()
+        ),
+        None => println!("Token saved in {} (readable by you only).", path.display()),
+    }
     Ok(())
 }
 
