@@ -15,10 +15,14 @@ COPY . .
 # --locked: exactly the dependency versions of Cargo.lock, as tested.
 RUN cargo build --release --locked -p portcullis
 
-# Debian slim rather than distroless: the HEALTHCHECK needs a shell (bash's /dev/tcp), and the
-# binary needs only glibc and libgcc (TLS is rustls, SQLite is bundled).
+# Debian slim rather than distroless: the HEALTHCHECK needs a shell (bash's /dev/tcp). The
+# binary needs only glibc and libgcc (TLS is rustls, SQLite is bundled), plus the system's CA
+# certificates: it verifies the IdP's TLS certificate against them (ca-certificates).
 FROM debian:bookworm-slim
-RUN groupadd --gid 65532 portcullis \
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 65532 portcullis \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin portcullis \
  && install -d -o 65532 -g 65532 -m 0700 /var/lib/portcullis
 COPY --from=build /src/target/release/portcullis /usr/local/bin/portcullis

@@ -130,6 +130,9 @@ fn dockerfile_builds_the_binary_and_runs_it_as_a_numeric_non_root_user() {
     let volume = one(run, "VOLUME");
     assert_eq!(volume, "/var/lib/portcullis");
     let setup = one(run, "RUN");
+    // The IdP's TLS certificate is verified against the system's roots (reqwest's platform
+    // verifier); the slim image has none until ca-certificates is installed.
+    assert!(setup.contains("apt-get install -y --no-install-recommends ca-certificates"));
     assert!(setup.contains(&format!("install -d -o {uid} -g {gid} -m 0700 {volume}")));
     let env = one(run, "ENV");
     assert!(env.contains(&format!("PORTCULLIS_DATABASE_URL=sqlite://{volume}/")));

@@ -436,6 +436,12 @@ fn pod_is_non_root_read_only_and_probed() {
         "RuntimeDefault"
     );
     assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["enableServiceLinks"], false);
+    // SQLite: never two pods on the database during a rollout.
+    assert_eq!(
+        objects["Deployment"]["spec"]["strategy"]["type"],
+        "Recreate"
+    );
     let c = container(&objects);
     let sc = &c["securityContext"];
     assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -515,6 +521,8 @@ fn several_replicas_need_postgresql() {
         ]
     );
     assert_eq!(objects["Deployment"]["spec"]["replicas"], 3);
+    // PostgreSQL: the default rolling update keeps replicas serving.
+    assert!(objects["Deployment"]["spec"].get("strategy").is_none());
     assert_eq!(objects["PodDisruptionBudget"]["spec"]["maxUnavailable"], 1);
     assert_eq!(
         objects["Ingress"]["spec"]["rules"][0]["host"],
