@@ -500,6 +500,8 @@ fn several_replicas_need_postgresql() {
   policies:
     - {path: /admin/, methods: [GET, POST], roles: [admin, platformAdmin]}
   offlineRecheck: 600
+  extraVolumes: [{name: db-ca, secret: {secretName: db-ca}}]
+  extraVolumeMounts: [{name: db-ca, mountPath: /etc/portcullis/db-ca, readOnly: true}]
 "#,
     );
     let objects = render_valid(
@@ -527,6 +529,12 @@ fn several_replicas_need_postgresql() {
     assert_eq!(
         objects["Ingress"]["spec"]["rules"][0]["host"],
         "qualytics.example.com"
+    );
+    let pod = &objects["Deployment"]["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][2]["secret"]["secretName"], "db-ca");
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][2]["mountPath"],
+        "/etc/portcullis/db-ca"
     );
     let env = env_of(&objects);
     let get = |n: &str| &env.iter().find(|(k, _)| k == n).unwrap().1;

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -159,7 +160,7 @@ func render(chartDir string, files []string, releaseName, namespace, output stri
 			for {
 				var o interface{}
 				if err := dec.Decode(&o); err != nil {
-					if err.Error() == "EOF" {
+					if errors.Is(err, io.EOF) {
 						break
 					}
 					return nil, fmt.Errorf("rendered YAML does not parse: %v\n%s", err, d)

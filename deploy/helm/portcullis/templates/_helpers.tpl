@@ -48,7 +48,7 @@ because seed 001 gives that file after values.yaml.
 {{- if .Values.redirectUri -}}
 {{- .Values.redirectUri -}}
 {{- else -}}
-{{- printf "https://%s/api/callback" (required "global.dnsRecord is required: the public host name, e.g. auth.example.com (the redirect URL is https://<dnsRecord>/api/callback)" .Values.global.dnsRecord) -}}
+{{- printf "https://%s/api/callback" (required "global.dnsRecord is required: the public host name, e.g. auth.example.com (the redirect URL is https://<dnsRecord>/api/callback unless redirectUri is set)" .Values.global.dnsRecord) -}}
 {{- end -}}
 {{- end -}}
 
