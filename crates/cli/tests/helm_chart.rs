@@ -284,11 +284,29 @@ fn assert_loads(objects: &BTreeMap<String, Value>) {
     );
 }
 
+/// Fails the test, saying how to install it, when kubernetes-validate is missing: a missing tool
+/// must never pass for a valid chart.
+fn require_kubernetes_validate() {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-m", "kubernetes_validate", "--version"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {INSTALL_KV}"));
+        assert!(
+            out.status.success(),
+            "kubernetes-validate is not installed for python3: {INSTALL_KV}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
 fn kubernetes_validate(yaml: &str, name: &str) -> Result<(), String> {
+    require_kubernetes_validate();
     let file = values_file(&format!("{name}.rendered.yaml"), yaml);
     for k in KUBE_VERSIONS {
-        let out = Command::new("kubernetes-validate")
-            .args(["--strict", "--quiet", "-k", k])
+        let out = Command::new("python3")
+            .args(["-m", "kubernetes_validate", "--strict", "--quiet", "-k", k])
             .arg(&file)
             .output()
             .unwrap_or_else(|e| panic!("cannot run kubernetes-validate ({e}): {INSTALL_KV}"));
