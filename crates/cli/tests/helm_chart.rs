@@ -123,12 +123,15 @@ fn container(objects: &BTreeMap<String, Value>) -> &Value {
 enum Env {
     Value(String),
     /// Read from this key of the release's Secret.
-    Secret(&'static str),
+    Secret(String),
 }
-use Env::{Secret, Value as V};
+use Env::Value as V;
 
 fn v(s: &str) -> Env {
     V(s.to_string())
+}
+fn secret_ref(key: &str) -> Env {
+    Env::Secret(key.to_string())
 }
 
 /// The container's environment, in order. Panics on anything but a plain value or a
@@ -145,24 +148,15 @@ fn env_of(objects: &BTreeMap<String, Value>) -> Vec<(String, Env)> {
             } else {
                 let r = &e["valueFrom"]["secretKeyRef"];
                 assert_eq!(r["name"], "auth-portcullis", "{name}: {e}");
-                let key = r["key"].as_str().unwrap();
-                Secret(Box::leak(key.to_string().into_boxed_str()))
+                secret_ref(r["key"].as_str().unwrap())
             };
             (name, entry)
         })
         .collect()
 }
 
-fn expect(list: &[(&str, Env)]) -> Vec<(String, Env)> {
-    list.iter()
-        .map(|(n, e)| {
-            let e = match e {
-                V(s) => V(s.clone()),
-                Secret(k) => Secret(k),
-            };
-            (n.to_string(), e)
-        })
-        .collect()
+fn expect(list: Vec<(&str, Env)>) -> Vec<(String, Env)> {
+    list.into_iter().map(|(n, e)| (n.to_string(), e)).collect()
 }
 
 /// Seed 000's "Environment Variable Reference", row by row, for its discovery example: empty
@@ -180,8 +174,8 @@ fn seed000_discovery_env() -> Vec<(&'static str, Env)> {
             v("https://qualytics.example.com/api/callback"),
         ),
         ("OIDC_SCOPES", v("openid,email,profile")),
-        ("OIDC_CLIENT_ID", Secret("OIDC_CLIENT_ID")),
-        ("OIDC_CLIENT_SECRET", Secret("OIDC_CLIENT_SECRET")),
+        ("OIDC_CLIENT_ID", secret_ref("OIDC_CLIENT_ID")),
+        ("OIDC_CLIENT_SECRET", secret_ref("OIDC_CLIENT_SECRET")),
         ("OIDC_USER_ID_KEY", v("sub")),
         ("OIDC_USER_EMAIL_KEY", v("email")),
         ("OIDC_USER_NAME_KEY", v("name")),
@@ -190,7 +184,7 @@ fn seed000_discovery_env() -> Vec<(&'static str, Env)> {
         ("OIDC_USER_PICTURE_KEY", v("picture")),
         ("OIDC_USER_PROVIDER_KEY", v("iss")),
         ("OIDC_ALLOW_INSECURE_HTTP", v("false")),
-        ("JWT_SIGNING_SECRET", Secret("JWT_SIGNING_SECRET")),
+        ("JWT_SIGNING_SECRET", secret_ref("JWT_SIGNING_SECRET")),
     ]
 }
 
@@ -245,7 +239,7 @@ fn assert_secrets_by_reference(objects: &BTreeMap<String, Value>) {
             || (name == "PORTCULLIS_DATABASE_URL"
                 && !matches!(&entry, V(s) if s.starts_with("sqlite:")))
         {
-            assert!(matches!(entry, Secret(_)), "{name} is inlined");
+            assert!(matches!(entry, Env::Secret(_)), "{name} is inlined");
         }
         if let V(s) = &entry {
             assert!(!s.is_empty(), "{name} is injected empty");
@@ -264,8 +258,8 @@ fn assert_loads(objects: &BTreeMap<String, Value>) {
     for (name, entry) in env_of(objects) {
         let value = match entry {
             V(s) => s,
-            Secret(k) => secrets
-                .get(k)
+            Env::Secret(k) => secrets
+                .get(&k)
                 .unwrap_or_else(|| panic!("{name}: key {k} is not in the Secret"))
                 .clone(),
         };
@@ -333,7 +327,7 @@ fn seed000_discovery_example_renders_the_environment_table() {
     let objects = render_valid("discovery", &[&seed("seed000-values-discovery.yaml")]);
     let mut want = seed000_discovery_env();
     want.extend(own_sqlite());
-    assert_eq!(env_of(&objects), expect(&want));
+    assert_eq!(env_of(&objects), expect(want));
     assert_secrets_by_reference(&objects);
     let s = secret_data(&objects);
     assert_eq!(s["OIDC_CLIENT_ID"], "your-client-id");
@@ -386,7 +380,7 @@ fn seed000_manual_example_renders_the_environment_table() {
         .contains(n)
     }));
     want.extend(own_sqlite());
-    assert_eq!(env_of(&objects), expect(&want));
+    assert_eq!(env_of(&objects), expect(want));
     assert_secrets_by_reference(&objects);
     assert_loads(&objects);
 }
@@ -420,7 +414,7 @@ fn seed001_authentication_yaml_as_second_values_file() {
         ),
     ]);
     want.extend(own_sqlite());
-    assert_eq!(env_of(&objects), expect(&want));
+    assert_eq!(env_of(&objects), expect(want));
     assert_secrets_by_reference(&objects);
     // The client of seed 001's file, given last, is the one in the Secret.
     let s = secret_data(&objects);
@@ -558,11 +552,11 @@ fn several_replicas_need_postgresql() {
     let get = |n: &str| &env.iter().find(|(k, _)| k == n).unwrap().1;
     assert_eq!(
         get("PORTCULLIS_DATABASE_URL"),
-        &Secret("PORTCULLIS_DATABASE_URL")
+        &secret_ref("PORTCULLIS_DATABASE_URL")
     );
     assert_eq!(
         get("JWT_SIGNING_SECRET_PREVIOUS"),
-        &Secret("JWT_SIGNING_SECRET_PREVIOUS")
+        &secret_ref("JWT_SIGNING_SECRET_PREVIOUS")
     );
     assert_eq!(get("PORTCULLIS_UPSTREAM"), &v("http://app.apps.svc:3000"));
     assert_eq!(get("PORTCULLIS_OFFLINE_RECHECK"), &v("600"));
