@@ -151,7 +151,16 @@ async function decide(approve) {
       ? 'Approved. The command-line tool is signed in; its token is listed above.'
       : 'Denied. The command-line tool was not signed in.');
     pendingCode = null;
-    if (approve) setTimeout(() => refresh().catch(() => {}), 6000);
+    if (approve) {
+      // The new token exists once the command-line tool has polled (every few seconds):
+      // look again a few times so it shows up in the list.
+      const before = $('tokens').querySelectorAll('tbody tr').length;
+      for (let i = 0; i < 10; i += 1) {
+        await new Promise((r) => setTimeout(r, 3000));
+        await refresh().catch(() => {});
+        if ($('tokens').querySelectorAll('tbody tr').length > before) break;
+      }
+    }
   } catch (e) {
     deviceStatus(e.message, true);
   }

@@ -255,7 +255,7 @@ label{{display:block;margin:.8rem 0 .2rem;font-weight:600}}\
 input,select{{font-size:1rem;padding:.4rem;border:1px solid #888;border-radius:4px;max-width:100%}}\
 input:focus-visible,select:focus-visible{{outline:3px solid #0b5cad;outline-offset:1px}}\
 table{{border-collapse:collapse;width:100%;margin-top:.5rem}}th,td{{text-align:left;padding:.4rem .3rem;border-bottom:1px solid #ddd;font-size:.95rem}}\
-button.secondary{{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8;padding:.3rem .8rem;font-size:.9rem}}\
+button.secondary{{background:#fff;color:#1d4ed8;border:1px solid #1d4ed8;padding:.3rem .8rem;font-size:.9rem}}#device-deny{{padding:.5rem 1.2rem;font-size:1rem}}\
 .new{{background:#f1f6ff;border:1px solid #9bb8e8;border-radius:6px;padding:1rem;margin:1rem 0}}\
 .new input{{width:100%;font-family:ui-monospace,monospace;font-size:.9rem;line-height:1.6;padding:.5rem .4rem;box-sizing:border-box}}\
 .error{{color:#a40000}}code{{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}}\

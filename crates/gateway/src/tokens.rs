@@ -1,12 +1,13 @@
 //! API tokens in the gateway (R-AT): authenticating `Authorization: Bearer pcs_…`, and
 //! [`mint`], the one function that makes a token (the account page and the JSON API call it;
-//! later sign-in flows for the command-line tool can too).
+//! the command-line sign-in does too).
 //!
 //! The hot path does no database work for a known token: tokens are cached by id for
 //! [`TOKEN_TTL`], a revocation anywhere reaches every replica's [`TokenCache`] through the
 //! change feed within a second, and last-used times are written at most once a minute per
-//! token, in the background. An unknown id costs a lookup, which the per-address failure
-//! budget bounds.
+//! token, in the background. An unknown id is remembered for the same time as a known one,
+//! so it costs a lookup as often as a known one does (R-AT-2), and the per-address failure
+//! budget bounds both.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -57,6 +58,10 @@ struct Cached {
 /// counters.
 pub struct TokenCache {
     tokens: RwLock<HashMap<String, Cached>>,
+    /// Ids the store did not know, and when it said so: a repeated unknown id costs no
+    /// lookup, exactly as a repeated known one (R-AT-2: an unknown id must not be slower than
+    /// a wrong secret for a known id).
+    unknown: RwLock<HashMap<String, i64>>,
     revoked: RwLock<HashMap<String, i64>>,
     failures_by_ip: RateLimiter,
     failures_by_id: Mutex<HashMap<String, (i64, u32)>>,
@@ -66,6 +71,7 @@ impl Default for TokenCache {
     fn default() -> Self {
         TokenCache {
             tokens: RwLock::default(),
+            unknown: RwLock::default(),
             revoked: RwLock::default(),
             failures_by_ip: RateLimiter::new(FAILURES_PER_MINUTE),
             failures_by_id: Mutex::default(),
@@ -99,6 +105,33 @@ impl TokenCache {
         let m = self.tokens.read().ok()?;
         let c = m.get(id)?;
         (now - c.read_at < TOKEN_TTL).then(|| (c.token.clone(), c.touched.load(Ordering::Relaxed)))
+    }
+
+    /// Whether the store said, within [`TOKEN_TTL`], that no token has this id.
+    fn known_unknown(&self, id: &str, now: i64) -> bool {
+        self.unknown
+            .read()
+            .is_ok_and(|m| m.get(id).is_some_and(|at| now - at < TOKEN_TTL))
+    }
+
+    fn put_unknown(&self, id: &str, now: i64) {
+        if let Ok(mut m) = self.unknown.write() {
+            if m.len() >= MAX_ENTRIES {
+                m.retain(|_, at| now - *at < TOKEN_TTL);
+                if m.len() >= MAX_ENTRIES {
+                    m.clear();
+                }
+            }
+            m.insert(id.to_string(), now);
+        }
+    }
+
+    /// A token was just made with this id (ids are random: this only matters if someone had
+    /// presented it before, by chance).
+    fn forget_unknown(&self, id: &str) {
+        if let Ok(mut m) = self.unknown.write() {
+            m.remove(id);
+        }
     }
 
     fn put(&self, token: ApiToken, now: i64) -> Arc<ApiToken> {
@@ -185,15 +218,18 @@ pub async fn authenticate(
     let presented = apitoken::parse(token);
     let id = presented.map(|p| p.id);
     let stored = match id {
-        Some(id) if !cache.is_revoked(id) => match cache.get(id, now) {
-            Some(hit) => Some(hit),
-            None => state
-                .store
-                .tokens
-                .api_token(id)
-                .await?
-                .map(|t| (cache.put(t, now), -1)),
-        },
+        Some(id) if !cache.is_revoked(id) && !cache.known_unknown(id, now) => {
+            match cache.get(id, now) {
+                Some(hit) => Some(hit),
+                None => match state.store.tokens.api_token(id).await? {
+                    Some(t) => Some((cache.put(t, now), -1)),
+                    None => {
+                        cache.put_unknown(id, now);
+                        None
+                    }
+                },
+            }
+        }
         _ => None,
     };
     // R-AT-2: the HMAC work happens whether or not the id exists (and for a malformed token).
@@ -342,7 +378,7 @@ pub async fn mint(
         .create_api_token(&record, apitoken::MAX_TOKENS_PER_USER, now)
         .await?
     {
-        Created::Created => {}
+        Created::Created => state.views.tokens.forget_unknown(&record.id),
         Created::LimitReached => return Err(MintError::LimitReached),
     }
     state.audit.record(
@@ -421,6 +457,27 @@ mod tests {
         c.revoke("a", 2001);
         assert!(c.get("a", 2001).is_none());
         assert!(c.is_revoked("a"));
+    }
+
+    #[test]
+    fn r_at_2_unknown_ids_are_remembered_like_known_ones() {
+        let c = TokenCache::default();
+        assert!(!c.known_unknown("x", 1000));
+        c.put_unknown("x", 1000);
+        assert!(
+            c.known_unknown("x", 1000 + TOKEN_TTL - 1),
+            "no second lookup"
+        );
+        assert!(
+            !c.known_unknown("x", 1000 + TOKEN_TTL),
+            "re-read after the TTL"
+        );
+        c.put_unknown("y", 1000);
+        c.forget_unknown("y");
+        assert!(
+            !c.known_unknown("y", 1000),
+            "a token made with this id is looked up"
+        );
     }
 
     #[test]

@@ -654,7 +654,7 @@ async fn the_openapi_document_covers_every_api_route() {
         }
     }
     documented.sort();
-    // The session API and the admin API, exactly.
+    // The session, token, command-line sign-in and admin APIs, exactly.
     let want = [
         ("GET", "/api/admin/audit"),
         ("GET", "/api/admin/users"),
@@ -663,6 +663,11 @@ async fn the_openapi_document_covers_every_api_route() {
         ("POST", "/api/admin/users/{id}/enable"),
         ("POST", "/api/admin/users/{id}/revoke-sessions"),
         ("POST", "/api/backchannel-logout"),
+        ("POST", "/api/cli/authorize"),
+        ("POST", "/api/cli/device"),
+        ("POST", "/api/cli/device/decide"),
+        ("POST", "/api/cli/device/lookup"),
+        ("POST", "/api/cli/token"),
         ("GET", "/api/login"),
         ("POST", "/api/login"),
         ("GET", "/api/logout"),

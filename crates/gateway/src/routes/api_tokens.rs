@@ -253,7 +253,7 @@ pub async fn account_page(
     };
     let a = match super::cli_login::signed_in_page(&state, auth, &return_to) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let who = super::cli_login::display_name(&a);
     let mut r = Html(pages::account_page(

@@ -19,12 +19,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use portcullis_core::cli_login::{self as rules, DeviceStatus, PollVerdict};
 use portcullis_store::{CliGrant, GrantKind};
 use serde_json::json;
@@ -164,7 +164,7 @@ pub async fn consent_page(
     };
     let a = match signed_in_page(&state, auth, &format!("{CONSENT_PATH}?{query}")) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut r = Html(pages::cli_consent_page(&pages::CliConsent {
         who: display_name(&a),
@@ -187,13 +187,13 @@ pub(crate) fn signed_in_page(
     state: &AppState,
     auth: Result<MaybeAuthed, WebError>,
     return_to: &str,
-) -> Result<Authed, Response> {
+) -> Result<Authed, Box<Response>> {
     match auth {
         Ok(MaybeAuthed(Some(a))) if a.api_token().is_none() => Ok(a),
-        Ok(MaybeAuthed(Some(_))) => Err(WebError::Forbidden(
-            "This page needs a browser sign-in, not an API token.".into(),
-        )
-        .render_as(false)),
+        Ok(MaybeAuthed(Some(_))) => Err(Box::new(
+            WebError::Forbidden("This page needs a browser sign-in, not an API token.".into())
+                .render_as(false),
+        )),
         Ok(MaybeAuthed(None)) => {
             let rd: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
             let mut r = (
@@ -205,9 +205,9 @@ pub(crate) fn signed_in_page(
             )
                 .into_response();
             no_store(&mut r);
-            Err(r)
+            Err(Box::new(r))
         }
-        Err(e) => Err(e.render_as(false)),
+        Err(e) => Err(Box::new(e.render_as(false))),
     }
 }
 
@@ -265,7 +265,9 @@ pub async fn authorize(
         Err(e) => return refuse(e),
     };
     let Ok(d) = serde_json::from_slice::<AuthorizeDecision>(&body) else {
-        return invalid("Send JSON: the sign-in request's fields and \"approve\": true or false.".into());
+        return invalid(
+            "Send JSON: the sign-in request's fields and \"approve\": true or false.".into(),
+        );
     };
     let req = LoopbackRequest {
         redirect_uri: d.redirect_uri,
@@ -347,15 +349,15 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 /// A form body's parameters; a repeated one is refused (RFC 6749 §3.2).
-fn form(body: &[u8]) -> Result<std::collections::HashMap<String, String>, Response> {
+fn form(body: &[u8]) -> Result<std::collections::HashMap<String, String>, Box<Response>> {
     let mut out = std::collections::HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if out.insert(k.to_string(), v.into_owned()).is_some() {
-            return Err(oauth_error(
+            return Err(Box::new(oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 &format!("the parameter {k} is repeated"),
-            ));
+            )));
         }
     }
     Ok(out)
@@ -385,11 +387,14 @@ pub async fn token(
     let now = state.now();
     let ip = peer.ip();
     if let Some(retry) = state.cli.redeem_failures.exceeded(&ip, now) {
-        return refuse(WebError::RateLimited("command-line sign-in attempts", retry));
+        return refuse(WebError::RateLimited(
+            "command-line sign-in attempts",
+            retry,
+        ));
     }
     let p = match form(&body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     match get("grant_type") {
@@ -486,9 +491,8 @@ async fn poll_device(state: &AppState, ip: IpAddr, device_code: &str) -> Respons
         Ok(None) => return redeem_failed(state, ip, "unknown device code"),
         Err(e) => return refuse(e.into()),
     };
-    let bad = |error: &str, description: &str| {
-        oauth_error(StatusCode::BAD_REQUEST, error, description)
-    };
+    let bad =
+        |error: &str, description: &str| oauth_error(StatusCode::BAD_REQUEST, error, description);
     match verdict {
         PollVerdict::Pending { interval } => answer(
             StatusCode::BAD_REQUEST,
@@ -498,8 +502,14 @@ async fn poll_device(state: &AppState, ip: IpAddr, device_code: &str) -> Respons
             StatusCode::BAD_REQUEST,
             json!({"error": "slow_down", "error_description": format!("poll at most every {interval} seconds"), "interval": interval}),
         ),
-        PollVerdict::Denied => bad("access_denied", "the sign-in was denied on the account page"),
-        PollVerdict::Expired => bad("expired_token", "the code expired before it was approved: start again"),
+        PollVerdict::Denied => bad(
+            "access_denied",
+            "the sign-in was denied on the account page",
+        ),
+        PollVerdict::Expired => bad(
+            "expired_token",
+            "the code expired before it was approved: start again",
+        ),
         PollVerdict::Approved => issue(state, ip, &grant).await,
     }
 }
@@ -573,7 +583,7 @@ pub async fn device_start(
     }
     let p = match form(&body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let machine = match rules::check_machine(p.get("machine").map(String::as_str).unwrap_or("")) {
         Ok(m) => m,
@@ -596,9 +606,10 @@ pub async fn device_start(
     };
     // A live user code is unique; on the rare collision draw again.
     for _ in 0..4 {
-        let (Ok(device_code), Ok(user_code)) = (rules::new_secret(), rules::new_user_code())
-        else {
-            return refuse(WebError::Internal("the system random generator failed".into()));
+        let (Ok(device_code), Ok(user_code)) = (rules::new_secret(), rules::new_user_code()) else {
+            return refuse(WebError::Internal(
+                "the system random generator failed".into(),
+            ));
         };
         let grant = CliGrant {
             id: rules::grant_id(&device_code),
@@ -662,7 +673,10 @@ pub struct DeviceDecision {
 /// A user code that matched nothing: counted against the person (RFC 8628 §5.1), the same
 /// answer whether it was malformed, unknown, expired or already decided.
 fn no_such_code(state: &AppState, a: &Authed) -> Response {
-    let _ = state.cli.user_code_misses.check(a.user.id.clone(), state.now());
+    let _ = state
+        .cli
+        .user_code_misses
+        .check(a.user.id.clone(), state.now());
     answer(
         StatusCode::NOT_FOUND,
         json!({"error": "not_found", "error_description": "No pending sign-in has this code. Check the code in your terminal; it is valid for 10 minutes."}),
@@ -673,10 +687,13 @@ fn no_such_code(state: &AppState, a: &Authed) -> Response {
 fn device_caller(
     state: &AppState,
     auth: Result<MaybeAuthed, WebError>,
-) -> Result<Authed, Response> {
-    let a = by_session(auth, true).map_err(refuse)?;
+) -> Result<Authed, Box<Response>> {
+    let a = by_session(auth, true).map_err(|e| Box::new(refuse(e)))?;
     if let Some(retry) = state.cli.user_code_misses.exceeded(&a.user.id, state.now()) {
-        return Err(refuse(WebError::RateLimited("device code attempts", retry)));
+        return Err(Box::new(refuse(WebError::RateLimited(
+            "device code attempts",
+            retry,
+        ))));
     }
     Ok(a)
 }
@@ -705,7 +722,7 @@ pub async fn device_lookup(
 ) -> Response {
     let a = match device_caller(&state, auth) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(req) = serde_json::from_slice::<DeviceLookup>(&body) else {
         return invalid("Send JSON: {\"user_code\": \"BCDF-GHJK\"}.".into());
@@ -761,7 +778,7 @@ pub async fn device_decide(
 ) -> Response {
     let a = match device_caller(&state, auth) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(req) = serde_json::from_slice::<DeviceDecision>(&body) else {
         return invalid("Send JSON: {\"user_code\": \"BCDF-GHJK\", \"approve\": true}.".into());
