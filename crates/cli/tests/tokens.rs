@@ -85,10 +85,13 @@ fn mode(p: &Path) -> u32 {
 
 /// Token paste: `login --url` with the token on stdin, `whoami`, `token …` (refused: a token
 /// may not manage tokens), precedence of `--url` / `PORTCULLIS_URL` / the saved address, a
-/// revoked token, `logout`.
-#[tokio::test(flavor = "multi_thread")]
-async fn token_paste_login_whoami_token_logout() {
-    let env = TestEnv::start().await;
+/// revoked token, `logout`; on SQLite and on PostgreSQL.
+both_backends!(token_paste_login_whoami_token_logout, |db| {
+    let env = TestEnv::start_with(Options {
+        database_url: db,
+        ..Default::default()
+    })
+    .await;
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let (token, id) = new_token(&b, &env, "laptop").await;
@@ -225,7 +228,7 @@ async fn token_paste_login_whoami_token_logout() {
     let o = cli(cfg, &["logout"], "", &[]).await;
     assert_eq!(o.code, 0);
     assert!(o.stdout.contains("Not logged in"), "{}", o.stdout);
-}
+});
 
 /// Wrong URL (another web server), server down, plain http to a remote host: each a clear
 /// line and its own exit code; nothing saved.

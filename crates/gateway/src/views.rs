@@ -118,6 +118,8 @@ impl Views {
             Change::SessionRevoked { id, expires_at } => self.revoked.revoke(id, *expires_at, now),
             Change::User { id } => self.users.evict(id),
             Change::ApiTokenRevoked { id } => self.tokens.revoke(id, now),
+            // A newer replica's change: nothing here to apply (see `Change::Unknown`).
+            Change::Unknown { .. } => {}
         }
     }
 }

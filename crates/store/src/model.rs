@@ -151,6 +151,10 @@ pub enum Change {
     User { id: String },
     /// An API token was revoked: refuse it from now on (R-AT-3).
     ApiTokenRevoked { id: String },
+    /// A kind this release does not know, written by a newer one during a rolling upgrade:
+    /// it concerns a feature this replica does not have, so there is nothing to apply, and
+    /// the feed goes on past it (stopping would leave every later revocation unapplied).
+    Unknown { kind: String },
 }
 
 /// A [`Change`] with its position in the log.
@@ -163,16 +167,17 @@ pub struct ChangeEvent {
 
 impl Change {
     /// `(kind, subject, expires_at)` as stored in the `changes` table.
-    pub(crate) fn to_row(&self) -> (&'static str, &str, i64) {
+    pub(crate) fn to_row(&self) -> (&str, &str, i64) {
         match self {
             Change::SessionRevoked { id, expires_at } => ("session_revoked", id, *expires_at),
             Change::User { id } => ("user", id, 0),
             Change::ApiTokenRevoked { id } => ("api_token_revoked", id, 0),
+            Change::Unknown { kind } => (kind, "", 0),
         }
     }
 
-    pub(crate) fn from_row(kind: &str, subject: String, expires_at: i64) -> Option<Change> {
-        match kind {
+    pub(crate) fn from_row(kind: &str, subject: String, expires_at: i64) -> Change {
+        let known = match kind {
             "session_revoked" => Some(Change::SessionRevoked {
                 id: subject,
                 expires_at,
@@ -180,7 +185,8 @@ impl Change {
             "user" => Some(Change::User { id: subject }),
             "api_token_revoked" => Some(Change::ApiTokenRevoked { id: subject }),
             _ => None,
-        }
+        };
+        known.unwrap_or_else(|| Change::Unknown { kind: kind.to_string() })
     }
 }
 
@@ -318,5 +324,27 @@ mod tests {
         // Characters of two, two, three and four bytes: counted as characters, not bytes.
         assert_eq!(audit_field("éü€😀x", 4), "éü€😀");
         assert_eq!(audit_field("a\0b", 3), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn changes_round_trip_and_unknown_kinds_are_kept_apart() {
+        for c in [
+            Change::SessionRevoked {
+                id: "s".into(),
+                expires_at: 9,
+            },
+            Change::User { id: "u".into() },
+            Change::ApiTokenRevoked { id: "t".into() },
+        ] {
+            let (kind, subject, exp) = c.to_row();
+            assert_eq!(Change::from_row(kind, subject.to_string(), exp), c);
+        }
+        // A newer release's kind: recognised as unknown, never mistaken for another.
+        assert_eq!(
+            Change::from_row("cli_grant_spent", "x".into(), 0),
+            Change::Unknown {
+                kind: "cli_grant_spent".into()
+            }
+        );
     }
 }

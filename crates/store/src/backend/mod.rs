@@ -844,8 +844,10 @@ macro_rules! sql_backend {
                 for r in &rows {
                     let kind: String = r.try_get("kind")?;
                     let seq: i64 = r.try_get("seq")?;
-                    let change = Change::from_row(&kind, r.try_get("subject")?, r.try_get("expires_at")?)
-                        .ok_or_else(|| StoreError::Corrupt(format!("changes.kind `{kind}` (seq {seq})")))?;
+                    let change = Change::from_row(&kind, r.try_get("subject")?, r.try_get("expires_at")?);
+                    if let Change::Unknown { kind } = &change {
+                        tracing::warn!(seq, kind = %kind, "change feed: a change of a kind this release does not know (a newer replica wrote it); skipped");
+                    }
                     out.push(ChangeEvent {
                         seq,
                         at: r.try_get("at")?,
