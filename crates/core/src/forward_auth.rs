@@ -256,6 +256,19 @@ fn uri_of(raw: &[u8]) -> Result<String, ForwardAuthError> {
     String::from_utf8(raw.to_vec()).map_err(|_| ForwardAuthError::BadUri)
 }
 
+/// The client's address as the trusted proxy saw it (for per-address limits such as R-AT-4,
+/// which would otherwise count every client behind the proxy as one): the last
+/// `X-Forwarded-For` entry, the one the proxy itself appended. Call only for a trusted peer;
+/// `peer` when the header is missing or its last entry is not an address.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&[u8]]) -> IpAddr {
+    forwarded_for
+        .last()
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        .unwrap_or(peer)
+}
+
 /// How a request without a valid credential is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignIn {
@@ -442,6 +455,19 @@ mod tests {
             e(&[(NGINX_METHOD, "GET"), (NGINX_URI, &long)]),
             ForwardAuthError::BadUri
         );
+    }
+
+    #[test]
+    fn client_ip_is_the_entry_the_proxy_appended() {
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let ip = |v: &[&str]| {
+            let v: Vec<&[u8]> = v.iter().map(|s| s.as_bytes()).collect();
+            client_ip(peer, &v).to_string()
+        };
+        assert_eq!(ip(&["1.1.1.1, 203.0.113.9"]), "203.0.113.9");
+        assert_eq!(ip(&["1.1.1.1", "203.0.113.9"]), "203.0.113.9");
+        assert_eq!(ip(&[]), "10.0.0.5");
+        assert_eq!(ip(&["203.0.113.9, garbage"]), "10.0.0.5");
     }
 
     #[test]

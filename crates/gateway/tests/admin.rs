@@ -663,6 +663,7 @@ async fn the_openapi_document_covers_every_api_route() {
         ("POST", "/api/admin/users/{id}/enable"),
         ("POST", "/api/admin/users/{id}/revoke-sessions"),
         ("POST", "/api/backchannel-logout"),
+        ("GET", "/api/forward-auth"),
         ("GET", "/api/login"),
         ("POST", "/api/login"),
         ("GET", "/api/logout"),
