@@ -260,7 +260,7 @@ async fn start_caddy(port: u16, portcullis: &str, app: &str) -> Proxy {
     let file = dir.0.join("Caddyfile");
     std::fs::write(
         &file,
-        format!("{{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}}\n\n{site}"),
+        format!("{{\n\tadmin off\n\tauto_https off\n}}\n\n{site}"),
     )
     .unwrap();
     let log = dir.0.join("caddy.log");
