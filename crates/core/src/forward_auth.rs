@@ -187,6 +187,9 @@ pub enum ForwardAuthError {
     BadUri,
 }
 
+/// One header pair's raw values: (method, URI).
+type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// The original request of a forward-auth call from `peer`, whose headers `get` returns by
 /// (lower-case) name, every value. Headers are read only after the peer is found trusted.
 pub fn original_request<'a>(
@@ -205,9 +208,7 @@ pub fn original_request<'a>(
             _ => Err(ForwardAuthError::Duplicate(name)),
         }
     };
-    let pair = |m: &'static str,
-                u: &'static str|
-     -> Result<Option<(&'a [u8], &'a [u8])>, ForwardAuthError> {
+    let pair = |m: &'static str, u: &'static str| -> Result<Option<Pair<'a>>, ForwardAuthError> {
         match (one(m)?, one(u)?) {
             (Some(m), Some(u)) => Ok(Some((m, u))),
             (None, None) => Ok(None),

@@ -175,7 +175,8 @@ fn binary(name: &str) -> PathBuf {
 struct Proxy {
     child: Child,
     base: String,
-    dir: TempDir,
+    /// Config, logs and state; removed when the proxy is dropped.
+    _dir: TempDir,
     log: PathBuf,
 }
 
@@ -238,7 +239,7 @@ async fn start_nginx(port: u16, portcullis: &str, app: &str) -> Proxy {
     let mut p = Proxy {
         child,
         base: format!("http://127.0.0.1:{port}"),
-        dir,
+        _dir: dir,
         log,
     };
     p.wait_listening().await;
@@ -280,7 +281,7 @@ async fn start_caddy(port: u16, portcullis: &str, app: &str) -> Proxy {
     let mut p = Proxy {
         child,
         base: format!("http://127.0.0.1:{port}"),
-        dir,
+        _dir: dir,
         log,
     };
     p.wait_listening().await;

@@ -119,7 +119,7 @@ async fn answer(
         return Ok(sign_in(state, &original, &method, headers));
     };
     // R-CSRF: an unsafe request without a valid token never reaches the app.
-    a.csrf.clone().map_err(WebError::Csrf)?;
+    a.csrf.map_err(WebError::Csrf)?;
     proxy::authorize(state, &a, method.as_str(), uri.path())?;
     tracing::debug!(event = "forward_auth.allowed", user = %a.user.id, method = %method, path = %uri.path(), "forward-auth allowed");
     Ok(allowed(state, &a, headers))
