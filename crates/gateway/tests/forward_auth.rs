@@ -11,10 +11,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use portcullis_core::config::RawPolicy;
+use portcullis_core::time::ManualClock;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -291,9 +293,14 @@ async fn start_caddy(port: u16, portcullis: &str, app: &str) -> Proxy {
 /// Portcullis in forward-auth mode (no upstream of its own) behind the public origin
 /// `public`, trusting the proxies' address (127.0.0.1); alice (admins, devs) is admin, bob
 /// (devs) is powerUser only; `/admin` is for admins.
-async fn portcullis(public: &str, dpop_paths: Option<&'static str>) -> TestEnv {
+async fn portcullis(
+    public: &str,
+    dpop_paths: Option<&'static str>,
+    clock: Option<Arc<ManualClock>>,
+) -> TestEnv {
     TestEnv::start_with(Options {
         public_base: Some(public.to_string()),
+        clock,
         tweak: Box::new(move |raw, _| {
             raw.upstream = None;
             raw.forward_auth_trusted_proxies = Some(vec!["127.0.0.1/32".into()]);
@@ -320,10 +327,14 @@ enum Kind {
     Caddy,
 }
 
-async fn behind(kind: Kind, dpop_paths: Option<&'static str>) -> (TestEnv, Proxy) {
+async fn behind(
+    kind: Kind,
+    dpop_paths: Option<&'static str>,
+    clock: Option<Arc<ManualClock>>,
+) -> (TestEnv, Proxy) {
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
-    let mut env = portcullis(&public, dpop_paths).await;
+    let mut env = portcullis(&public, dpop_paths, clock).await;
     let gw = env.gw.addr.to_string();
     let app = env.upstream.addr.to_string();
     let proxy = match kind {
@@ -337,7 +348,7 @@ async fn behind(kind: Kind, dpop_paths: Option<&'static str>) -> (TestEnv, Proxy
 
 /// The whole story behind one proxy.
 async fn scenario(kind: Kind) {
-    let (mut env, _proxy) = behind(kind, None).await;
+    let (mut env, _proxy) = behind(kind, None, None).await;
     let base = env.base.clone();
 
     // Anonymous browser navigation → sign-in, and back to the original URI.
@@ -528,7 +539,7 @@ async fn caddy_forward_auth() {
 #[tokio::test]
 async fn dpop_proofs_name_the_original_request() {
     for kind in [Kind::Nginx, Kind::Caddy] {
-        let (env, _proxy) = behind(kind, Some("/app-api/")).await;
+        let (env, _proxy) = behind(kind, Some("/app-api/"), None).await;
         let base = env.base.clone();
         let b = Browser::new();
         b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
@@ -573,13 +584,42 @@ async fn dpop_proofs_name_the_original_request() {
     }
 }
 
+/// R-SJ-4 through nginx: a session JWT that is due is re-issued in the forward-auth answer and
+/// the recipe hands the cookie to the browser, so an active person stays signed in while only
+/// browsing the app. (Caddy cannot; see the README.)
+#[tokio::test]
+async fn nginx_hands_a_refreshed_session_to_the_browser() {
+    let clock = ManualClock::at_now();
+    let (env, _proxy) = behind(Kind::Nginx, None, Some(clock.clone())).await;
+    let page = format!("{}/page", env.base);
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let first = b.cookie(&env.base, "__Host-session").unwrap();
+    let r = b.get(&page).await;
+    assert_eq!(r.status, 200);
+    assert!(!r.sets_session(), "not due yet");
+    // 10 minutes or less left: re-issued.
+    clock.advance(1300);
+    let r = b.get(&page).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.sets_session(), "{:?}", r.set_cookies());
+    let second = b.cookie(&env.base, "__Host-session").unwrap();
+    assert_ne!(first, second);
+    // Past the first JWT's expiry, the new one carries on.
+    clock.advance(1000);
+    assert_eq!(b.get(&page).await.status, 200);
+    // Without it, the person would have been sent to sign in.
+    b.set_cookie(&env.base, "__Host-session", &first);
+    assert_eq!(b.get(&page).await.status, 302);
+}
+
 /// The original request is believed only from a trusted proxy: a client that reaches
 /// Portcullis directly is refused (403) whatever it claims, and nobody is trusted by default.
 #[tokio::test]
 async fn forward_auth_headers_are_believed_only_from_trusted_proxies() {
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
-    let mut env = portcullis(&public, None).await;
+    let mut env = portcullis(&public, None, None).await;
     let direct = format!("http://{}/api/forward-auth", env.gw.addr);
     let nginx = start_nginx(
         port,
