@@ -466,6 +466,29 @@ async fn scenario(kind: Kind) {
     // Alice may.
     assert_eq!(alice.get(&format!("{base}/admin/users")).await.status, 200);
 
+    // R-CSRF through the proxy: an unsafe cookie request without the token never reaches the
+    // app; with it (as the browser client sends it), it does.
+    let url = format!("{base}/reports/q");
+    let before = env.upstream.count();
+    let r = answer(
+        reqwest::Client::new()
+            .post(&url)
+            .header("cookie", alice.session_cookies(&base))
+            .header("origin", &base),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{kind:?}: {}", r.body);
+    assert_eq!(env.upstream.count(), before, "{kind:?}");
+    let r = alice
+        .send(
+            alice.raw().post(&url).header("origin", &base).body("x=1"),
+            &url,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{kind:?}: {}", r.body);
+    let got = env.upstream.requests().pop().unwrap();
+    assert_eq!((got.method.as_str(), got.body_len), ("POST", 3), "{kind:?}");
+
     // An API token works through the proxy, and never reaches the app.
     let (token, _) = new_token(&alice, &env, "script").await;
     let r = answer(
