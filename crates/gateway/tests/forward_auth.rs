@@ -49,6 +49,9 @@ server {
         proxy_set_header X-Original-Method $request_method;
         proxy_set_header X-Original-URI $request_uri;
         proxy_set_header X-Forwarded-For $remote_addr;
+        # Only nginx names the original request: a client's copies of the other pair go.
+        proxy_set_header X-Forwarded-Method "";
+        proxy_set_header X-Forwarded-Uri "";
     }
 
     # nginx only understands 2xx/401/403 from auth_request: for a browser, Portcullis's 401
@@ -116,6 +119,8 @@ const CADDY_RECIPE: &str = r#"{SITE} {
 			request_header -X-Auth-Request-*
 			request_header -X_*
 			request_header -X-Forwarded-Name
+			# Only Caddy names the original request: a client's X-Original-* go.
+			request_header -X-Original-*
 			# Caddy sends X-Forwarded-Method and X-Forwarded-Uri; a 302 to sign in, a 401 or
 			# a 403 is passed to the client as it is.
 			forward_auth {PORTCULLIS} {
@@ -451,7 +456,18 @@ async fn scenario(kind: Kind) {
         "/%61dmin",
         "//admin",
     ] {
-        let r = bob.get(&format!("{base}{path}")).await;
+        // A client naming another request itself changes nothing.
+        let r = bob
+            .get_with(
+                &format!("{base}{path}"),
+                &[
+                    ("x-original-method", "GET"),
+                    ("x-original-uri", "/reports"),
+                    ("x-forwarded-method", "GET"),
+                    ("x-forwarded-uri", "/reports"),
+                ],
+            )
+            .await;
         assert_eq!(r.status, 403, "{kind:?} {path}: {}", r.body);
         if kind == Kind::Caddy {
             // Caddy passes Portcullis's page through: it names the role needed.
@@ -690,6 +706,19 @@ async fn forward_auth_headers_are_believed_only_from_trusted_proxies() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!r.headers["x-forwarded-user"].is_empty());
     assert_eq!(r.headers["cache-control"], "no-store");
+    // Every identity name is present (empty when there is no value), and the cookies for the
+    // app are the client's without Portcullis's.
+    for n in [
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-forwarded-groups",
+        "x-forwarded-preferred-username",
+        "x-forwarded-roles",
+        "x-portcullis-upstream-cookie",
+    ] {
+        assert_eq!(r.headers.get_all(n).iter().count(), 1, "{n}");
+    }
+    assert_eq!(r.headers["x-portcullis-upstream-cookie"], "");
     // Missing, duplicated or conflicting pairs from a trusted proxy: refused, never 2xx.
     let r = answer(trusted.get(&direct).header("cookie", &cookies)).await;
     assert_eq!(r.status, 400, "{}", r.body);
