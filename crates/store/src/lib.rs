@@ -23,9 +23,9 @@ use async_trait::async_trait;
 use portcullis_core::claims::MappedUser;
 
 pub use api_tokens::{ApiToken, ApiTokenStore, Created};
+pub use cli_grants::{CliGrant, CliGrantStore, GrantKind};
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
-pub use cli_grants::{CliGrant, CliGrantStore, GrantKind};
 pub use model::{
     AUDIT_MAX_PAGE, AuditEvent, AuditQuery, Change, ChangeEvent, DueRecheck, LoginTx,
     LogoutOutcome, RecheckDone, RecheckSaved, Session, TxLimits, User,

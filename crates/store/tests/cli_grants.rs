@@ -91,11 +91,7 @@ conformance!(concurrent_redemptions_yield_one_winner, |s, b| {
 
 conformance!(grants_are_bounded_and_expired_ones_purged, |s, _b| {
     for i in 0..3 {
-        let g = device(
-            &format!("d{i}"),
-            &format!("BCDFGHJ{}", ['K', 'L', 'M'][i]),
-            100,
-        );
+        let g = device(&format!("d{i}"), &format!("BCDFGHJ{}", ['K', 'L', 'M'][i]), 100);
         assert!(s.cli_grants.insert_cli_grant(&g, 3, 100).await.unwrap());
     }
     // Full: refused, nothing stored.
@@ -128,87 +124,29 @@ conformance!(device_grant_approved_then_redeemed_once, |s, b| {
     let d = device("dev", "BCDFGHJK", 1000);
     s.cli_grants.insert_cli_grant(&d, 10, 1000).await.unwrap();
     // Pending: the poll is recorded, a too-early poll slows the client down.
-    let (v, _) = b
-        .cli_grants
-        .poll_device_grant("dev", 1000)
-        .await
-        .unwrap()
-        .unwrap();
+    let (v, _) = b.cli_grants.poll_device_grant("dev", 1000).await.unwrap().unwrap();
     assert_eq!(v, PollVerdict::Pending { interval: 5 });
-    let (v, _) = s
-        .cli_grants
-        .poll_device_grant("dev", 1002)
-        .await
-        .unwrap()
-        .unwrap();
+    let (v, _) = s.cli_grants.poll_device_grant("dev", 1002).await.unwrap().unwrap();
     assert_eq!(v, PollVerdict::SlowDown { interval: 10 });
-    let (v, _) = b
-        .cli_grants
-        .poll_device_grant("dev", 1008)
-        .await
-        .unwrap()
-        .unwrap();
+    let (v, _) = b.cli_grants.poll_device_grant("dev", 1008).await.unwrap().unwrap();
     assert_eq!(v, PollVerdict::SlowDown { interval: 15 }, "10 s now");
-    let (v, _) = b
-        .cli_grants
-        .poll_device_grant("dev", 1023)
-        .await
-        .unwrap()
-        .unwrap();
+    let (v, _) = b.cli_grants.poll_device_grant("dev", 1023).await.unwrap().unwrap();
     assert_eq!(v, PollVerdict::Pending { interval: 15 });
-    assert_eq!(
-        s.cli_grants.poll_device_grant("nope", 1023).await.unwrap(),
-        None
-    );
+    assert_eq!(s.cli_grants.poll_device_grant("nope", 1023).await.unwrap(), None);
 
     // The person looks it up by user code and approves on the other replica.
-    let seen = b
-        .cli_grants
-        .pending_device_grant("BCDFGHJK", 1030)
-        .await
-        .unwrap()
-        .unwrap();
+    let seen = b.cli_grants.pending_device_grant("BCDFGHJK", 1030).await.unwrap().unwrap();
     assert_eq!(seen.machine, "headless");
-    assert_eq!(
-        s.cli_grants
-            .pending_device_grant("BCDFGHJL", 1030)
-            .await
-            .unwrap(),
-        None
-    );
-    assert!(
-        b.cli_grants
-            .decide_device_grant("BCDFGHJK", &u, true, 1030)
-            .await
-            .unwrap()
-    );
+    assert_eq!(s.cli_grants.pending_device_grant("BCDFGHJL", 1030).await.unwrap(), None);
+    assert!(b.cli_grants.decide_device_grant("BCDFGHJK", &u, true, 1030).await.unwrap());
     // Decided once: no second decision, no longer pending.
-    assert!(
-        !s.cli_grants
-            .decide_device_grant("BCDFGHJK", &u, false, 1031)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        s.cli_grants
-            .pending_device_grant("BCDFGHJK", 1031)
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(!s.cli_grants.decide_device_grant("BCDFGHJK", &u, false, 1031).await.unwrap());
+    assert_eq!(s.cli_grants.pending_device_grant("BCDFGHJK", 1031).await.unwrap(), None);
     // The next poll gets it, with the approver; then the grant is gone.
-    let (v, g) = s
-        .cli_grants
-        .poll_device_grant("dev", 1040)
-        .await
-        .unwrap()
-        .unwrap();
+    let (v, g) = s.cli_grants.poll_device_grant("dev", 1040).await.unwrap().unwrap();
     assert_eq!(v, PollVerdict::Approved);
     assert_eq!(g.user_id.as_deref(), Some(u.as_str()));
-    assert_eq!(
-        b.cli_grants.poll_device_grant("dev", 1060).await.unwrap(),
-        None
-    );
+    assert_eq!(b.cli_grants.poll_device_grant("dev", 1060).await.unwrap(), None);
     assert_eq!(s.count(Table::CliGrants).await.unwrap(), 0);
 });
 
@@ -218,48 +156,19 @@ conformance!(device_grant_denied_or_expired_ends, |s, _b| {
         .insert_cli_grant(&device("no", "BCDFGHJK", 1000), 10, 1000)
         .await
         .unwrap();
-    assert!(
-        s.cli_grants
-            .decide_device_grant("BCDFGHJK", &u, false, 1001)
-            .await
-            .unwrap()
-    );
-    let (v, _) = s
-        .cli_grants
-        .poll_device_grant("no", 1010)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(s.cli_grants.decide_device_grant("BCDFGHJK", &u, false, 1001).await.unwrap());
+    let (v, _) = s.cli_grants.poll_device_grant("no", 1010).await.unwrap().unwrap();
     assert_eq!(v, PollVerdict::Denied);
-    assert_eq!(
-        s.cli_grants.poll_device_grant("no", 1020).await.unwrap(),
-        None
-    );
+    assert_eq!(s.cli_grants.poll_device_grant("no", 1020).await.unwrap(), None);
 
     s.cli_grants
         .insert_cli_grant(&device("old", "BCDFGHJL", 1000), 10, 1000)
         .await
         .unwrap();
     // Past its lifetime it can be neither found, nor decided, nor redeemed.
-    assert_eq!(
-        s.cli_grants
-            .pending_device_grant("BCDFGHJL", 1601)
-            .await
-            .unwrap(),
-        None
-    );
-    assert!(
-        !s.cli_grants
-            .decide_device_grant("BCDFGHJL", &u, true, 1601)
-            .await
-            .unwrap()
-    );
-    let (v, _) = s
-        .cli_grants
-        .poll_device_grant("old", 1601)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(s.cli_grants.pending_device_grant("BCDFGHJL", 1601).await.unwrap(), None);
+    assert!(!s.cli_grants.decide_device_grant("BCDFGHJL", &u, true, 1601).await.unwrap());
+    let (v, _) = s.cli_grants.poll_device_grant("old", 1601).await.unwrap().unwrap();
     assert_eq!(v, PollVerdict::Expired);
     assert_eq!(s.count(Table::CliGrants).await.unwrap(), 0);
 });

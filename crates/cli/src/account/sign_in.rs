@@ -31,10 +31,7 @@ pub struct Minted {
 /// The machine name shown on the consent page: this computer's host name, cut to what the
 /// server accepts.
 pub fn machine_name() -> String {
-    let host = gethostname::gethostname()
-        .to_string_lossy()
-        .trim()
-        .to_string();
+    let host = gethostname::gethostname().to_string_lossy().trim().to_string();
     let host: String = host
         .chars()
         .filter(|c| !c.is_control())
@@ -345,9 +342,7 @@ mod tests {
         assert!(minted(StatusCode::OK, &not_a_token).is_err());
         let refused = serde_json::json!({"error": "invalid_grant", "error_description": "the code is invalid"});
         assert_eq!(
-            minted(StatusCode::BAD_REQUEST, &refused)
-                .err()
-                .unwrap_or_default(),
+            minted(StatusCode::BAD_REQUEST, &refused).err().unwrap_or_default(),
             "the server did not issue a token: the code is invalid"
         );
     }

@@ -19,12 +19,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::Router;
 use portcullis_core::cli_login::{self as rules, DeviceStatus, PollVerdict};
 use portcullis_store::{CliGrant, GrantKind};
 use serde_json::json;
@@ -265,9 +265,7 @@ pub async fn authorize(
         Err(e) => return refuse(e),
     };
     let Ok(d) = serde_json::from_slice::<AuthorizeDecision>(&body) else {
-        return invalid(
-            "Send JSON: the sign-in request's fields and \"approve\": true or false.".into(),
-        );
+        return invalid("Send JSON: the sign-in request's fields and \"approve\": true or false.".into());
     };
     let req = LoopbackRequest {
         redirect_uri: d.redirect_uri,
@@ -387,10 +385,7 @@ pub async fn token(
     let now = state.now();
     let ip = peer.ip();
     if let Some(retry) = state.cli.redeem_failures.exceeded(&ip, now) {
-        return refuse(WebError::RateLimited(
-            "command-line sign-in attempts",
-            retry,
-        ));
+        return refuse(WebError::RateLimited("command-line sign-in attempts", retry));
     }
     let p = match form(&body) {
         Ok(p) => p,
@@ -491,8 +486,9 @@ async fn poll_device(state: &AppState, ip: IpAddr, device_code: &str) -> Respons
         Ok(None) => return redeem_failed(state, ip, "unknown device code"),
         Err(e) => return refuse(e.into()),
     };
-    let bad =
-        |error: &str, description: &str| oauth_error(StatusCode::BAD_REQUEST, error, description);
+    let bad = |error: &str, description: &str| {
+        oauth_error(StatusCode::BAD_REQUEST, error, description)
+    };
     match verdict {
         PollVerdict::Pending { interval } => answer(
             StatusCode::BAD_REQUEST,
@@ -502,14 +498,8 @@ async fn poll_device(state: &AppState, ip: IpAddr, device_code: &str) -> Respons
             StatusCode::BAD_REQUEST,
             json!({"error": "slow_down", "error_description": format!("poll at most every {interval} seconds"), "interval": interval}),
         ),
-        PollVerdict::Denied => bad(
-            "access_denied",
-            "the sign-in was denied on the account page",
-        ),
-        PollVerdict::Expired => bad(
-            "expired_token",
-            "the code expired before it was approved: start again",
-        ),
+        PollVerdict::Denied => bad("access_denied", "the sign-in was denied on the account page"),
+        PollVerdict::Expired => bad("expired_token", "the code expired before it was approved: start again"),
         PollVerdict::Approved => issue(state, ip, &grant).await,
     }
 }
@@ -606,10 +596,9 @@ pub async fn device_start(
     };
     // A live user code is unique; on the rare collision draw again.
     for _ in 0..4 {
-        let (Ok(device_code), Ok(user_code)) = (rules::new_secret(), rules::new_user_code()) else {
-            return refuse(WebError::Internal(
-                "the system random generator failed".into(),
-            ));
+        let (Ok(device_code), Ok(user_code)) = (rules::new_secret(), rules::new_user_code())
+        else {
+            return refuse(WebError::Internal("the system random generator failed".into()));
         };
         let grant = CliGrant {
             id: rules::grant_id(&device_code),
@@ -673,10 +662,7 @@ pub struct DeviceDecision {
 /// A user code that matched nothing: counted against the person (RFC 8628 §5.1), the same
 /// answer whether it was malformed, unknown, expired or already decided.
 fn no_such_code(state: &AppState, a: &Authed) -> Response {
-    let _ = state
-        .cli
-        .user_code_misses
-        .check(a.user.id.clone(), state.now());
+    let _ = state.cli.user_code_misses.check(a.user.id.clone(), state.now());
     answer(
         StatusCode::NOT_FOUND,
         json!({"error": "not_found", "error_description": "No pending sign-in has this code. Check the code in your terminal; it is valid for 10 minutes."}),
