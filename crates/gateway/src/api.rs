@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{admin, api_tokens, backchannel, cli_login, login, session};
+use crate::routes::{admin, api_tokens, backchannel, cli_login, forward_auth, login, session};
 use crate::state::AppState;
 
 /// Where the document is served.
@@ -32,6 +32,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         (name = "session", description = "Signing in and out, and who is signed in"),
         (name = "admin", description = "Users, their sessions and the audit log; for administrators"),
         (name = "tokens", description = "The signed-in person's API tokens (for the command-line client and scripts)"),
+        (name = "forward-auth", description = "The pre-check a reverse proxy (nginx, Caddy, Traefik, Envoy) makes before forwarding a request; only from the configured trusted proxies"),
         (name = "cli", description = "Signing the command-line tool in through the browser: a loopback redirect with PKCE (RFC 8252) or a device code (RFC 8628), each ending in a new API token"),
     ),
     modifiers(&Security)
@@ -92,6 +93,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cli_login::device_start))
         .routes(routes!(cli_login::device_lookup))
         .routes(routes!(cli_login::device_decide))
+        .routes(routes!(forward_auth::forward_auth))
         .routes(routes!(openapi_json))
         .nest("/api/admin", admin_api)
         .split_for_parts()

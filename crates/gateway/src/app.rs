@@ -72,9 +72,13 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     }
     let origin = req.headers().get(axum::http::header::ORIGIN).cloned();
     let sent_proof = req.headers().contains_key("dpop");
+    // A forward-auth call is about another request, named in its headers: the handler checks
+    // that request's method and credential itself (a DPoP proof names the original URI, not
+    // this one), and no body or upgrade of it ever passes through here.
+    let forward_auth = req.uri().path() == routes::forward_auth::PATH;
     // Methods, upgrades and declared body sizes that are never accepted: refused before any
     // authentication work, whoever sends them.
-    if let Err(e) = proxy::precheck(&state, req.method(), req.headers()) {
+    if !forward_auth && let Err(e) = proxy::precheck(&state, req.method(), req.headers()) {
         return e.render_as(json);
     }
     let (mut stale, mut refresh) = (false, None);
@@ -85,6 +89,7 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     };
     // An API token, when present, is the credential; cookies are then ignored (R-CSRF-5).
     let outcome = match crate::tokens::bearer(req.headers()) {
+        _ if forward_auth => None,
         Some(token) => {
             let peer = req
                 .extensions()

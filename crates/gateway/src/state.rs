@@ -51,6 +51,9 @@ pub struct Inner {
     /// The public origin (`iss`/`aud` of session tokens, absolute redirects).
     pub public_origin: String,
     pub upstream: Option<Upstream>,
+    /// The identity-header rules when there is no upstream (forward-auth only); resolved at
+    /// start-up like the upstream's own, so both answer with the same names.
+    header_rules: crate::proxy::headers::HeaderRules,
     /// Revoked sessions and cached users, kept current by the change feed.
     pub views: Views,
     /// Sign-in starts per client address.
@@ -119,7 +122,9 @@ impl AppState {
             .clone()
             .map(|u| Upstream::with_config(u, &config));
         let audit = crate::audit::Audit::new(store.clone());
+        let header_rules = crate::proxy::headers::HeaderRules::from_config(&config);
         Ok(AppState(Arc::new(Inner {
+            header_rules,
             cookies,
             public_origin,
             config: Arc::new(config),
@@ -137,6 +142,15 @@ impl AppState {
             provider: ArcSwapOption::empty(),
             not_ready: RwLock::new("loading the IdP's metadata".into()),
         })))
+    }
+
+    /// The header rules identity headers are built with: the upstream's, or the same rules
+    /// resolved for forward-auth when there is no upstream.
+    pub fn header_rules(&self) -> &crate::proxy::headers::HeaderRules {
+        match &self.upstream {
+            Some(up) => up.rules(&self.config),
+            None => &self.header_rules,
+        }
     }
 
     /// Now, in unix seconds, from the injected clock.

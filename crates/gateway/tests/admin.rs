@@ -668,6 +668,7 @@ async fn the_openapi_document_covers_every_api_route() {
         ("POST", "/api/cli/device/decide"),
         ("POST", "/api/cli/device/lookup"),
         ("POST", "/api/cli/token"),
+        ("GET", "/api/forward-auth"),
         ("GET", "/api/login"),
         ("POST", "/api/login"),
         ("GET", "/api/logout"),

@@ -212,6 +212,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PORTCULLIS_ADMIN_ROLES",
         "roles besides platformAdmin (which always may) that may use the admin page and API, e.g. admin; default none",
     ),
+    (
+        "PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES",
+        "addresses or CIDR ranges of the proxies allowed to use /api/forward-auth, comma-separated, e.g. 10.0.0.5,fd00::/8; default none (forward-auth refused)",
+    ),
 ];
 
 /// Read the settings present in the environment (through `get`, so tests need no real env).
@@ -266,6 +270,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         no_role: v("PORTCULLIS_NO_ROLE"),
         offline_recheck: v("PORTCULLIS_OFFLINE_RECHECK"),
         admin_roles: v("PORTCULLIS_ADMIN_ROLES").map(|s| split_list(&s)),
+        forward_auth_trusted_proxies: v("PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES")
+            .map(|s| split_list(&s)),
         ..Default::default()
     };
     if let Some(json) = v("PORTCULLIS_ROLES") {

@@ -148,6 +148,7 @@ struct Own {
     policies: Option<Vec<RawPolicy>>,
     offline_recheck: Option<u64>,
     admin_roles: Option<Vec<String>>,
+    forward_auth_trusted_proxies: Option<Vec<String>>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -306,6 +307,7 @@ impl FileConfig {
             policies: own.policies,
             offline_recheck: num(own.offline_recheck),
             admin_roles: own.admin_roles,
+            forward_auth_trusted_proxies: own.forward_auth_trusted_proxies,
             problems: Vec::new(),
         }
     }

@@ -77,6 +77,8 @@ pub struct RawSettings {
     pub offline_recheck: Option<String>,
     /// Roles besides platformAdmin that may use the admin page and API.
     pub admin_roles: Option<Vec<String>>,
+    /// Addresses (CIDR) whose forward-auth headers are believed; default none.
+    pub forward_auth_trusted_proxies: Option<Vec<String>>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -131,6 +133,7 @@ impl RawSettings {
             dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies,
             offline_recheck);
         overlay_fields!(self, other; admin_roles);
+        overlay_fields!(self, other; forward_auth_trusted_proxies);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

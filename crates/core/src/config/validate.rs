@@ -191,6 +191,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     let (proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let sessions = super::session::check(raw, &mut ctx.problems);
     let browser = super::browser::check(raw, ctx.insecure, &mut ctx.problems);
+    let forward_auth = super::forward_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let offline = super::offline::check(
         raw,
         &scopes,
@@ -234,6 +235,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             sessions,
             browser,
             offline,
+            forward_auth,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),

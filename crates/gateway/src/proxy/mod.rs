@@ -172,7 +172,7 @@ pub async fn gate(
         // R-CSRF: an unsafe request without a valid token never reaches the app.
         Some(Authed { csrf: Err(why), .. }) => Err(WebError::Csrf(why)),
         Some(a) => {
-            authorize(&state, &a, &req)?;
+            authorize(&state, &a, req.method().as_str(), req.uri().path())?;
             forward(&state, Some(a), peer, req).await
         }
         None => Ok(sign_in_or_401(&state, &req)),
@@ -181,19 +181,21 @@ pub async fn gate(
 
 /// Roles and path policies: a person whose groups grant no role (when roles are required) and
 /// a request a policy does not allow get 403 saying what would grant access; the app is not
-/// reached. Decisions use the normalised path only (R-HD-5).
-fn authorize(state: &AppState, a: &Authed, req: &Request) -> Result<(), WebError> {
+/// reached. Decisions use the normalised path only (R-HD-5). Forward-auth decides its original
+/// request here too, so both modes refuse exactly the same requests.
+pub(crate) fn authorize(
+    state: &AppState,
+    a: &Authed,
+    method: &str,
+    raw_path: &str,
+) -> Result<(), WebError> {
     let roles = a
         .roles
         .as_deref()
         .map_err(|e| WebError::NoAccess(e.clone()))?;
-    match state
-        .config
-        .authz
-        .decide(req.method().as_str(), req.uri().path(), roles)
-    {
+    match state.config.authz.decide(method, raw_path, roles) {
         Decision::Deny { needed } => {
-            tracing::info!(event = "authz.denied", user = %a.user.id, path = %req.uri().path(), "policy refused the request");
+            tracing::info!(event = "authz.denied", user = %a.user.id, path = %raw_path, "policy refused the request");
             Err(WebError::Forbidden(if needed.is_empty() {
                 "This request is not allowed here.".to_string()
             } else {
@@ -220,13 +222,22 @@ fn sign_in_or_401(state: &AppState, req: &Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let rd: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
-    // Absolute, on the public origin: the tx cookie must be set on the host the IdP will
-    // redirect back to, even if this request arrived under another name (e.g. an IP).
-    let login = format!("{}/api/login?rd={rd}", state.public_origin);
-    let mut resp = (StatusCode::FOUND, [(header::LOCATION, login)]).into_response();
+    let mut resp = (
+        StatusCode::FOUND,
+        [(header::LOCATION, sign_in_url(state, target))],
+    )
+        .into_response();
     crate::routes::no_store(&mut resp);
     resp
+}
+
+/// The sign-in URL that brings the person back to `target` (a request path and query; R-RD
+/// is applied to it in `/api/login`). Absolute, on the public origin: the tx cookie must be
+/// set on the host the IdP will redirect back to, even if this request arrived under another
+/// name (e.g. an IP).
+pub(crate) fn sign_in_url(state: &AppState, target: &str) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+    format!("{}/api/login?rd={rd}", state.public_origin)
 }
 
 async fn forward(

@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod backchannel;
 pub mod callback;
 pub mod cli_login;
+pub mod forward_auth;
 pub mod health;
 pub mod login;
 pub mod session;
