@@ -9,6 +9,7 @@ pub mod authz;
 pub mod claims;
 pub mod cli_login;
 pub mod config;
+pub mod doctor;
 pub mod headers;
 pub mod jose;
 pub mod oidc;
