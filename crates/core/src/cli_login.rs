@@ -57,10 +57,7 @@ pub enum RequestError {
     State,
     #[error("the machine name must be 1 to {MAX_MACHINE_CHARS} printable characters")]
     Machine,
-    #[error(
-        "the expiry must be between 1 and {} days",
-        crate::apitoken::MAX_EXPIRY_DAYS
-    )]
+    #[error("the expiry must be between 1 and {} days", crate::apitoken::MAX_EXPIRY_DAYS)]
     Expiry,
 }
 
@@ -124,7 +121,8 @@ pub fn check_state(state: &str) -> Result<(), RequestError> {
 /// becomes the token's name, so it is short and printable.
 pub fn check_machine(name: &str) -> Result<String, RequestError> {
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > MAX_MACHINE_CHARS || n.chars().any(char::is_control) {
+    if n.is_empty() || n.chars().count() > MAX_MACHINE_CHARS || n.chars().any(char::is_control)
+    {
         return Err(RequestError::Machine);
     }
     Ok(n.to_string())
@@ -240,13 +238,9 @@ impl DeviceStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PollVerdict {
     /// `authorization_pending`, polling at `interval`.
-    Pending {
-        interval: i64,
-    },
+    Pending { interval: i64 },
     /// `slow_down`: polled sooner than the interval; the new interval is longer.
-    SlowDown {
-        interval: i64,
-    },
+    SlowDown { interval: i64 },
     Approved,
     /// `access_denied`.
     Denied,
@@ -323,17 +317,17 @@ mod tests {
         }
         for bad in [
             "",
-            "http://localhost:8080/cb",    // §8.3: not a name
-            "https://127.0.0.1:8080/cb",   // loopback is plain http
-            "http://127.0.0.2:8080/cb",    // exactly the literal
-            "http://127.0.0.1/cb",         // a port is required
-            "http://evil.example:8080/cb", // not loopback
+            "http://localhost:8080/cb",       // §8.3: not a name
+            "https://127.0.0.1:8080/cb",      // loopback is plain http
+            "http://127.0.0.2:8080/cb",       // exactly the literal
+            "http://127.0.0.1/cb",            // a port is required
+            "http://evil.example:8080/cb",    // not loopback
             "http://127.0.0.1:80@evil.example/cb",
-            "http://user@127.0.0.1:8080/cb", // no user info
-            "http://127.0.0.1:8080/cb?x=1",  // we add the query
-            "http://127.0.0.1:8080/cb#frag", // no fragment
-            "http://127.0.0.1:8080/a/../cb", // not normalised
-            "http://0x7f.1:8080/cb",         // another spelling of 127.0.0.1
+            "http://user@127.0.0.1:8080/cb",  // no user info
+            "http://127.0.0.1:8080/cb?x=1",   // we add the query
+            "http://127.0.0.1:8080/cb#frag",  // no fragment
+            "http://127.0.0.1:8080/a/../cb",  // not normalised
+            "http://0x7f.1:8080/cb",          // another spelling of 127.0.0.1
             "javascript:alert(1)",
             "http://[::ffff:127.0.0.1]:80/cb",
         ] {
@@ -368,10 +362,7 @@ mod tests {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
             challenge
         ));
-        assert!(!verifier_matches(
-            "tooshort",
-            &pkce::pkce_challenge("tooshort")
-        ));
+        assert!(!verifier_matches("tooshort", &pkce::pkce_challenge("tooshort")));
         let spaced = format!("{verifier} ");
         assert!(!verifier_matches(&spaced, &pkce::pkce_challenge(&spaced)));
         assert_eq!(check_state("abc-._~XYZ09"), Ok(()));
@@ -413,15 +404,11 @@ mod tests {
         }
         assert!(seen.len() > 190, "random");
         assert_eq!(display_user_code("BCDFGHJK"), "BCDF-GHJK");
-        assert_eq!(normalize_user_code(" bcdf ghjk "), Some("BCDFGHJK".into()));
-        for bad in [
-            "BCDFGHJ",
-            "BCDFGHJKL",
-            "ABCDEFGH",
-            "BCDF-GHJ1",
-            "",
-            &"B".repeat(40),
-        ] {
+        assert_eq!(
+            normalize_user_code(" bcdf ghjk "),
+            Some("BCDFGHJK".into())
+        );
+        for bad in ["BCDFGHJ", "BCDFGHJKL", "ABCDEFGH", "BCDF-GHJ1", "", &"B".repeat(40)] {
             assert_eq!(normalize_user_code(bad), None, "{bad}");
         }
     }
@@ -431,31 +418,20 @@ mod tests {
         use DeviceStatus::*;
         use PollVerdict as V;
         let exp = 1600;
-        assert_eq!(
-            judge_poll(Pending, None, 5, exp, 1000),
-            V::Pending { interval: 5 }
-        );
-        assert_eq!(
-            judge_poll(Pending, Some(1000), 5, exp, 1005),
-            V::Pending { interval: 5 }
-        );
+        assert_eq!(judge_poll(Pending, None, 5, exp, 1000), V::Pending { interval: 5 });
+        assert_eq!(judge_poll(Pending, Some(1000), 5, exp, 1005), V::Pending { interval: 5 });
         assert_eq!(
             judge_poll(Pending, Some(1000), 5, exp, 1004),
             V::SlowDown { interval: 10 }
         );
         assert_eq!(
             judge_poll(Pending, Some(1000), MAX_POLL_INTERVAL, exp, 1001),
-            V::SlowDown {
-                interval: MAX_POLL_INTERVAL
-            }
+            V::SlowDown { interval: MAX_POLL_INTERVAL }
         );
         assert_eq!(judge_poll(Approved, Some(1000), 5, exp, 1001), V::Approved);
         assert_eq!(judge_poll(Denied, None, 5, exp, 1001), V::Denied);
         assert_eq!(judge_poll(Approved, None, 5, exp, exp + 1), V::Expired);
-        assert_eq!(
-            judge_poll(Pending, None, 5, exp, exp),
-            V::Pending { interval: 5 }
-        );
+        assert_eq!(judge_poll(Pending, None, 5, exp, exp), V::Pending { interval: 5 });
         assert!(V::Approved.ends_grant() && V::Denied.ends_grant() && V::Expired.ends_grant());
         assert!(!V::SlowDown { interval: 10 }.ends_grant());
     }
