@@ -102,6 +102,15 @@ async fn doctor(args: &[&str], env: &[(String, String)]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    // `DOCTOR_SHOW=1 cargo test --test doctor -- --nocapture` shows every report.
+    if std::env::var_os("DOCTOR_SHOW").is_some() {
+        eprintln!(
+            "$ portcullis doctor {}\n{}{}",
+            args.join(" "),
+            r.stdout,
+            r.stderr
+        );
+    }
     r
 }
 
@@ -349,7 +358,7 @@ async fn each_wrong_configuration_is_named_with_its_fix() {
     assert_problem(
         &r,
         "redirect-uri-registered",
-        "invalid_redirect_uri",
+        "the IdP refused the authorization request: invalid_redirect_uri: redirect_uri did not match any of the client's registered redirect_uris",
         &format!("register exactly {other}/api/callback"),
         &[],
     );

@@ -82,18 +82,26 @@ pub async fn fetch(http: &IdpHttp, url: &url::Url, cap: usize) -> Result<Fetched
 }
 
 /// reqwest's Display hides the cause (e.g. the TLS error); operators need it.
+/// reqwest's top-level "error sending request for url (…)" is dropped: the finding names the URL.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = without_url(&e.to_string());
+    let top = e.to_string();
+    let mut s = if top.starts_with("error sending request for url (") {
+        String::new()
+    } else {
+        top
+    };
     let mut cur = e.source();
     while let Some(c) = cur {
         let t = c.to_string();
         if !s.contains(&t) {
-            s.push_str(": ");
+            if !s.is_empty() {
+                s.push_str(": ");
+            }
             s.push_str(&t);
         }
         cur = c.source();
     }
-    s
+    if s.is_empty() { e.to_string() } else { s }
 }
 
 /// The probe client: the trust of `IdpHttp::new` (system roots plus the custom CA), no

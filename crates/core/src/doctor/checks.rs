@@ -752,18 +752,14 @@ pub fn authorization_probe(
                 format!("accepted: the IdP answered straight to {redirect_uri} (it had a session)"),
             );
         }
+        // Only the origin: the path and query of a sign-in page carry per-attempt handles.
         let shown = parsed
-            .map(|mut u| {
-                // The login page's query can carry the request again; the path is enough.
-                u.set_query(None);
-                u.set_fragment(None);
-                u.to_string()
-            })
+            .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|| "a relative location".into());
         return Finding::ok(
             C,
             format!(
-                "accepted: the IdP redirects to its sign-in page ({}) for client `{}` and {redirect_uri}",
+                "accepted: the IdP redirects to its sign-in page at {} for client `{}` and {redirect_uri}",
                 escape(&shown),
                 escape(client_id)
             ),
@@ -878,25 +874,48 @@ pub fn page_text(body: &[u8]) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// `error: x` / `error_description: y` as oidc-provider, Keycloak and others print them.
+/// `error: x` / `error_description: y` (also `error = x`, `error : x`) as oidc-provider,
+/// Keycloak and others print them on their error pages.
 fn error_words(text: &str) -> (Option<String>, Option<String>) {
-    let after = |key: &str| -> Option<String> {
-        let lower = text.to_ascii_lowercase();
-        let at = lower
-            .find(&format!("{key}:"))
-            .or_else(|| lower.find(&format!("{key}=")))?;
-        let rest = text.get(at + key.len() + 1..)?.trim_start();
-        // Up to the next "key:" label or 200 characters.
-        let end = rest
-            .find(" error_description")
-            .or_else(|| rest.find(" state:"))
-            .or_else(|| rest.find(" iss:"))
-            .unwrap_or(rest.len());
-        let v: String = rest.get(..end)?.chars().take(200).collect();
-        (!v.is_empty()).then_some(v)
+    let lower = text.to_ascii_lowercase();
+    // The value after `key` followed by optional spaces and `:` or `=`, up to the next label.
+    let value_of = |key: &str| -> Option<String> {
+        let mut from = 0;
+        while let Some(at) = lower.get(from..)?.find(key).map(|i| i + from) {
+            from = at + key.len();
+            let rest = text.get(from..)?;
+            let trimmed = rest.trim_start();
+            let Some(after) = trimmed
+                .strip_prefix(':')
+                .or_else(|| trimmed.strip_prefix('='))
+            else {
+                continue;
+            };
+            let v = after.trim_start();
+            let lv = v.to_ascii_lowercase();
+            let end = [
+                " error_description",
+                " error",
+                " state",
+                " iss",
+                " scope",
+                " trace",
+            ]
+            .iter()
+            .filter_map(|l| lv.find(l))
+            .min()
+            .unwrap_or(v.len());
+            let v: String = v.get(..end)?.trim().chars().take(200).collect();
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+        None
     };
-    let err = after("error").map(|e| e.split_whitespace().next().unwrap_or("").to_owned());
-    (err.filter(|e| !e.is_empty()), after("error_description"))
+    let err = value_of("error")
+        .and_then(|e| e.split_whitespace().next().map(str::to_owned))
+        .filter(|e| !e.is_empty());
+    (err, value_of("error_description"))
 }
 
 // ------------------------------------------------------------------------------------------

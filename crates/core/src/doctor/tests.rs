@@ -444,6 +444,17 @@ fn authorization_probe_interpretation() {
             .contains(&format!("register exactly {CB}"))
     );
 
+    // The same page as oidc-provider renders it (labels and values in separate elements).
+    let f = j(probe(
+        400,
+        None,
+        "<h1>oops! something went wrong</h1><pre><code><strong>error</strong>: invalid_redirect_uri</code><code><strong>error_description</strong>: redirect_uri did not match</code><code><strong>state</strong>: abc</code></pre>",
+    ));
+    assert_eq!(
+        f.detail,
+        "the IdP refused the authorization request: invalid_redirect_uri: redirect_uri did not match"
+    );
+
     // Entra answers 200 with its error page.
     let f = j(probe(
         200,
