@@ -179,9 +179,12 @@ async fn setup() -> Setup {
     let pki = pki(&dir, "ok", None);
     let public = format!("http://127.0.0.1:{}", closed_port());
     let redirect = format!("{public}/api/callback");
+    // Both callbacks: seed 000's default and seed 001's (with an authentication.yaml).
+    let mut client = common::client(&redirect, "client_secret_post", "RS256");
+    client["redirect_uris"] = json!([redirect, format!("{public}/loginCallback")]);
     let op = Op::start(json!({
         "tls": {"cert": pki.leaf_path, "key": pki.key_path},
-        "clients": [common::client(&redirect, "client_secret_post", "RS256")],
+        "clients": [client],
     }))
     .await;
     let upstream = Upstream::start().await;
@@ -320,6 +323,47 @@ async fn a_right_configuration_passes_every_check() {
     for secret in [CLIENT_SECRET, JWT_SECRET] {
         assert!(!text.stdout.contains(secret) && !r.stdout.contains(secret));
     }
+
+    // The same sources as `serve`: seed 001's authentication.yaml, the environment on top.
+    let yaml = s._dir.0.join("authentication.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "clientId: \"{CLIENT_ID}\"\nsecret: \"{CLIENT_SECRET}\"\ndiscoveryUri: \"{}\"\njwsAlgorithm: RS256\nscope: [\"openid\", \"email\"]\nusernameField: email\ngroupsField: groups\nadmin: [\"admins\"]\n",
+            s.op.discovery_url()
+        ),
+    )
+    .unwrap();
+    let env = s.env_with(&[
+        ("OIDC_DISCOVERY_URL", None),
+        ("OIDC_CLIENT_ID", None),
+        ("OIDC_CLIENT_SECRET", None),
+        ("PORTCULLIS_ROLES", None),
+    ]);
+    let r = doctor(
+        &[
+            "--json",
+            "--config",
+            yaml.to_str().unwrap(),
+            "--claims",
+            &s.claims_file,
+        ],
+        &env,
+    )
+    .await;
+    let f = r.json();
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(f.iter().all(|e| e["verdict"] == "ok"), "{}", r.stdout);
+    assert!(
+        find(&f, "redirect-uri")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/loginCallback")
+    );
+    assert_eq!(
+        find(&f, "scopes")["detail"],
+        "openid email all advertised by the IdP"
+    );
 
     // Without --claims: the claim checks say how to run them, and still exit 0.
     let r = doctor(&["--json"], &s.env).await;

@@ -371,3 +371,32 @@ fn claims_sample(text: &str, path: &std::path::Path) -> Result<Map<String, Value
     };
     portcullis_core::jose::json::parse_strict_object(&bytes).map_err(|_| bad())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `--claims`: a JSON object or a compact JWT's payload; anything else refused; duplicate
+    /// members refused (strict JSON, as for real tokens).
+    #[test]
+    fn claims_samples() {
+        let p = std::path::Path::new("c.json");
+        assert_eq!(claims_sample(r#" {"sub":"a"} "#, p).unwrap()["sub"], "a");
+        // {"sub":"b"} as the payload of a JWT.
+        assert_eq!(
+            claims_sample("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0.c2ln\n", p).unwrap()["sub"],
+            "b"
+        );
+        for bad in [
+            "",
+            "[1]",
+            "a.b",
+            "a.!!.c",
+            "a.b.c.d",
+            r#"{"sub":"a","sub":"b"}"#,
+        ] {
+            assert!(claims_sample(bad, p).is_err(), "{bad}");
+        }
+    }
+}

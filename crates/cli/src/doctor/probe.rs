@@ -409,3 +409,74 @@ fn compare(applied: Applied, migrator: &sqlx::migrate::Migrator, label: String) 
     }
     facts
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn history(skip: usize) -> Applied {
+        SQLITE_MIGRATIONS
+            .iter()
+            .skip(skip)
+            .map(|m| (m.version, true, m.checksum.to_vec()))
+            .collect()
+    }
+
+    fn reached(f: DatabaseFacts) -> (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) {
+        match f {
+            DatabaseFacts::Reached {
+                pending,
+                failed,
+                unknown,
+                modified,
+                fresh: false,
+                ..
+            } => (pending, failed, unknown, modified),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The migration history against this binary's: pending, failed, unknown, modified.
+    #[test]
+    fn migration_history_is_compared_not_applied() {
+        let all = history(0);
+        assert!(all.len() >= 10);
+        let none: Vec<i64> = Vec::new();
+        assert_eq!(
+            reached(compare(all.clone(), &SQLITE_MIGRATIONS, "db".into())),
+            (none.clone(), none.clone(), none.clone(), none.clone())
+        );
+        let mut partial = all.clone();
+        let last = partial.pop().unwrap();
+        assert_eq!(
+            reached(compare(partial, &SQLITE_MIGRATIONS, "db".into())).0,
+            [last.0]
+        );
+        let mut odd = all.clone();
+        odd[0].1 = false;
+        odd[1].2 = vec![0; 48];
+        odd.push((99_999, true, vec![]));
+        let (p, f, u, m) = reached(compare(odd, &SQLITE_MIGRATIONS, "db".into()));
+        assert_eq!(
+            (p, f, u, m),
+            (none, vec![all[0].0], vec![99_999], vec![all[1].0])
+        );
+        assert_eq!(history(1).len(), all.len() - 1);
+    }
+
+    #[test]
+    fn causes_without_the_repeated_url() {
+        assert_eq!(
+            without_url("error sending request for url (https://idp/x): tcp connect error"),
+            "tcp connect error"
+        );
+        assert_eq!(without_url("other"), "other");
+        assert_eq!(classify("operation timed out"), FailureKind::Timeout);
+        assert_eq!(
+            classify("invalid peer certificate: UnknownIssuer"),
+            FailureKind::Tls
+        );
+        assert_eq!(classify("Connection refused"), FailureKind::Unreachable);
+    }
+}
