@@ -412,7 +412,7 @@ fn compare(applied: Applied, migrator: &sqlx::migrate::Migrator, label: String) 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn history(skip: usize) -> Applied {
