@@ -365,6 +365,29 @@ async fn a_right_configuration_passes_every_check() {
         "openid email all advertised by the IdP"
     );
 
+    // Seed 000's manual endpoints: the discovery document is found under the authorization
+    // endpoint, as `serve` finds it, and every check still runs.
+    let env = s.env_with(&[
+        ("OIDC_DISCOVERY_URL", None),
+        (
+            "OIDC_AUTHORIZATION_ENDPOINT",
+            Some(&format!("{}/auth", s.op.issuer)),
+        ),
+        (
+            "OIDC_TOKEN_ENDPOINT",
+            Some(&format!("{}/token", s.op.issuer)),
+        ),
+        (
+            "OIDC_USERINFO_ENDPOINT",
+            Some(&format!("{}/me", s.op.issuer)),
+        ),
+    ]);
+    let r = doctor(&["--json", "--claims", &s.claims_file], &env).await;
+    let f = r.json();
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(f.iter().all(|e| e["verdict"] == "ok"), "{}", r.stdout);
+    assert_eq!(f.len(), ALL_CHECKS.len());
+
     // Without --claims: the claim checks say how to run them, and still exit 0.
     let r = doctor(&["--json"], &s.env).await;
     assert_eq!(r.code, 0);
@@ -451,6 +474,19 @@ async fn each_wrong_configuration_is_named_with_its_fix() {
         &["pkce"],
     );
     assert_eq!(verdict(&j(&r), "pkce"), "problem");
+    s.op.control("reset", json!({})).await;
+
+    // A discovery document over the body cap.
+    s.op.mode(json!({"discovery": {"padding": "x".repeat(300 * 1024)}}))
+        .await;
+    let r = doctor(&["--json"], &s.env).await;
+    assert_problem(
+        &r,
+        "discovery",
+        "answered more than 262144 bytes",
+        "not a portal page",
+        &[],
+    );
     s.op.control("reset", json!({})).await;
 
     // The custom CA missing: TLS verification fails (seed 000: SSL certificate errors).
