@@ -199,6 +199,15 @@ pub struct Fetched {
     pub body: Vec<u8>,
 }
 
+/// A URL as shown: without a password in its userinfo (an upstream or IdP URL could carry one).
+pub fn shown_url(u: &url::Url) -> String {
+    let mut u = u.clone();
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    u.to_string()
+}
+
 fn failure_fix(kind: &FailureKind, what: &str) -> String {
     match kind {
         FailureKind::Unreachable => format!(
@@ -224,6 +233,8 @@ pub fn discovery(
     insecure: bool,
 ) -> (Vec<Finding>, Option<Map<String, Value>>) {
     const C: &str = "discovery";
+    let raw_url = url;
+    let url = &shown_url(url);
     let r = match fetched {
         Err(e) => {
             return (
@@ -275,7 +286,7 @@ pub fn discovery(
             r.body.len()
         ),
     )];
-    out.push(issuer(url, doc.get("issuer")));
+    out.push(issuer(raw_url, doc.get("issuer")));
     out.push(endpoints_https(&doc, insecure));
     (out, Some(doc))
 }
@@ -501,6 +512,7 @@ pub fn jwks(
 ) -> Vec<Finding> {
     const C: &str = "jwks";
     const A: &str = "jws-algorithm";
+    let jwks_uri = &shown_url(jwks_uri);
     let allowed_names: Vec<&str> = allowed.iter().map(JwsAlg::as_str).collect();
     let r = match fetched {
         Err(e) => {
@@ -1290,7 +1302,8 @@ pub enum UpstreamFacts {
 /// The application behind Portcullis answers HTTP (any status is "up").
 pub fn upstream(url: Option<&url::Url>, facts: &UpstreamFacts) -> Finding {
     const C: &str = "upstream";
-    match (url, facts) {
+    let url = url.map(shown_url);
+    match (url.as_deref(), facts) {
         (_, UpstreamFacts::NotConfigured) | (None, _) => Finding::warning(
             C,
             "no upstream configured (PORTCULLIS_UPSTREAM): signed-in users will see a \"no application configured\" page",

@@ -669,6 +669,12 @@ fn cors_upstream_database() {
         reason: "refused".into(),
     });
     assert_eq!(upstream(Some(&up), &down).verdict, Verdict::Problem);
+    let with_pw = u("http://user:hunter2@app:3000/");
+    let f = upstream(Some(&with_pw), &down);
+    assert!(
+        !f.detail.contains("hunter2") && f.detail.contains("user:***@app"),
+        "{f:?}"
+    );
 
     let reached = |pending: Vec<i64>, failed: Vec<i64>, unknown: Vec<i64>, modified: Vec<i64>| {
         DatabaseFacts::Reached {
