@@ -117,6 +117,11 @@ fn escape_neutralises_terminal_and_bidi_tricks() {
 #[test]
 fn secrets_are_judged_without_being_shown() {
     let good = "k2P9x7Qm4Lr8Tz1Wv6Ns3Hb5Jd0Fg2Yc9Ue7Ao4";
+    // `openssl rand -hex 16`: 128 real bits, not flagged.
+    assert_eq!(
+        jwt_signing_secret(Some("3f9a1c7e5b2d8064fa1e9c3b7d5a2086")).verdict,
+        Verdict::Ok
+    );
     let f = jwt_signing_secret(Some(good));
     assert_eq!(f.verdict, Verdict::Ok, "{f:?}");
     assert!(!f.detail.contains(good));
