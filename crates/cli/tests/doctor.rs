@@ -236,6 +236,7 @@ const ALL_CHECKS: &[&str] = &[
     "client-secret",
     "redirect-uri",
     "cors-origins",
+    "sessions",
     "discovery",
     "issuer",
     "idp-endpoints",
@@ -248,6 +249,7 @@ const ALL_CHECKS: &[&str] = &[
     "response-type",
     "pkce",
     "token-endpoint-auth",
+    "backchannel-logout",
     "redirect-uri-registered",
     "claims",
     "groups",
@@ -316,7 +318,7 @@ async fn a_right_configuration_passes_every_check() {
     );
     assert!(
         text.stdout
-            .ends_with("22 check(s): 0 problem(s), 0 warning(s)\n"),
+            .ends_with("24 check(s): 0 problem(s), 0 warning(s)\n"),
         "{}",
         text.stdout
     );

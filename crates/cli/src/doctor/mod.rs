@@ -166,6 +166,7 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
         &cfg.browser.cors_origins,
         &cfg.public_origin(),
     ));
+    out.push(judge::sessions(&cfg.sessions));
     out.extend(idp_checks(&cfg, sample.as_ref()).await);
     let upstream = match &cfg.upstream {
         Some(u) => probe::upstream(u).await,
@@ -292,12 +293,15 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
         doc.as_ref(),
     ));
     match &doc {
-        Some(d) => out.extend(judge::metadata_support(
-            d,
-            &cfg.oidc.scopes,
-            cfg.oidc.auth_method,
-            &cfg.oidc.custom_parameters,
-        )),
+        Some(d) => {
+            out.extend(judge::metadata_support(
+                d,
+                &cfg.oidc.scopes,
+                cfg.oidc.auth_method,
+                &cfg.oidc.custom_parameters,
+            ));
+            out.push(judge::backchannel_logout(d, &cfg.public_origin()));
+        }
         None => out.push(Finding::skipped(
             "scopes",
             "no discovery document: scopes, response types, PKCE and auth methods not checked",

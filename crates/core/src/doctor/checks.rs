@@ -1292,6 +1292,50 @@ pub fn cors_origins(origins: &[String], public_origin: &str) -> Finding {
     Finding::ok(C, format!("{} origin(s), well-formed", origins.len()))
 }
 
+/// Idle timeout below which the guide's "sessions expire too quickly" is likely (seconds).
+pub const SHORT_IDLE_SECS: i64 = 10 * 60;
+/// Absolute lifetime below which the same is likely (seconds).
+pub const SHORT_ABSOLUTE_SECS: i64 = 60 * 60;
+
+/// Session lifetimes (seed 000: "Sessions expire too quickly — default 30-minute TTL with
+/// automatic refresh").
+pub fn sessions(l: &crate::config::SessionLifetimes) -> Finding {
+    const C: &str = "sessions";
+    let detail = format!(
+        "session JWT valid {} min and re-issued while the person is active (idle timeout {} min); at most {} h from sign-in",
+        l.ttl / 60,
+        l.ttl / 60,
+        l.absolute / 3600
+    );
+    if l.ttl < SHORT_IDLE_SECS || l.absolute < SHORT_ABSOLUTE_SECS {
+        return Finding::warning(
+            C,
+            detail,
+            "if people complain that sessions expire too quickly, raise PORTCULLIS_SESSION_MAX_LIFETIME (and PORTCULLIS_SESSION_TTL, up to 1800)",
+        );
+    }
+    Finding::ok(C, detail)
+}
+
+/// Back-channel logout (seed 000, optional): whether the IdP can tell Portcullis that a user was
+/// disabled, and the URL to register for it.
+pub fn backchannel_logout(doc: &Map<String, Value>, public_origin: &str) -> Finding {
+    const C: &str = "backchannel-logout";
+    if doc.get("backchannel_logout_supported") == Some(&Value::Bool(true)) {
+        Finding::ok(
+            C,
+            format!(
+                "supported by the IdP; register {public_origin}/api/backchannel-logout as the client's back-channel logout URL so that disabling a user at the IdP ends their sessions here (optional)"
+            ),
+        )
+    } else {
+        Finding::ok(
+            C,
+            "the IdP does not advertise back-channel logout (optional): a user disabled at the IdP keeps a session here until it expires",
+        )
+    }
+}
+
 /// What the upstream probe saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpstreamFacts {

@@ -730,3 +730,28 @@ fn cors_upstream_database() {
     );
     assert!(!redact_database_url("mysql://u:hunter2@db/p").contains("hunter2"));
 }
+
+#[test]
+fn sessions_and_backchannel_logout() {
+    let c = config(&[]);
+    let f = sessions(&c.sessions);
+    assert_eq!(f.verdict, Verdict::Ok, "{f:?}");
+    assert!(
+        f.detail.contains("30 min") && f.detail.contains("12 h"),
+        "{f:?}"
+    );
+    let short = config(&[("PORTCULLIS_SESSION_TTL", "300")]);
+    assert_eq!(sessions(&short.sessions).verdict, Verdict::Warning);
+    let mut d = good_doc();
+    assert!(
+        backchannel_logout(d.as_object().unwrap(), "https://gw")
+            .detail
+            .contains("does not advertise")
+    );
+    d["backchannel_logout_supported"] = json!(true);
+    let f = backchannel_logout(d.as_object().unwrap(), "https://gw");
+    assert!(
+        f.detail.contains("https://gw/api/backchannel-logout"),
+        "{f:?}"
+    );
+}
