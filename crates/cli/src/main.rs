@@ -2,6 +2,7 @@
 
 mod account;
 mod demo;
+mod doctor;
 mod logging;
 mod serve;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Run only the built-in DEVELOPMENT identity provider (for local experiments; never
     /// production: in-memory, fresh keys each start, passwords shown on its login page).
     DevIdp(demo::DevIdpArgs),
+    /// Check a configuration against the real IdP, the upstream and the database, and say how
+    /// to fix every problem (exit 0: no problem, 1: problems found, 2: could not run).
+    Doctor(doctor::DoctorArgs),
     /// Log in to a Portcullis server: with --browser (sign in and approve in your browser)
     /// or --device (enter a code on the account page from any browser), or by pasting an API
     /// token created on the account page (/.portcullis/account) when asked (or on standard input).
@@ -63,6 +67,8 @@ async fn main() -> std::process::ExitCode {
         Command::Whoami(t) => return account::finish(account::whoami(t).await),
         Command::Logout => return account::finish(account::logout()),
         Command::Token(a) => return account::finish(account::token(a).await),
+        // A report on stdout and its own exit codes; no log output.
+        Command::Doctor(a) => return doctor::run(a).await,
         _ => {}
     }
     logging::init();
@@ -70,7 +76,11 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(a) => serve::run(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::DevIdp(a) => demo::run_dev_idp(a).await,
-        Command::Login(_) | Command::Whoami(_) | Command::Logout | Command::Token(_) => Ok(()),
+        Command::Login(_)
+        | Command::Whoami(_)
+        | Command::Logout
+        | Command::Token(_)
+        | Command::Doctor(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

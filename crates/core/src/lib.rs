@@ -9,6 +9,7 @@ pub mod authz;
 pub mod claims;
 pub mod cli_login;
 pub mod config;
+pub mod doctor;
 pub mod forward_auth;
 pub mod headers;
 pub mod jose;
