@@ -30,7 +30,11 @@ async fn wait_for(url: &str, want: u16, what: &dyn Fn() -> String) {
         {
             return;
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "{url} never answered {want}:\n{}", what());
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{url} never answered {want}:\n{}",
+            what()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -152,7 +156,10 @@ async fn three_replicas_behind_nginx_share_sign_ins_logouts_and_survive_sigkill(
         replicas.push(serve(p, &env, &dir.0).await);
     }
     let _lb = nginx(lb_port, &ports, &dir.0).await;
-    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
 
     // Sign in through the load balancer: the transaction is stored by one replica and the
     // callback lands on another.
@@ -169,7 +176,10 @@ async fn three_replicas_behind_nginx_share_sign_ins_logouts_and_survive_sigkill(
     assert!(done.sets_session());
     let finished_on = replica_of(&done);
     assert!(!started_on.is_empty() && !finished_on.is_empty());
-    assert_ne!(started_on, finished_on, "round robin: begun on one replica, finished on another");
+    assert_ne!(
+        started_on, finished_on,
+        "round robin: begun on one replica, finished on another"
+    );
 
     // Browsing: every replica serves the session (through the balancer and directly).
     let mut seen = std::collections::HashSet::new();
@@ -180,7 +190,13 @@ async fn three_replicas_behind_nginx_share_sign_ins_logouts_and_survive_sigkill(
     }
     assert_eq!(seen.len(), 3, "all three replicas answered: {seen:?}");
     for base in &bases {
-        for name in ["__Host-session", "__Host-fp", "csrf_token", "portcullis_session", "portcullis_fp"] {
+        for name in [
+            "__Host-session",
+            "__Host-fp",
+            "csrf_token",
+            "portcullis_session",
+            "portcullis_fp",
+        ] {
             if b.cookie(&public, name).is_some() {
                 b.share_cookie(&public, base, name);
             }
@@ -199,12 +215,19 @@ async fn three_replicas_behind_nginx_share_sign_ins_logouts_and_survive_sigkill(
         assert_ne!(replica_of(&r), format!("127.0.0.1:{}", ports[1]));
     }
     replicas[1] = serve(ports[1], &env, &dir.0).await;
-    assert_eq!(b.session_status(&bases[1]).await, 200, "the restarted replica");
+    assert_eq!(
+        b.session_status(&bases[1]).await,
+        200,
+        "the restarted replica"
+    );
 
     // The IdP ends Alice's session and sends its back-channel logout to the public URL: one
     // replica receives it; all three refuse the session within a second.
     let (r, _) = b
-        .follow(&format!("{}/session/end?client_id={CLIENT_ID}", op.issuer), Some(&public))
+        .follow(
+            &format!("{}/session/end?client_id={CLIENT_ID}", op.issuer),
+            Some(&public),
+        )
         .await;
     assert!(r.status < 500, "{} {}", r.status, r.body);
     let calls: Vec<Value> = op.log().await;
@@ -229,7 +252,10 @@ async fn three_replicas_behind_nginx_share_sign_ins_logouts_and_survive_sigkill(
     }
     let before = upstream.count();
     let r = b
-        .get_with(&format!("{public}/reports"), &[("accept", "application/json")])
+        .get_with(
+            &format!("{public}/reports"),
+            &[("accept", "application/json")],
+        )
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(upstream.count(), before, "the app is not reached");

@@ -186,7 +186,9 @@ impl Change {
             "api_token_revoked" => Some(Change::ApiTokenRevoked { id: subject }),
             _ => None,
         };
-        known.unwrap_or_else(|| Change::Unknown { kind: kind.to_string() })
+        known.unwrap_or_else(|| Change::Unknown {
+            kind: kind.to_string(),
+        })
     }
 }
 
