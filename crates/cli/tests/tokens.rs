@@ -83,9 +83,9 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-/// Token paste: `login --url` with the token on stdin, `whoami`, `token …` (refused: a token
-/// may not manage tokens), precedence of `--url` / `PORTCULLIS_URL` / the saved address, a
-/// revoked token, `logout`; on SQLite and on PostgreSQL.
+// Token paste: `login --url` with the token on stdin, `whoami`, `token …` (refused: a token
+// may not manage tokens), precedence of `--url` / `PORTCULLIS_URL` / the saved address, a
+// revoked token, `logout`; on SQLite and on PostgreSQL.
 both_backends!(token_paste_login_whoami_token_logout, |db| {
     let env = TestEnv::start_with(Options {
         database_url: db,
