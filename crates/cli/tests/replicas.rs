@@ -5,62 +5,26 @@
 
 #[path = "../../gateway/tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use portcullis_store::Store;
 use serde_json::json;
-use tokio::process::{Child, Command};
+use support::{free_port, serve};
+use tokio::process::Child;
 
-/// A free loopback port (bound, then released for the process to take).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// One `portcullis serve` process, killed on drop; its stderr goes to a file.
+/// One `portcullis serve` process, killed on drop.
 struct Replica {
     base: String,
     _child: Child,
 }
 
-async fn serve(port: u16, env: &[(&str, String)], dir: &TempDir) -> Replica {
-    let log = dir.0.join(format!("serve-{port}.log"));
-    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    c.arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let child = c.spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "replica {base} not ready:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn replica(port: u16, env: &[(&str, String)], dir: &TempDir) -> Replica {
     Replica {
-        base,
-        _child: child,
+        base: format!("http://127.0.0.1:{port}"),
+        _child: serve(port, env, &dir.0).await,
     }
 }
 
@@ -86,8 +50,8 @@ async fn two_serve_processes_share_sign_ins_logouts_and_deactivations() {
         ("PORTCULLIS_UPSTREAM", format!("http://{}", upstream.addr)),
         ("PORTCULLIS_DATABASE_URL", db.clone()),
     ];
-    let a = serve(pa, &env, &dir).await;
-    let b_rep = serve(pb, &env, &dir).await;
+    let a = replica(pa, &env, &dir).await;
+    let b_rep = replica(pb, &env, &dir).await;
     let b = Browser::new();
     // Both replicas serve one public URL (A's address).
     b.set_htu_origin(&a.base);

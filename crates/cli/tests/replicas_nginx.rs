@@ -6,6 +6,7 @@
 
 #[path = "../../gateway/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -13,56 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
+use support::{free_port, serve, wait_for};
 use tokio::process::{Child, Command};
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Wait until `url` answers `want`.
-async fn wait_for(url: &str, want: u16, what: &dyn Fn() -> String) {
-    let http = reqwest::Client::new();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(r) = http.get(url).send().await
-            && r.status().as_u16() == want
-        {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{url} never answered {want}:\n{}",
-            what()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// One `portcullis serve` on `port`; its stderr goes to a file in `dir`.
-async fn serve(port: u16, env: &[(&str, String)], dir: &Path) -> Child {
-    let log = dir.join(format!("serve-{port}.log"));
-    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    c.arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let child = c.spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for(&format!("{base}/readyz"), 200, &|| {
-        std::fs::read_to_string(&log).unwrap_or_default()
-    })
-    .await;
-    child
-}
 
 /// nginx (Debian's) in front of the replicas, round robin, on `port`. Each answer names the
 /// replica that gave it in `X-Replica`.

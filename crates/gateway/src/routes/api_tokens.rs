@@ -176,13 +176,21 @@ pub async fn create(
             body["token"] = json!(plaintext);
             answer(StatusCode::CREATED, body)
         }
-        Err(MintError::Request(e)) => invalid(format!("Cannot create the token: {e}.")),
-        Err(e @ MintError::LimitReached) => answer(
+        Err(e) => mint_failed(e),
+    }
+}
+
+/// The answer when no token could be made (the account page's and the command-line
+/// sign-in's alike): 400 for the person's input, 409 at the limit, 5xx for our failures.
+pub(crate) fn mint_failed(e: MintError) -> Response {
+    match e {
+        MintError::Request(e) => invalid(format!("Cannot create the token: {e}.")),
+        e @ MintError::LimitReached => answer(
             StatusCode::CONFLICT,
             json!({"error": "too_many_tokens", "error_description": format!("Cannot create the token: {e}.")}),
         ),
-        Err(MintError::Store(e)) => refuse(e.into()),
-        Err(e @ MintError::Random(_)) => refuse(WebError::Internal(e.to_string())),
+        MintError::Store(e) => refuse(e.into()),
+        e @ MintError::Random(_) => refuse(WebError::Internal(e.to_string())),
     }
 }
 

@@ -30,14 +30,14 @@ use portcullis_store::{CliGrant, GrantKind};
 use serde_json::json;
 
 use super::admin::ErrorBody;
-use super::api_tokens::{ACCOUNT_PATH, answer, by_session, invalid, refuse};
+use super::api_tokens::{ACCOUNT_PATH, answer, by_session, invalid, mint_failed, refuse};
 use super::no_store;
 use crate::auth::{Authed, MaybeAuthed};
 use crate::error::WebError;
 use crate::limiter::RateLimiter;
 use crate::pages;
 use crate::state::AppState;
-use crate::tokens::{self, MintError};
+use crate::tokens;
 
 /// Where the CLI sends the browser.
 pub const CONSENT_PATH: &str = "/.portcullis/cli-login";
@@ -542,18 +542,7 @@ async fn issue(state: &AppState, ip: IpAddr, grant: &CliGrant) -> Response {
                 "expires_at": t.expires_at,
             }),
         ),
-        Err(e @ MintError::LimitReached) => oauth_error(
-            StatusCode::CONFLICT,
-            "too_many_tokens",
-            &format!("Cannot create the token: {e}."),
-        ),
-        Err(MintError::Request(e)) => oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            &format!("Cannot create the token: {e}."),
-        ),
-        Err(MintError::Store(e)) => refuse(e.into()),
-        Err(e @ MintError::Random(_)) => refuse(WebError::Internal(e.to_string())),
+        Err(e) => mint_failed(e),
     }
 }
 

@@ -1,0 +1,59 @@
+//! What the tests that run `portcullis serve` processes share (`mod support;`): a free port,
+//! waiting for an address to answer, and starting a replica.
+#![allow(clippy::unwrap_used, clippy::panic, dead_code)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+/// A free loopback port (bound, then released for a process to take).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Wait until `url` answers `want` (30 s at most; `what` explains a failure).
+pub async fn wait_for(url: &str, want: u16, what: &dyn Fn() -> String) {
+    let http = reqwest::Client::new();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(r) = http.get(url).send().await
+            && r.status().as_u16() == want
+        {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{url} never answered {want}:\n{}",
+            what()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One `portcullis serve` on `127.0.0.1:port` with `env`, killed on drop; its stderr goes to
+/// `serve-PORT.log` in `dir`. Returns once it is ready.
+pub async fn serve(port: u16, env: &[(&str, String)], dir: &Path) -> Child {
+    let log = dir.join(format!("serve-{port}.log"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    c.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let child = c.spawn().unwrap();
+    wait_for(&format!("http://127.0.0.1:{port}/readyz"), 200, &|| {
+        std::fs::read_to_string(&log).unwrap_or_default()
+    })
+    .await;
+    child
+}
