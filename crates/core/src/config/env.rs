@@ -212,6 +212,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PORTCULLIS_ADMIN_ROLES",
         "roles besides platformAdmin (which always may) that may use the admin page and API, e.g. admin; default none",
     ),
+    (
+        "PORTCULLIS_METRICS_LISTEN",
+        "host:port of the separate Prometheus /metrics listener, e.g. 127.0.0.1:9464 (default off)",
+    ),
+    (
+        "PORTCULLIS_TRUST_REQUEST_ID",
+        "reuse a well-formed X-Request-Id sent by the client instead of a fresh one (default false)",
+    ),
 ];
 
 /// Read the settings present in the environment (through `get`, so tests need no real env).
@@ -266,6 +274,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         no_role: v("PORTCULLIS_NO_ROLE"),
         offline_recheck: v("PORTCULLIS_OFFLINE_RECHECK"),
         admin_roles: v("PORTCULLIS_ADMIN_ROLES").map(|s| split_list(&s)),
+        metrics_listen: v("PORTCULLIS_METRICS_LISTEN"),
+        trust_request_id: v("PORTCULLIS_TRUST_REQUEST_ID"),
         ..Default::default()
     };
     if let Some(json) = v("PORTCULLIS_ROLES") {

@@ -148,6 +148,8 @@ struct Own {
     policies: Option<Vec<RawPolicy>>,
     offline_recheck: Option<u64>,
     admin_roles: Option<Vec<String>>,
+    metrics_listen: Option<String>,
+    trust_request_id: Option<bool>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -306,6 +308,8 @@ impl FileConfig {
             policies: own.policies,
             offline_recheck: num(own.offline_recheck),
             admin_roles: own.admin_roles,
+            metrics_listen: s(own.metrics_listen),
+            trust_request_id: own.trust_request_id.map(|b| b.to_string()),
             problems: Vec::new(),
         }
     }

@@ -6,6 +6,7 @@ mod authz;
 mod browser;
 mod env;
 mod file;
+mod observability;
 mod offline;
 mod proxy;
 mod raw;
@@ -19,6 +20,7 @@ use std::net::SocketAddr;
 pub use browser::{BrowserSettings, DpopSettings};
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
+pub use observability::{MAX_REQUEST_ID_LEN, ObservabilitySettings, SUGGESTED_METRICS_LISTEN};
 pub use offline::{OFFLINE_ACCESS_SCOPE, OfflineAccess};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
 pub use raw::{RawClaimKeys, RawPolicy, RawSettings};
@@ -147,6 +149,8 @@ pub struct Config {
     pub browser: BrowserSettings,
     /// IdP refresh tokens kept server-side and periodic re-checks at the IdP (seed 001).
     pub offline: OfflineAccess,
+    /// The metrics listener and request ids.
+    pub observability: ObservabilitySettings,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }

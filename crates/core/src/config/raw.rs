@@ -77,6 +77,10 @@ pub struct RawSettings {
     pub offline_recheck: Option<String>,
     /// Roles besides platformAdmin that may use the admin page and API.
     pub admin_roles: Option<Vec<String>>,
+    /// Where `/metrics` is served (`off` or host:port).
+    pub metrics_listen: Option<String>,
+    /// Reuse a well-formed client-sent `X-Request-Id`.
+    pub trust_request_id: Option<String>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -130,7 +134,7 @@ impl RawSettings {
             header_email, header_groups, header_preferred_username, allow_unverified_email,
             dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies,
             offline_recheck);
-        overlay_fields!(self, other; admin_roles);
+        overlay_fields!(self, other; admin_roles, metrics_listen, trust_request_id);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

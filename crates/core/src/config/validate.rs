@@ -200,6 +200,8 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         &mut ctx.warnings,
     );
 
+    let observability = super::observability::check(raw, listen, &mut ctx.problems);
+
     match (
         listen,
         public_url,
@@ -234,6 +236,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             sessions,
             browser,
             offline,
+            observability,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),
