@@ -350,8 +350,8 @@ fn counters<const N: usize>(
 }
 
 /// A fixed-bucket histogram of durations. Observing is two relaxed atomic additions (the
-/// bucket, the sum in nanoseconds); the count and cumulative buckets are computed when
-/// scraped, so they always agree with each other.
+/// bucket, the sum in nanoseconds); the count is computed from the buckets when scraped, so
+/// it always agrees with `+Inf`.
 #[derive(Clone, Debug)]
 pub struct Histogram(Arc<HistogramInner>);
 
@@ -393,12 +393,15 @@ impl TypedMetric for Histogram {
 impl EncodeMetric for Histogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         let h = &self.0;
+        // Per-bucket counts: the encoder makes them cumulative. One read of each bucket, so
+        // the count is their sum, as `+Inf` will be.
         let mut total = 0u64;
         let mut buckets = Vec::with_capacity(h.counts.len());
         for (i, c) in h.counts.iter().enumerate() {
-            total += c.load(Ordering::Relaxed);
+            let n = c.load(Ordering::Relaxed);
+            total += n;
             let le = h.bounds.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((le, total));
+            buckets.push((le, n));
         }
         let sum = h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, total, &buckets, None)
