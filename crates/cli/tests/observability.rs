@@ -133,8 +133,7 @@ async fn json_logs_carry_the_request_id_and_metrics_have_their_own_port() {
         ],
     );
     let log = serve.wait_for("both listeners", |s| {
-        line_with_message(s, "Portcullis listening").is_some()
-            && s.contains("/metrics")
+        line_with_message(s, "Portcullis listening").is_some() && s.contains("/metrics")
     });
     let public = line_with_message(&log, "Portcullis listening").unwrap()["fields"]["addr"]
         .as_str()
@@ -176,7 +175,10 @@ async fn json_logs_carry_the_request_id_and_metrics_have_their_own_port() {
             .any(|s| s["name"] == "request" && s["request_id"] == id.as_str()),
         "{line}"
     );
-    assert!(!log.contains("client-sent"), "an untrusted id is not logged");
+    assert!(
+        !log.contains("client-sent"),
+        "an untrusted id is not logged"
+    );
 
     let text = http
         .get(format!("http://{metrics}/metrics"))
@@ -186,7 +188,10 @@ async fn json_logs_carry_the_request_id_and_metrics_have_their_own_port() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("# TYPE portcullis_sign_ins counter"), "{text}");
+    assert!(
+        text.contains("# TYPE portcullis_sign_ins counter"),
+        "{text}"
+    );
     assert!(text.ends_with("# EOF\n"));
 
     let stderr = serve.stderr();

@@ -93,27 +93,24 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
         headers: req.headers(),
     };
     // An API token, when present, is the credential; cookies are then ignored (R-CSRF-5).
-    let outcome = match crate::tokens::bearer(req.headers()) {
+    let (outcome, credential) = match crate::tokens::bearer(req.headers()) {
         Some(token) => {
             let peer = req
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0.ip());
-            let r = crate::tokens::authenticate(&state, token, peer).await.map(Some);
-            if let Some(v) = Verification::of(&r, true) {
-                state.metrics.verification(Credential::ApiToken, v);
-            }
-            Some(auth::Outcome::of(r))
+            let r = crate::tokens::authenticate(&state, token, peer).await;
+            (Some(auth::Outcome::of(r.map(Some))), Credential::ApiToken)
         }
-        None => auth::outcome(&state, view).await,
+        None => (auth::outcome(&state, view).await, Credential::Session),
     };
     if let Some(outcome) = outcome {
         stale = outcome.stale_session(req.headers(), &state);
-        // Sessions: counted when a session cookie was presented (`stale`: it was worthless).
-        if crate::tokens::bearer(req.headers()).is_none()
-            && let Some(v) = Verification::of(outcome.result(), stale)
-        {
-            state.metrics.verification(Credential::Session, v);
+        // A token is always a presented credential; cookies only when a session cookie was
+        // there (`stale`: it was worthless).
+        let presented = credential == Credential::ApiToken || stale;
+        if let Some(v) = Verification::of(outcome.result(), presented) {
+            state.metrics.verification(credential, v);
         }
         refresh = outcome.refresh(&state);
         req.extensions_mut().insert(outcome);

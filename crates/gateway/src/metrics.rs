@@ -84,9 +84,7 @@ impl Verification {
             Ok(None) if presented => Verification::Invalid,
             Ok(None) => return None,
             Err(WebError::Unauthorized) => Verification::Invalid,
-            Err(WebError::InvalidDpop(_) | WebError::UseDpopNonce(_)) => {
-                Verification::DpopRefused
-            }
+            Err(WebError::InvalidDpop(_) | WebError::UseDpopNonce(_)) => Verification::DpopRefused,
             Err(WebError::RateLimited(..)) => Verification::RateLimited,
             Err(_) => Verification::Error,
         })
@@ -159,7 +157,9 @@ const PROXY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 /// Seconds; IdP calls are cut at 10 s.
-const IDP_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const IDP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Every metric of one gateway, with its pre-registered handles.
 pub struct Metrics {
@@ -579,9 +579,15 @@ mod tests {
             line("portcullis_proxy_request_duration_seconds_bucket{le=\"0.001\"}"),
             "portcullis_proxy_request_duration_seconds_bucket{le=\"0.001\"} 1"
         );
-        assert!(line("portcullis_proxy_request_duration_seconds_bucket{le=\"0.005\"}").ends_with(" 2"));
-        assert!(line("portcullis_proxy_request_duration_seconds_bucket{le=\"30.0\"}").ends_with(" 2"));
-        assert!(line("portcullis_proxy_request_duration_seconds_bucket{le=\"+Inf\"}").ends_with(" 3"));
+        assert!(
+            line("portcullis_proxy_request_duration_seconds_bucket{le=\"0.005\"}").ends_with(" 2")
+        );
+        assert!(
+            line("portcullis_proxy_request_duration_seconds_bucket{le=\"30.0\"}").ends_with(" 2")
+        );
+        assert!(
+            line("portcullis_proxy_request_duration_seconds_bucket{le=\"+Inf\"}").ends_with(" 3")
+        );
         assert!(line("portcullis_proxy_request_duration_seconds_count").ends_with(" 3"));
         assert!(line("portcullis_upstream_errors_total{kind=\"status_5xx\"}").ends_with(" 1"));
         assert!(line("portcullis_dpop_replay_cache_entries").ends_with(" 7"));
@@ -602,6 +608,32 @@ mod tests {
         ] {
             assert!(text.contains(s), "{s} missing in\n{text}");
         }
+    }
+
+    /// Every metric the Grafana dashboard queries is one this gateway exposes.
+    #[test]
+    fn the_dashboard_queries_only_exposed_series() {
+        let dash: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/grafana/portcullis.json")).unwrap();
+        let text = Metrics::new().encode(None).unwrap();
+        let mut queried = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    if word.starts_with("portcullis_") || word.starts_with("process_") {
+                        queried += 1;
+                        assert!(
+                            text.lines().any(|l| l
+                                .strip_prefix(word)
+                                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))),
+                            "the dashboard queries {word}, which is not exposed"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(queried >= 12, "{queried}");
     }
 
     #[test]

@@ -70,8 +70,7 @@ impl IdSource {
 pub fn well_formed(v: &[u8]) -> bool {
     !v.is_empty()
         && v.len() <= MAX_REQUEST_ID_LEN
-        && v
-            .iter()
+        && v.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
 }
 

@@ -137,12 +137,14 @@ pub async fn start_with_clock(
     })?;
     // Bound before any task starts, so a refused start leaves nothing running.
     let metrics_listener = match state.config.observability.metrics_listen {
-        Some(maddr) => Some(TcpListener::bind(maddr).await.map_err(|e| {
-            StartError::Listen {
-                addr: maddr.to_string(),
-                source: e,
-            }
-        })?),
+        Some(maddr) => Some(
+            TcpListener::bind(maddr)
+                .await
+                .map_err(|e| StartError::Listen {
+                    addr: maddr.to_string(),
+                    source: e,
+                })?,
+        ),
         None => None,
     };
     let loader = loader::spawn(state.clone());

@@ -48,10 +48,7 @@ fn parse(text: &str) -> Scrape {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
             assert!(valid_name(name), "{line}");
-            assert!(
-                ["counter", "gauge", "histogram"].contains(&kind),
-                "{line}"
-            );
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             types.insert(name.to_string(), kind.to_string());
             continue;
         }
@@ -90,7 +87,9 @@ fn parse(text: &str) -> Scrape {
 
 async fn scrape(env: &TestEnv) -> Scrape {
     let addr = env.gw.metrics.as_ref().expect("metrics listener").addr;
-    let r = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+    let r = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -189,7 +188,9 @@ async fn metrics_move_by_exactly_what_happened() {
         );
     }
     // The start-up loaded discovery and the JWKS through the instrumented client.
-    assert!(before.get("portcullis_idp_request_duration_seconds_count{endpoint=\"discovery\"}") >= 1.0);
+    assert!(
+        before.get("portcullis_idp_request_duration_seconds_count{endpoint=\"discovery\"}") >= 1.0
+    );
     assert!(before.get("portcullis_idp_request_duration_seconds_count{endpoint=\"jwks\"}") >= 1.0);
     assert!(before.get("process_resident_memory_bytes") > 0.0);
 
@@ -289,10 +290,22 @@ async fn metrics_move_by_exactly_what_happened() {
         4.0
     );
     assert!(d("portcullis_proxy_request_duration_seconds_sum") > 0.0);
-    assert_eq!(d("portcullis_upstream_errors_total{kind=\"unreachable\"}"), 0.0);
-    assert_eq!(d("portcullis_upstream_errors_total{kind=\"status_5xx\"}"), 0.0);
-    assert_eq!(d("portcullis_backchannel_logouts_total{outcome=\"ok\"}"), 1.0);
-    assert_eq!(d("portcullis_backchannel_logouts_total{outcome=\"refused\"}"), 1.0);
+    assert_eq!(
+        d("portcullis_upstream_errors_total{kind=\"unreachable\"}"),
+        0.0
+    );
+    assert_eq!(
+        d("portcullis_upstream_errors_total{kind=\"status_5xx\"}"),
+        0.0
+    );
+    assert_eq!(
+        d("portcullis_backchannel_logouts_total{outcome=\"ok\"}"),
+        1.0
+    );
+    assert_eq!(
+        d("portcullis_backchannel_logouts_total{outcome=\"refused\"}"),
+        1.0
+    );
     assert_eq!(
         d("portcullis_idp_request_duration_seconds_count{endpoint=\"token\"}"),
         1.0
@@ -343,7 +356,10 @@ async fn an_unreachable_upstream_is_counted() {
     assert_eq!(r.status, 502);
     let after = scrape(&env).await;
     let d = |s: &str| delta(&before, &after, s);
-    assert_eq!(d("portcullis_upstream_errors_total{kind=\"unreachable\"}"), 1.0);
+    assert_eq!(
+        d("portcullis_upstream_errors_total{kind=\"unreachable\"}"),
+        1.0
+    );
     assert_eq!(d("portcullis_proxy_request_duration_seconds_count"), 0.0);
 }
 
@@ -375,7 +391,10 @@ async fn request_ids_are_portcullis_own_and_reach_the_upstream_once() {
         vec![],
         vec![("x-request-id", "client-123")],
         vec![("x-request-id", "bad id\twith tab")],
-        vec![("x-request-id", "client-456"), ("connection", "x-request-id")],
+        vec![
+            ("x-request-id", "client-456"),
+            ("connection", "x-request-id"),
+        ],
     ]
     .into_iter()
     .enumerate()

@@ -114,8 +114,35 @@ mod tests {
     fn bad_values_are_problems() {
         let (_, p) = run(Some("localhost"), Some("maybe"));
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].0.contains("PORTCULLIS_METRICS_LISTEN must be host:port"));
-        assert!(p[1].0.contains("PORTCULLIS_TRUST_REQUEST_ID must be true or false"));
+        assert!(
+            p[0].0
+                .contains("PORTCULLIS_METRICS_LISTEN must be host:port")
+        );
+        assert!(
+            p[1].0
+                .contains("PORTCULLIS_TRUST_REQUEST_ID must be true or false")
+        );
+    }
+
+    /// The YAML keys (`portcullis.metricsListen`, `trustRequestId`) and the variables; the
+    /// environment wins.
+    #[test]
+    fn file_and_environment_keys() {
+        let mut raw = crate::config::parse_file(
+            "f.yaml",
+            "portcullis:\n  metricsListen: 127.0.0.1:9464\n  trustRequestId: true\n",
+        )
+        .unwrap();
+        assert_eq!(raw.metrics_listen.as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(raw.trust_request_id.as_deref(), Some("true"));
+        raw.overlay(&crate::config::from_env(&|k| {
+            (k == "PORTCULLIS_METRICS_LISTEN").then(|| "off".to_string())
+        }));
+        let mut problems = Vec::new();
+        let s = check(&raw, None, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(s.metrics_listen, None);
+        assert!(s.trust_request_id);
     }
 
     /// Never the public listener, in any spelling that binds the same socket.

@@ -148,8 +148,11 @@ impl IdpHttp {
         authorization: Option<&str>,
         call: IdpCall,
     ) -> Result<CappedResponse, IdpError> {
-        self.counted(call, self.post_form_uncounted(url, form, authorization, call.cap()))
-            .await
+        self.counted(
+            call,
+            self.post_form_uncounted(url, form, authorization, call.cap()),
+        )
+        .await
     }
 
     async fn post_form_uncounted(
