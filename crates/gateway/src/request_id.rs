@@ -25,12 +25,6 @@ use tracing::Instrument;
 /// `X-Request-Id`.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The id of the request, in its extensions (the proxy restores the header from it after its
-/// header rules, which could otherwise strip it: `Connection: x-request-id`, or a configured
-/// `PORTCULLIS_STRIP_HEADERS` prefix).
-#[derive(Clone, Debug)]
-pub struct RequestId(pub HeaderValue);
-
 /// Makes the ids of one gateway.
 #[derive(Debug)]
 pub struct IdSource {
@@ -75,11 +69,11 @@ pub fn well_formed(v: &[u8]) -> bool {
 }
 
 /// The outermost middleware: assign the id, set it on the request (replacing every client
-/// copy), run the request inside its span, and return the id in the response.
+/// copy: handlers and the proxy read it from there), run the request inside its span, and
+/// return the id in the response.
 pub async fn tag(ids: Arc<IdSource>, mut req: Request, next: Next) -> Response {
     let id = ids.id_for(req.headers());
     req.headers_mut().insert(HEADER, id.clone());
-    req.extensions_mut().insert(RequestId(id.clone()));
     // Well-formed or ours, so always ASCII.
     let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or(""));
     let mut resp = next.run(req).instrument(span).await;

@@ -245,10 +245,9 @@ async fn forward(
     let upgrade = headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    let request_id = parts
-        .extensions
-        .get::<crate::request_id::RequestId>()
-        .map(|r| r.0.clone());
+    // Set by `request_id::tag` (client copies replaced); kept aside because the header rules
+    // below may remove it (`Connection: x-request-id`, `PORTCULLIS_STRIP_HEADERS`).
+    let request_id = parts.headers.get(crate::request_id::HEADER).cloned();
     parts.uri = up.uri_for(&parts.uri)?;
     // The upstream client speaks HTTP/1.1 whatever the client used (h2 requests would fail
     // with UserUnsupportedVersion); the authority is in the URI and Host is set from it.
