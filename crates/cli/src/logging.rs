@@ -1,5 +1,5 @@
-//! Log set-up: `RUST_LOG` filter (default `info`), human format, or JSON with
-//! `PORTCULLIS_LOG_FORMAT=json`.
+//! Log set-up: `RUST_LOG` filter (default `info`), human format (`PORTCULLIS_LOG_FORMAT=text`,
+//! the default), or JSON lines with `PORTCULLIS_LOG_FORMAT=json`.
 //!
 //! The human format escapes control characters in every field and message: logged values
 //! include attacker-controlled text (query parameters, IdP error codes), and a raw newline
@@ -17,15 +17,21 @@ use tracing_subscriber::fmt::format::Writer;
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("PORTCULLIS_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let format = std::env::var("PORTCULLIS_LOG_FORMAT").unwrap_or_default();
+    let json = format.trim().eq_ignore_ascii_case("json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     if json {
-        builder.json().init();
+        // Each line carries the spans it was logged in (`spans`), so a request's lines have
+        // its `request_id`.
+        builder.json().with_span_list(true).init();
     } else {
         builder.fmt_fields(EscapedFields).init();
+    }
+    if !json && !format.trim().is_empty() && !format.trim().eq_ignore_ascii_case("text") {
+        tracing::warn!("PORTCULLIS_LOG_FORMAT must be json or text, got `{format}`; using text");
     }
 }
 

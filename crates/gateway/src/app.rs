@@ -9,6 +9,7 @@ use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
 use crate::error::{self, WebError, wants_json};
+use crate::metrics::{Credential, Verification};
 use crate::routes::{admin, callback, health, session};
 use crate::state::AppState;
 use crate::{api, assets, auth, cors, proxy, routes};
@@ -21,6 +22,9 @@ pub const MAX_HEADERS: usize = 16 * 1024;
 /// Build the router for `state`.
 pub fn router(state: AppState) -> Router {
     let callback_path = state.config.callback_path().to_string();
+    let ids = std::sync::Arc::new(crate::request_id::IdSource::new(
+        state.config.observability.trust_request_id,
+    ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -45,6 +49,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), front))
         // Failures are logged once, with their cause, where they are rendered (error.rs).
         .layer(TraceLayer::new_for_http().on_failure(()))
+        // Outermost: every response, refusals included, carries the request's id, and every
+        // log line of the request its span.
+        .layer(middleware::from_fn(move |req, next| {
+            crate::request_id::tag(ids.clone(), req, next)
+        }))
         .with_state(state)
 }
 
@@ -88,20 +97,26 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
         headers: req.headers(),
     };
     // An API token, when present, is the credential; cookies are then ignored (R-CSRF-5).
-    let outcome = match crate::tokens::bearer(req.headers()) {
-        _ if forward_auth => None,
+    let (outcome, credential) = match crate::tokens::bearer(req.headers()) {
+        _ if forward_auth => (None, Credential::Session),
         Some(token) => {
             let peer = req
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0.ip());
             let r = crate::tokens::authenticate(&state, token, peer).await;
-            Some(auth::Outcome::of(r.map(Some)))
+            (Some(auth::Outcome::of(r.map(Some))), Credential::ApiToken)
         }
-        None => auth::outcome(&state, view).await,
+        None => (auth::outcome(&state, view).await, Credential::Session),
     };
     if let Some(outcome) = outcome {
         stale = outcome.stale_session(req.headers(), &state);
+        // A token is always a presented credential; cookies only when a session cookie was
+        // there (`stale`: it was worthless).
+        let presented = credential == Credential::ApiToken || stale;
+        if let Some(v) = Verification::of(outcome.result(), presented) {
+            state.metrics.verification(credential, v);
+        }
         refresh = outcome.refresh(&state);
         req.extensions_mut().insert(outcome);
     }

@@ -75,6 +75,11 @@ impl Authed {
 pub(crate) struct Outcome(Arc<Result<Option<Authed>, WebError>>);
 
 impl Outcome {
+    /// The verification result (for the metrics).
+    pub(crate) fn result(&self) -> &Result<Option<Authed>, WebError> {
+        &self.0
+    }
+
     /// The outcome of a request authenticated another way (an API token).
     pub(crate) fn of(r: Result<Option<Authed>, WebError>) -> Outcome {
         Outcome(Arc::new(r))

@@ -76,6 +76,11 @@ impl Seen {
 }
 
 impl DpopGuard {
+    /// Proofs remembered in memory now (the replay-cache metric; read when scraped).
+    pub fn remembered(&self) -> usize {
+        self.seen.lock().map_or(0, |s| s.keys.len())
+    }
+
     pub fn new(public_url: url::Url, keys: &SessionKeys, nonce: bool, store: &Store) -> Self {
         DpopGuard {
             public_url,

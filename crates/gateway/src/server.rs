@@ -36,12 +36,15 @@ pub struct RunningGateway {
     feed: tokio::task::JoinHandle<()>,
     /// Offline access re-checks (ends at once when offline access is off).
     offline: tokio::task::JoinHandle<()>,
+    /// `/metrics` on its own listener, when configured (stops when dropped).
+    pub metrics: Option<crate::metrics::MetricsServer>,
 }
 
 impl RunningGateway {
     /// Wait until the server stops (after [`RunningGateway::shutdown`] or a fatal error).
     pub async fn wait(mut self) -> std::io::Result<()> {
         let r = (&mut self.server).await.unwrap_or(Ok(()));
+        self.metrics = None;
         self.loader.abort();
         self.feed.abort();
         self.offline.abort();
@@ -132,9 +135,22 @@ pub async fn start_with_clock(
         addr: "?".into(),
         source: e,
     })?;
+    // Bound before any task starts, so a refused start leaves nothing running.
+    let metrics_listener = match state.config.observability.metrics_listen {
+        Some(maddr) => Some(
+            TcpListener::bind(maddr)
+                .await
+                .map_err(|e| StartError::Listen {
+                    addr: maddr.to_string(),
+                    source: e,
+                })?,
+        ),
+        None => None,
+    };
     let loader = loader::spawn(state.clone());
     let feed = follow_changes(&state, cursor);
     let offline = crate::offline::spawn(state.clone());
+    let metrics = metrics_listener.map(|l| crate::metrics::serve(state.clone(), l));
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(state.clone());
     let limits = state.config.limits.clone();
@@ -148,6 +164,7 @@ pub async fn start_with_clock(
         loader,
         feed,
         offline,
+        metrics,
     })
 }
 

@@ -68,6 +68,8 @@ pub struct Inner {
     pub dpop: Option<DpopGuard>,
     /// The only source of "now" for requests and background tasks (tests inject their own).
     pub clock: Arc<dyn Clock>,
+    /// Prometheus metrics, served on their own listener.
+    pub metrics: Arc<crate::metrics::Metrics>,
     provider: ArcSwapOption<Provider>,
     not_ready: RwLock<String>,
 }
@@ -90,7 +92,10 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<AppState, StartError> {
         let ca = ca_pem;
-        let idp = IdpHttp::new(ca.as_deref()).map_err(|e| StartError::Ca(e.to_string()))?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let idp = IdpHttp::new(ca.as_deref())
+            .map_err(|e| StartError::Ca(e.to_string()))?
+            .with_metrics(metrics.clone());
         let mut keys = SessionKeys::derive(config.jwt_signing_secret.expose());
         if let Some(prev) = &config.previous_jwt_signing_secret {
             keys = keys.with_previous(prev.expose());
@@ -139,6 +144,7 @@ impl AppState {
             audit,
             dpop,
             clock,
+            metrics,
             provider: ArcSwapOption::empty(),
             not_ready: RwLock::new("loading the IdP's metadata".into()),
         })))
@@ -206,7 +212,7 @@ pub async fn load_ca(config: &Config) -> Result<Option<String>, StartError> {
         Some(CaSource::Url(u)) => {
             let http = IdpHttp::new(None).map_err(|e| StartError::Ca(e.to_string()))?;
             let r = http
-                .get(u, None, 256 * 1024)
+                .get_uncounted(u, None, 256 * 1024)
                 .await
                 .map_err(|e| StartError::Ca(e.to_string()))?;
             if r.status != 200 {

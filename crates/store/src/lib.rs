@@ -108,6 +108,9 @@ pub trait SessionStore: Send + Sync {
     /// in-memory revocation view (older ones cannot be presented anyway).
     async fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
     async fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Sessions neither revoked nor past their absolute expiry (`expires_at >= now`), of
+    /// every replica: the active-sessions metric, sampled periodically (never per request).
+    async fn live_sessions(&self, now: i64) -> Result<i64, StoreError>;
     /// The actions of a validated back-channel logout token (R-BCL actions 1, 2, 4), in one
     /// transaction. `issuer` is the token's `iss`; at least one of `sub` and `sid` is given
     /// (with neither, nothing matches).

@@ -69,9 +69,9 @@ fn without_url(reason: &str) -> String {
     }
 }
 
-/// GET through the gateway's IdP client.
+/// GET through the gateway's IdP client (doctor records no metrics).
 pub async fn fetch(http: &IdpHttp, url: &url::Url, cap: usize) -> Result<Fetched, FetchFailure> {
-    http.get(url, None, cap)
+    http.get_uncounted(url, None, cap)
         .await
         .map(|r| Fetched {
             status: r.status,

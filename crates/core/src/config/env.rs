@@ -216,6 +216,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES",
         "addresses or CIDR ranges of the proxies allowed to use /api/forward-auth, comma-separated, e.g. 10.0.0.5,fd00::/8; default none (forward-auth refused)",
     ),
+    (
+        "PORTCULLIS_METRICS_LISTEN",
+        "host:port of the separate Prometheus /metrics listener, e.g. 127.0.0.1:9464 (default off)",
+    ),
+    (
+        "PORTCULLIS_TRUST_REQUEST_ID",
+        "reuse a well-formed X-Request-Id sent by the client instead of a fresh one (default false)",
+    ),
 ];
 
 /// Read the settings present in the environment (through `get`, so tests need no real env).
@@ -272,6 +280,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         admin_roles: v("PORTCULLIS_ADMIN_ROLES").map(|s| split_list(&s)),
         forward_auth_trusted_proxies: v("PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES")
             .map(|s| split_list(&s)),
+        metrics_listen: v("PORTCULLIS_METRICS_LISTEN"),
+        trust_request_id: v("PORTCULLIS_TRUST_REQUEST_ID"),
         ..Default::default()
     };
     if let Some(json) = v("PORTCULLIS_ROLES") {

@@ -149,6 +149,8 @@ struct Own {
     offline_recheck: Option<u64>,
     admin_roles: Option<Vec<String>>,
     forward_auth_trusted_proxies: Option<Vec<String>>,
+    metrics_listen: Option<String>,
+    trust_request_id: Option<bool>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -308,6 +310,8 @@ impl FileConfig {
             offline_recheck: num(own.offline_recheck),
             admin_roles: own.admin_roles,
             forward_auth_trusted_proxies: own.forward_auth_trusted_proxies,
+            metrics_listen: s(own.metrics_listen),
+            trust_request_id: own.trust_request_id.map(|b| b.to_string()),
             problems: Vec::new(),
         }
     }

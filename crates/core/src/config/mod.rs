@@ -7,6 +7,7 @@ mod browser;
 mod env;
 mod file;
 mod forward_auth;
+mod observability;
 mod offline;
 mod proxy;
 mod raw;
@@ -21,6 +22,7 @@ pub use browser::{BrowserSettings, DpopSettings};
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
 pub use forward_auth::ForwardAuthSettings;
+pub use observability::{MAX_REQUEST_ID_LEN, ObservabilitySettings, SUGGESTED_METRICS_LISTEN};
 pub use offline::{OFFLINE_ACCESS_SCOPE, OfflineAccess};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
 pub use raw::{RawClaimKeys, RawPolicy, RawSettings};
@@ -151,6 +153,8 @@ pub struct Config {
     pub offline: OfflineAccess,
     /// Who may ask `/api/forward-auth` about a request (default: nobody).
     pub forward_auth: ForwardAuthSettings,
+    /// The metrics listener and request ids.
+    pub observability: ObservabilitySettings,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }

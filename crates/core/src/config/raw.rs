@@ -79,6 +79,10 @@ pub struct RawSettings {
     pub admin_roles: Option<Vec<String>>,
     /// Addresses (CIDR) whose forward-auth headers are believed; default none.
     pub forward_auth_trusted_proxies: Option<Vec<String>>,
+    /// Where `/metrics` is served (`off` or host:port).
+    pub metrics_listen: Option<String>,
+    /// Reuse a well-formed client-sent `X-Request-Id`.
+    pub trust_request_id: Option<String>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -132,8 +136,8 @@ impl RawSettings {
             header_email, header_groups, header_preferred_username, allow_unverified_email,
             dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies,
             offline_recheck);
-        overlay_fields!(self, other; admin_roles);
-        overlay_fields!(self, other; forward_auth_trusted_proxies);
+        overlay_fields!(self, other; admin_roles, forward_auth_trusted_proxies, metrics_listen,
+            trust_request_id);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

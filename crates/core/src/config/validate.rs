@@ -201,6 +201,8 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         &mut ctx.warnings,
     );
 
+    let observability = super::observability::check(raw, listen, &mut ctx.problems);
+
     match (
         listen,
         public_url,
@@ -236,6 +238,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             browser,
             offline,
             forward_auth,
+            observability,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),

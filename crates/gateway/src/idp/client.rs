@@ -3,10 +3,14 @@
 //! Its own trust store: system roots plus the operator's custom CA (R-CFG-5), used only here.
 //! No redirects, connect 5 s / total 10 s, and body caps enforced while streaming (R-RS-2).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+
+pub use crate::metrics::IdpCall;
+use crate::metrics::Metrics;
 
 /// Body caps (R-RS-2).
 pub const CAP_DISCOVERY: usize = 256 * 1024;
@@ -41,6 +45,20 @@ pub struct CappedResponse {
 #[derive(Clone, Debug)]
 pub struct IdpHttp {
     client: reqwest::Client,
+    /// Where each call's duration and failure is counted (none for one-off clients).
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl IdpCall {
+    /// The body cap of this kind of call (R-RS-2).
+    pub fn cap(self) -> usize {
+        match self {
+            IdpCall::Discovery => CAP_DISCOVERY,
+            IdpCall::Jwks => CAP_JWKS,
+            IdpCall::Token | IdpCall::Refresh => CAP_TOKEN,
+            IdpCall::Userinfo => CAP_USERINFO,
+        }
+    }
 }
 
 impl IdpHttp {
@@ -60,11 +78,52 @@ impl IdpHttp {
             b = b.tls_certs_merge(certs);
         }
         let client = b.build().map_err(|e| IdpError::Ca(e.to_string()))?;
-        Ok(IdpHttp { client })
+        Ok(IdpHttp {
+            client,
+            metrics: None,
+        })
     }
 
-    /// GET `url` with optional bearer token, reading at most `cap` bytes.
+    /// Count this client's calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> IdpHttp {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics this client records into, if any.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_deref()
+    }
+
+    /// Time `call` and count it as failed when it brought no usable answer: no response,
+    /// over-size, or HTTP 5xx (a 4xx is the IdP's answer, e.g. `invalid_grant`).
+    async fn counted(
+        &self,
+        call: IdpCall,
+        f: impl Future<Output = Result<CappedResponse, IdpError>>,
+    ) -> Result<CappedResponse, IdpError> {
+        let start = Instant::now();
+        let r = f.await;
+        if let Some(m) = &self.metrics {
+            let failed = r.as_ref().map_or(true, |r| r.status >= 500);
+            m.idp_call(call, start.elapsed(), failed);
+        }
+        r
+    }
+
+    /// GET `url` for `call` with optional bearer token, reading at most `call.cap()` bytes.
     pub async fn get(
+        &self,
+        url: &url::Url,
+        bearer: Option<&str>,
+        call: IdpCall,
+    ) -> Result<CappedResponse, IdpError> {
+        self.counted(call, self.get_uncounted(url, bearer, call.cap()))
+            .await
+    }
+
+    /// [`IdpHttp::get`] without metrics, for what is not an IdP call (the custom CA's URL).
+    pub async fn get_uncounted(
         &self,
         url: &url::Url,
         bearer: Option<&str>,
@@ -83,6 +142,20 @@ impl IdpHttp {
     /// POST a form, with an optional `Authorization` header value (e.g. the `Basic …` of
     /// `core::oidc::token_request`), sent as a sensitive header so it never shows in logs.
     pub async fn post_form(
+        &self,
+        url: &url::Url,
+        form: &[(&str, &str)],
+        authorization: Option<&str>,
+        call: IdpCall,
+    ) -> Result<CappedResponse, IdpError> {
+        self.counted(
+            call,
+            self.post_form_uncounted(url, form, authorization, call.cap()),
+        )
+        .await
+    }
+
+    async fn post_form_uncounted(
         &self,
         url: &url::Url,
         form: &[(&str, &str)],

@@ -6,7 +6,7 @@ use portcullis_core::oidc::refresh::{RefreshFailure, RefreshedTokens, classify_r
 use portcullis_core::oidc::token_request::{self, ClientCredentials};
 use serde_json::Value;
 
-use super::client::{CAP_TOKEN, CAP_USERINFO, IdpError, IdpHttp};
+use super::client::{IdpCall, IdpError, IdpHttp};
 
 /// Tokens from a successful exchange. Never logged, never sent to the browser.
 pub struct TokenSet {
@@ -54,7 +54,7 @@ pub async fn exchange_code(
             token_endpoint,
             &req.form_pairs(),
             req.authorization.as_deref(),
-            CAP_TOKEN,
+            IdpCall::Token,
         )
         .await?;
     let body = parse_strict_object(&r.body).map_err(|e| IdpError::Invalid {
@@ -108,7 +108,7 @@ pub async fn refresh_grant(
             token_endpoint,
             &req.form_pairs(),
             req.authorization.as_deref(),
-            CAP_TOKEN,
+            IdpCall::Refresh,
         )
         .await
         .map_err(|e| RefreshFailure::Transient(e.to_string()))?;
@@ -127,7 +127,7 @@ pub async fn fetch_userinfo(
     url: &url::Url,
     access_token: &str,
 ) -> Result<UserInfoBody, ExchangeError> {
-    let r = http.get(url, Some(access_token), CAP_USERINFO).await?;
+    let r = http.get(url, Some(access_token), IdpCall::Userinfo).await?;
     if r.status == 401 || r.status == 403 {
         return Err(ExchangeError::Refused(format!(
             "userinfo answered HTTP {}",

@@ -15,7 +15,8 @@ use portcullis_core::oidc::discovery::{
 use portcullis_core::time::Clock;
 use serde_json::{Map, Value};
 
-use super::client::{CAP_DISCOVERY, CAP_JWKS, IdpError, IdpHttp};
+use super::client::{IdpCall, IdpError, IdpHttp};
+use crate::metrics::JwksTrigger;
 
 /// Endpoints and issuer in effect (the merge itself is `core::oidc::discovery::merge`).
 pub use portcullis_core::oidc::discovery::ProviderMetadata as Metadata;
@@ -48,7 +49,11 @@ impl Provider {
             return false;
         }
         *last = now;
-        match fetch_jwks(http, &self.metadata.jwks_uri).await {
+        let fetched = fetch_jwks(http, &self.metadata.jwks_uri).await;
+        if let Some(m) = http.metrics() {
+            m.jwks_refresh(JwksTrigger::UnknownKid, fetched.is_ok());
+        }
+        match fetched {
             Ok(j) => {
                 self.jwks.store(Arc::new(j));
                 tracing::info!("JWKS refreshed after unknown kid");
@@ -82,7 +87,11 @@ impl Provider {
 
     /// Periodic refresh (R-RS-4): keep the old set on failure.
     pub async fn refresh_jwks(&self, http: &IdpHttp) -> Result<(), IdpError> {
-        let j = fetch_jwks(http, &self.metadata.jwks_uri).await?;
+        let fetched = fetch_jwks(http, &self.metadata.jwks_uri).await;
+        if let Some(m) = http.metrics() {
+            m.jwks_refresh(JwksTrigger::Periodic, fetched.is_ok());
+        }
+        let j = fetched?;
         self.jwks.store(Arc::new(j));
         *self.refetch.lock().await = self.clock.now();
         Ok(())
@@ -127,7 +136,7 @@ pub async fn load(
 }
 
 async fn fetch_jwks(http: &IdpHttp, url: &url::Url) -> Result<Jwks, IdpError> {
-    let r = http.get(url, None, CAP_JWKS).await?;
+    let r = http.get(url, None, IdpCall::Jwks).await?;
     if r.status != 200 {
         return Err(IdpError::Status {
             url: url.to_string(),
@@ -153,7 +162,7 @@ async fn fetch_discovery(
     url: &url::Url,
     insecure: bool,
 ) -> Result<Map<String, Value>, LoadError> {
-    let r = http.get(url, None, CAP_DISCOVERY).await?;
+    let r = http.get(url, None, IdpCall::Discovery).await?;
     if r.status != 200 {
         return Err(IdpError::Status {
             url: url.to_string(),

@@ -22,6 +22,7 @@ use portcullis_core::config::{Config, STANDARD_METHODS};
 
 use crate::auth::{Authed, MaybeAuthed};
 use crate::error::{WebError, wants_json};
+use crate::metrics::UpstreamError;
 use crate::state::AppState;
 use body::{BodyError, LimitedBody};
 use headers::HeaderRules;
@@ -255,6 +256,9 @@ async fn forward(
     let upgrade = headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
+    // Set by `request_id::tag` (client copies replaced); kept aside because the header rules
+    // below may remove it (`Connection: x-request-id`, `PORTCULLIS_STRIP_HEADERS`).
+    let request_id = parts.headers.get(crate::request_id::HEADER).cloned();
     parts.uri = up.uri_for(&parts.uri)?;
     // The upstream client speaks HTTP/1.1 whatever the client used (h2 requests would fail
     // with UserUnsupportedVersion); the authority is in the URI and Host is set from it.
@@ -272,18 +276,27 @@ async fn forward(
         // that carried a Portcullis API token never reaches the app (R-HD-4).
         authed.as_ref().is_some_and(|a| a.api_token().is_some()),
     );
+    // Exactly one `X-Request-Id`, ours, whatever the header rules above removed.
+    if let Some(id) = request_id {
+        parts.headers.insert(crate::request_id::HEADER, id);
+    }
     let body = LimitedBody::new(body, rules.max_body_bytes, rules.body_timeout);
+    let sent = std::time::Instant::now();
     let mut resp = match up
         .client
         .request(axum::http::Request::from_parts(parts, body))
         .await
     {
-        Ok(r) => r,
+        Ok(r) => {
+            state.metrics.proxied(sent.elapsed(), r.status().as_u16());
+            r
+        }
         Err(e) => {
             return match BodyError::find(&e) {
                 Some(BodyError::TooLarge) => Err(WebError::TooLarge(StatusCode::PAYLOAD_TOO_LARGE)),
                 Some(BodyError::Idle) => Err(WebError::RequestTimeout),
                 _ => {
+                    state.metrics.upstream_error(UpstreamError::Unreachable);
                     tracing::warn!(error = %e, "upstream request failed");
                     Err(WebError::UpstreamUnavailable)
                 }

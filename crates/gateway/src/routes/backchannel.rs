@@ -20,6 +20,7 @@ use portcullis_core::oidc::logout_token::{
 use serde_json::json;
 
 use crate::audit;
+use crate::metrics::Bcl;
 use crate::state::AppState;
 
 /// R-BCL request handling 1: the whole body (form-encoded token plus any other parameters).
@@ -49,6 +50,7 @@ fn refused(
     why: &str,
     detail: &dyn std::fmt::Display,
 ) -> Response {
+    state.metrics.backchannel_logout(Bcl::Refused);
     state.audit.record(
         state.now(),
         audit::Entry {
@@ -87,6 +89,7 @@ pub async fn backchannel_logout(
     let now = state.now();
     // R-BCL request handling 3: 60 per minute per source address.
     if let Err(retry) = state.bcl_limiter.check(peer.ip(), now) {
+        state.metrics.backchannel_logout(Bcl::RateLimited);
         let mut resp = answer(StatusCode::TOO_MANY_REQUESTS, Some("too many requests"));
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry));
@@ -167,6 +170,7 @@ pub async fn backchannel_logout(
         }
         Err(e) => {
             tracing::error!(error = %e, "back-channel logout failed: replay cache");
+            state.metrics.backchannel_logout(Bcl::Error);
             return answer(StatusCode::BAD_REQUEST, Some("logout failed"));
         }
     }
@@ -186,6 +190,7 @@ pub async fn backchannel_logout(
         Err(e) => {
             // A store outage is a failed logout (BCL §2.8): the IdP may retry.
             tracing::error!(error = %e, "back-channel logout failed: store");
+            state.metrics.backchannel_logout(Bcl::Error);
             return answer(StatusCode::BAD_REQUEST, Some("logout failed"));
         }
     };
@@ -196,6 +201,7 @@ pub async fn backchannel_logout(
     if let Some(user) = &outcome.deactivated_user {
         state.views.users.evict(user);
     }
+    state.metrics.backchannel_logout(Bcl::Ok);
     state.audit.record(
         now,
         audit::Entry {

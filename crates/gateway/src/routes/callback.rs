@@ -22,6 +22,7 @@ use super::{no_store, set_cookie};
 use crate::error::WebError;
 use crate::idp::Provider;
 use crate::idp::exchange::{ExchangeError, UserInfoBody, exchange_code, fetch_userinfo};
+use crate::metrics::SignIn;
 use crate::pages;
 use crate::sessions::{Kept, Offline};
 use crate::state::AppState;
@@ -104,6 +105,12 @@ pub async fn callback(
             );
         }
     };
+    state.metrics.sign_in(match &outcome {
+        Ok(_) => SignIn::Ok,
+        Err(Outcome::Web(e)) if e.status().is_server_error() => SignIn::Error,
+        Err(Outcome::Web(_)) => SignIn::Refused,
+        Err(Outcome::IdpError(_)) => SignIn::IdpError,
+    });
     let mut resp = match outcome {
         Ok(r) => r,
         Err(Outcome::Web(e)) => {

@@ -435,6 +435,15 @@ macro_rules! sql_backend {
                     .collect()
             }
 
+            async fn live_sessions(&self, now: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at >= $1",
+                )
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
             async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
                 let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
