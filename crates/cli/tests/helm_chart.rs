@@ -119,7 +119,7 @@ fn container(objects: &BTreeMap<String, Value>) -> &Value {
 }
 
 /// What an entry of the container's environment is.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Env {
     Value(String),
     /// Read from this key of the release's Secret.
@@ -613,6 +613,50 @@ portcullis:
             "portcullis-db/url",
             "portcullis-oidc/JWT_SIGNING_SECRET_PREVIOUS",
         ]
+    );
+}
+
+/// The metrics port and forward-auth's trusted proxies, when set: a container port and the
+/// two settings; otherwise neither (the seed examples above render without them).
+#[test]
+fn metrics_port_and_forward_auth_proxies() {
+    let own = values_file(
+        "metrics.yaml",
+        r#"global: {dnsRecord: auth.example.com}
+secrets:
+  oidc: {oidc_discovery_url: "https://idp.example.com/.well-known/openid-configuration", oidc_client_id: c, oidc_client_secret: s}
+  auth: {jwt_signing_secret: "0123456789abcdef0123456789abcdef-x"}
+portcullis:
+  metricsPort: 9464
+  forwardAuthTrustedProxies: [10.0.0.0/8, "fd00::/8"]
+"#,
+    );
+    let objects = render_valid("metrics", &[&own]);
+    let c = container(&objects);
+    let ports: Vec<_> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["containerPort"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [("http", 8080), ("metrics", 9464)]);
+    let env = env_of(&objects);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, e)| e.clone());
+    assert_eq!(get("PORTCULLIS_METRICS_LISTEN"), Some(v("0.0.0.0:9464")));
+    assert_eq!(
+        get("PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES"),
+        Some(v("10.0.0.0/8,fd00::/8"))
+    );
+    assert_loads(&objects);
+    let bad = values_file("metrics-bad.yaml", "portcullis:\n  metricsPort: 70000\n");
+    assert!(
+        render_yaml(&[&bad]).is_err(),
+        "a port out of range is refused"
     );
 }
 
