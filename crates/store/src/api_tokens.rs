@@ -46,6 +46,11 @@ impl ApiToken {
     }
 }
 
+/// Ended (revoked or expired) tokens kept per person, newest first.
+pub const KEEP_ENDED: i64 = 100;
+/// Seconds an ended token is kept at most (90 days, as the audit log).
+pub const ENDED_RETENTION: i64 = 90 * 24 * 3600;
+
 /// What [`ApiTokenStore::create_api_token`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Created {
@@ -60,6 +65,10 @@ pub enum Created {
 pub trait ApiTokenStore: Send + Sync {
     /// Store a new token unless its owner already holds `max_live` live (unrevoked,
     /// unexpired at `now`) tokens; counting and inserting happen in one transaction.
+    ///
+    /// The same transaction forgets the owner's ended (revoked or expired) tokens beyond the
+    /// newest [`KEEP_ENDED`], and any that ended more than [`ENDED_RETENTION`] seconds ago, so a
+    /// person creating and revoking tokens in a loop cannot grow the table without bound.
     async fn create_api_token(
         &self,
         token: &ApiToken,

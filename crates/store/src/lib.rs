@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use portcullis_core::claims::MappedUser;
 
-pub use api_tokens::{ApiToken, ApiTokenStore, Created};
+pub use api_tokens::{ApiToken, ApiTokenStore, Created, ENDED_RETENTION, KEEP_ENDED};
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
 pub use cli_grants::{CliGrant, CliGrantStore, GrantKind};

@@ -6,7 +6,7 @@
 
 mod support;
 
-use portcullis_store::{ApiToken, Change, Created, Store, Table};
+use portcullis_store::{ApiToken, Change, Created, ENDED_RETENTION, KEEP_ENDED, Store, Table};
 use support::{Follower, conformance, mapped};
 
 fn token(id: &str, user: &str, created: i64, expires: Option<i64>) -> ApiToken {
@@ -187,5 +187,78 @@ conformance!(
                 id: "aaaaaaaaaaaa".into(),
             }])
             .await;
+    }
+);
+
+conformance!(
+    ended_tokens_are_forgotten_beyond_a_bound_and_a_retention,
+    |s, _b| {
+        let u = user(&s, "a").await;
+        let n = KEEP_ENDED + 5;
+        for i in 0..n {
+            let t = token(&format!("e{i:011}"), &u, 1000 + i, None);
+            assert_eq!(
+                s.tokens.create_api_token(&t, 5, 1000 + i).await.unwrap(),
+                Created::Created
+            );
+            assert!(
+                s.tokens
+                    .revoke_api_token(&u, &t.id, 1000 + i)
+                    .await
+                    .unwrap()
+            );
+        }
+        // Another person's ended tokens are theirs to keep.
+        let other = user(&s, "b").await;
+        let o = token("otherxxxxxxx", &other, 1000, None);
+        s.tokens.create_api_token(&o, 5, 1000).await.unwrap();
+        s.tokens
+            .revoke_api_token(&other, &o.id, 1000)
+            .await
+            .unwrap();
+        // The next creation keeps the newest KEEP_ENDED ended ones (and the new live one).
+        let live = token("livexxxxxxxx", &u, 5000, None);
+        s.tokens.create_api_token(&live, 5, 5000).await.unwrap();
+        assert_eq!(
+            s.count(Table::ApiTokens).await.unwrap(),
+            KEEP_ENDED + 1 + 1,
+            "{KEEP_ENDED} ended + the live one + the other person's"
+        );
+        assert!(
+            s.tokens.api_token("e00000000000").await.unwrap().is_none(),
+            "oldest gone"
+        );
+        assert!(
+            s.tokens
+                .api_token(&format!("e{:011}", n - 1))
+                .await
+                .unwrap()
+                .is_some(),
+            "newest kept"
+        );
+        // After the retention every ended token goes; live ones stay, expired ones go too.
+        let later = 5000 + ENDED_RETENTION + 1;
+        let expiring = token("expxxxxxxxxx", &u, later, Some(later + 10));
+        s.tokens
+            .create_api_token(&expiring, 5, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.tokens.api_tokens_of(&u).await.unwrap().len(),
+            2,
+            "the live and the expiring one"
+        );
+        assert_eq!(s.count(Table::ApiTokens).await.unwrap(), 2 + 1);
+        let after_expiry = later + 11 + ENDED_RETENTION;
+        let last = token("lastxxxxxxxx", &u, after_expiry, None);
+        s.tokens
+            .create_api_token(&last, 5, after_expiry)
+            .await
+            .unwrap();
+        assert!(
+            s.tokens.api_token("expxxxxxxxxx").await.unwrap().is_none(),
+            "expired long ago"
+        );
+        assert!(s.tokens.api_token("livexxxxxxxx").await.unwrap().is_some());
     }
 );

@@ -54,6 +54,24 @@ macro_rules! api_token_backend {
                          WHERE (SELECT COUNT(*) FROM api_tokens WHERE user_id = $2 \
                          AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at >= $9)) < $10"
                     );
+                    // Forget ended tokens: beyond the newest KEEP_ENDED, and those ended before
+                    // the retention (a correlated count ranks them: portable to both SQLs).
+                    const ENDED: &str = "(revoked_at IS NOT NULL OR (expires_at IS NOT NULL AND expires_at < $2))";
+                    let prune = format!(
+                        "DELETE FROM api_tokens WHERE user_id = $1 AND {ENDED} AND \
+                         (COALESCE(revoked_at, expires_at) < $3 OR \
+                          (SELECT COUNT(*) FROM api_tokens t2 WHERE t2.user_id = $1 \
+                           AND (t2.revoked_at IS NOT NULL OR (t2.expires_at IS NOT NULL AND t2.expires_at < $2)) \
+                           AND (t2.created_at > api_tokens.created_at \
+                                OR (t2.created_at = api_tokens.created_at AND t2.id > api_tokens.id))) >= $4)"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(prune))
+                        .bind(&t.user_id)
+                        .bind(now)
+                        .bind(now - crate::api_tokens::ENDED_RETENTION)
+                        .bind(crate::api_tokens::KEEP_ENDED)
+                        .execute(&mut *tx)
+                        .await?;
                     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(&t.id)
                         .bind(&t.user_id)
