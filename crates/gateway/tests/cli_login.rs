@@ -453,6 +453,19 @@ both_backends!(device_flow_pending_slow_down_approve_once, |db| {
         "a malformed code is not echoed"
     );
 
+    // Malformed bodies: 400 naming the shape, nothing decided.
+    let r = device_call(&b, &env, "lookup", json!({"code": user_code})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(body(&r)["error"], "invalid_request");
+    let r = device_call(&b, &env, "decide", json!({"user_code": user_code})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        body(&r)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("\"approve\": true")
+    );
+
     // Look up (any case, dashes optional): what asks, from where.
     let r = device_call(
         &b,

@@ -672,11 +672,16 @@ fn no_such_code(state: &AppState, a: &Authed) -> Response {
     )
 }
 
-/// The person, by browser session, with user-code guesses left this minute.
-fn device_caller(
+/// A device call of the account page: the person (browser session, with user-code guesses
+/// left this minute), the body (`usage` says its shape when malformed), and the canonical user
+/// code it names. A code that cannot be one counts as a miss.
+fn device_request<T: serde::de::DeserializeOwned>(
     state: &AppState,
     auth: Result<MaybeAuthed, WebError>,
-) -> Result<Authed, Box<Response>> {
+    body: &[u8],
+    usage: &str,
+    user_code: impl Fn(&T) -> &str,
+) -> Result<(Authed, T, String), Box<Response>> {
     let a = by_session(auth, true).map_err(|e| Box::new(refuse(e)))?;
     if let Some(retry) = state.cli.user_code_misses.exceeded(&a.user.id, state.now()) {
         return Err(Box::new(refuse(WebError::RateLimited(
@@ -684,7 +689,13 @@ fn device_caller(
             retry,
         ))));
     }
-    Ok(a)
+    let Ok(req) = serde_json::from_slice::<T>(body) else {
+        return Err(Box::new(invalid(format!("Send JSON: {usage}."))));
+    };
+    match rules::normalize_user_code(user_code(&req)) {
+        Some(code) => Ok((a, req, code)),
+        None => Err(Box::new(no_such_code(state, &a))),
+    }
 }
 
 /// `POST /api/cli/device/lookup`: what asks to be signed in with this user code.
@@ -709,15 +720,15 @@ pub async fn device_lookup(
     auth: Result<MaybeAuthed, WebError>,
     body: Bytes,
 ) -> Response {
-    let a = match device_caller(&state, auth) {
-        Ok(a) => a,
+    let (a, _, code) = match device_request(
+        &state,
+        auth,
+        &body,
+        "{\"user_code\": \"BCDF-GHJK\"}",
+        |r: &DeviceLookup| &r.user_code,
+    ) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let Ok(req) = serde_json::from_slice::<DeviceLookup>(&body) else {
-        return invalid("Send JSON: {\"user_code\": \"BCDF-GHJK\"}.".into());
-    };
-    let Some(code) = rules::normalize_user_code(&req.user_code) else {
-        return no_such_code(&state, &a);
     };
     match state
         .store
@@ -765,15 +776,15 @@ pub async fn device_decide(
     auth: Result<MaybeAuthed, WebError>,
     body: Bytes,
 ) -> Response {
-    let a = match device_caller(&state, auth) {
-        Ok(a) => a,
+    let (a, req, code) = match device_request(
+        &state,
+        auth,
+        &body,
+        "{\"user_code\": \"BCDF-GHJK\", \"approve\": true}",
+        |r: &DeviceDecision| &r.user_code,
+    ) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let Ok(req) = serde_json::from_slice::<DeviceDecision>(&body) else {
-        return invalid("Send JSON: {\"user_code\": \"BCDF-GHJK\", \"approve\": true}.".into());
-    };
-    let Some(code) = rules::normalize_user_code(&req.user_code) else {
-        return no_such_code(&state, &a);
     };
     let now = state.now();
     match state
