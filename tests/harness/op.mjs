@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as querystring from 'node:querystring';
+import { Readable } from 'node:stream';
 
 import * as jose from 'jose';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
@@ -129,7 +130,27 @@ async function makeKey(alg, kid = `${alg.toLowerCase()}-${randomHex(4)}`) {
   };
 }
 
-const realKeys = await Promise.all(KEY_SPECS.map((s) => makeKey(s.alg)));
+// A private JWK (as makeKey exports it) back to a key record: what OP_CONFIG.keys_file holds.
+function keyFromJwk(privateJwk) {
+  const { kid, alg, use: _use, ...material } = privateJwk;
+  const privateKey = crypto.createPrivateKey({ key: material, format: 'jwk' });
+  const publicKey = crypto.createPublicKey(privateKey);
+  const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
+  return { alg, kid, privateKey, publicKey, privateJwk, publicJwk };
+}
+
+// OP_CONFIG.keys_file: the signing keys survive a restart (an IdP that went down and came back
+// with the same keys). The file is written by the first process and read by later ones.
+async function signingKeys() {
+  if (config.keys_file && fs.existsSync(config.keys_file)) {
+    return JSON.parse(fs.readFileSync(config.keys_file, 'utf8')).map(keyFromJwk);
+  }
+  const keys = await Promise.all(KEY_SPECS.map((s) => makeKey(s.alg)));
+  if (config.keys_file) fs.writeFileSync(config.keys_file, JSON.stringify(keys.map((k) => k.privateJwk)));
+  return keys;
+}
+
+const realKeys = await signingKeys();
 const realKeyByKid = new Map(realKeys.map((k) => [k.kid, k]));
 const realKeyByAlg = new Map(realKeys.map((k) => [k.alg, k]));
 
@@ -517,7 +538,7 @@ async function handleControl(ctx) {
       if (!patch || typeof patch !== 'object' || Array.isArray(patch)) {
         return sendJson(ctx, 400, { error: 'mode must be a JSON object' });
       }
-      const known = ['id_token', 'userinfo', 'token', 'discovery', 'authorization_response', 'refresh'];
+      const known = ['id_token', 'userinfo', 'token', 'discovery', 'authorization_response', 'refresh', 'paths'];
       const unknown = Object.keys(patch).filter((k) => !known.includes(k));
       if (unknown.length) return sendJson(ctx, 400, { error: `unknown mode(s): ${unknown.join(', ')}` });
       const sign = patch.id_token?.sign;
@@ -676,6 +697,41 @@ async function autoSubmitEndSessionForm(ctx) {
 
 const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
 
+// modes.paths[path]: answer that path with a fault instead of the real answer (slow, garbage,
+// huge, trickled). How much of the body actually left is recorded in the request's log entry
+// (`answered`), so a test can prove a client stopped reading early.
+function faultyAnswer(ctx, p, entry) {
+  ctx.status = p.status ?? 200;
+  ctx.type = p.content_type ?? 'application/json';
+  ctx.set('cache-control', 'no-store');
+  const body = Buffer.from(String(p.raw ?? ''));
+  const total = p.huge_bytes ?? body.length;
+  const answered = { bytes: total, sent: 0 };
+  entry.answered = answered;
+  if (!p.huge_bytes && !p.trickle_ms && !p.chunked) {
+    ctx.body = body;
+    answered.sent = total;
+    return;
+  }
+  const filler = Buffer.alloc(64 * 1024, 0x78); // "xxx…": not JSON
+  const stream = new Readable({
+    read() {
+      const push = () => {
+        if (this.destroyed) return;
+        if (answered.sent >= total) { this.push(null); return; }
+        const n = p.trickle_ms ? 1 : Math.min(filler.length, total - answered.sent);
+        const chunk = p.huge_bytes ? filler.subarray(0, n) : body.subarray(answered.sent, answered.sent + n);
+        answered.sent += n;
+        this.push(chunk);
+      };
+      if (p.trickle_ms) setTimeout(push, p.trickle_ms); else push();
+    },
+  });
+  ctx.body = stream;
+  // Declared length unless chunked (set after the body: koa drops it for streams).
+  if (!p.chunked) ctx.length = total;
+}
+
 provider.use(async (ctx, next) => {
   if (ctx.path === '/__control' || ctx.path.startsWith('/__control/')) return handleControl(ctx);
 
@@ -699,6 +755,14 @@ provider.use(async (ctx, next) => {
     if ((q.get('scope') ?? '').split(' ').includes('offline_access') && !prompts.includes('consent')) {
       q.set('prompt', [...prompts, 'consent'].join(' '));
       ctx.querystring = q.toString();
+    }
+  }
+
+  const fault = modes.paths?.[ctx.path];
+  if (fault) {
+    if (fault.delay_ms) await sleep(fault.delay_ms);
+    if (['raw', 'huge_bytes', 'status', 'trickle_ms'].some((k) => k in fault)) {
+      return faultyAnswer(ctx, fault, entry);
     }
   }
 

@@ -70,6 +70,10 @@ pub enum WebError {
     /// 503 with `Retry-After`: a bounded resource is full (pending sign-ins).
     #[error("busy: {0}")]
     Busy(&'static str),
+    /// 503 with `Retry-After`: the database cannot be used right now (unreachable,
+    /// restarting, disk full); the request may succeed when it is back.
+    #[error("database unavailable: {0}")]
+    StoreUnavailable(String),
     /// 500: our own failure (store); fail closed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -106,9 +110,10 @@ impl WebError {
             WebError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebError::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             WebError::IdpUnavailable(_) | WebError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
-            WebError::NoUpstream | WebError::NotReady { .. } | WebError::Busy(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            WebError::NoUpstream
+            | WebError::NotReady { .. }
+            | WebError::Busy(_)
+            | WebError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::TooLarge(s) => *s,
         }
@@ -179,6 +184,10 @@ impl WebError {
                 "busy",
                 "Too many sign-ins are in progress right now. Please try again in a minute.",
             ),
+            WebError::StoreUnavailable(_) => fixed(
+                "store_unavailable",
+                "Portcullis cannot use its database right now, so this could not be done. Please try again in a minute; if it persists, tell your administrator.",
+            ),
             WebError::Internal(_) => fixed(
                 "server_error",
                 "An internal error occurred. Please try again.",
@@ -231,7 +240,7 @@ impl WebError {
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
-            WebError::NotReady { .. } | WebError::Busy(_) => {
+            WebError::NotReady { .. } | WebError::Busy(_) | WebError::StoreUnavailable(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             WebError::RateLimited(_, secs) => {
@@ -313,6 +322,7 @@ impl From<portcullis_store::StoreError> for WebError {
             portcullis_store::StoreError::AdminDisabled => {
                 WebError::Forbidden("Your account has been disabled by an administrator.".into())
             }
+            e if e.is_unavailable() => WebError::StoreUnavailable(e.to_string()),
             e => WebError::Internal(e.to_string()),
         }
     }

@@ -54,6 +54,39 @@ pub enum StoreError {
     AdminDisabled,
 }
 
+impl StoreError {
+    /// The database cannot serve this call now but may soon: unreachable or restarting
+    /// (PostgreSQL), out of space, or failing to write its files (SQLite). Callers answer
+    /// 503 with `Retry-After` rather than 500: nothing is wrong with the request.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Db(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a driver error code means "unavailable for now" (see [`StoreError::is_unavailable`]).
+fn unavailable_code(code: &str) -> bool {
+    // SQLite reports its (extended) result code as a number; the primary code is the low
+    // byte: SQLITE_BUSY 5, SQLITE_IOERR 10 (a failed write, e.g. over a file-size limit),
+    // SQLITE_FULL 13, SQLITE_CANTOPEN 14.
+    if let Ok(n) = code.parse::<i32>() {
+        return matches!(n & 0xff, 5 | 10 | 13 | 14);
+    }
+    // PostgreSQL SQLSTATE: class 08 connection exception, class 53 insufficient resources
+    // (53100 disk full), 57P01..57P03 shutting down, crashed, not accepting connections yet.
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
 /// Users: created on first sign-in, updated on every sign-in; identity `(issuer, subject)`.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -403,5 +436,31 @@ impl Store {
     #[cfg(feature = "testing")]
     pub async fn count(&self, table: Table) -> Result<i64, StoreError> {
         self.health.count(table).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_codes() {
+        // SQLite: SQLITE_FULL, SQLITE_IOERR_WRITE (778), SQLITE_BUSY; not a constraint (2067).
+        for c in ["13", "778", "5", "14"] {
+            assert!(unavailable_code(c), "{c}");
+        }
+        for c in ["2067", "19", "1"] {
+            assert!(!unavailable_code(c), "{c}");
+        }
+        // PostgreSQL: connection failure, disk full, admin shutdown; not a unique violation.
+        for c in ["08006", "53100", "57P01", "57P03"] {
+            assert!(unavailable_code(c), "{c}");
+        }
+        for c in ["23505", "42P01", "57014"] {
+            assert!(!unavailable_code(c), "{c}");
+        }
+        assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StoreError::Full("sign-ins").is_unavailable());
+        assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_unavailable());
     }
 }

@@ -57,3 +57,74 @@ pub async fn serve(port: u16, env: &[(&str, String)], dir: &Path) -> Child {
     .await;
     child
 }
+
+/// `portcullis serve` as [`serve`] starts it, stderr kept in memory (a pipe, so a file-size
+/// limit on the process does not cut its log), and with `fsize` its files limited to that
+/// many bytes (`RLIMIT_FSIZE`, with `SIGXFSZ` ignored so an over-size write fails with
+/// `EFBIG` instead of killing it): a full disk, without privileges. Does not wait for
+/// readiness.
+pub fn serve_limited(
+    port: u16,
+    env: &[(&str, String)],
+    fsize: Option<u64>,
+) -> (Child, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    c.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    if let Some(limit) = fsize {
+        // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit).
+        unsafe {
+            c.pre_exec(move || {
+                if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let lim = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = c.spawn().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stderr.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (child, log)
+}
+
+/// Stop `child` as an orchestrator does (SIGTERM) and wait for it to exit.
+pub async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: a plain kill(2) of our own child.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+}

@@ -1322,3 +1322,45 @@ macro_rules! both_backends {
 }
 #[allow(unused_imports)] // As above.
 pub(crate) use both_backends;
+
+// ------------------------------------------------------------------------------------------
+// Faults (appended)
+// ------------------------------------------------------------------------------------------
+
+impl Op {
+    /// The IdP comes back: stop this OP (if it still runs) and start another on the same port,
+    /// so the same issuer, with `config` (its clients; with the same `keys_file` it has the
+    /// same signing keys, without one new keys: a rotation).
+    pub async fn restart(&mut self, mut config: Value) {
+        self.kill().await;
+        config["port"] = json!(self.port);
+        let issuer = self.issuer.clone();
+        *self = Op::start(config).await;
+        assert_eq!(self.issuer, issuer, "the OP came back under another issuer");
+    }
+
+    /// How many bytes of its faulty answers (`paths` mode) the OP got rid of, per request to
+    /// `path`, in order: a client that stops reading early leaves the rest unsent.
+    pub async fn sent_bytes(&self, path: &str) -> Vec<u64> {
+        self.log()
+            .await
+            .iter()
+            .filter(|e| e["path"] == path)
+            .filter_map(|e| e["answered"]["sent"].as_u64())
+            .collect()
+    }
+}
+
+/// The OP configuration `TestEnv` starts with (our client, default options), for restarting
+/// the OP of `env`; `keys_file` keeps its signing keys across the restart.
+pub fn op_config(env: &TestEnv, keys_file: Option<&std::path::Path>) -> Value {
+    let mut c = json!({"clients": [client(
+        &format!("{}/api/callback", env.base),
+        "client_secret_post",
+        "RS256",
+    )]});
+    if let Some(k) = keys_file {
+        c["keys_file"] = json!(k);
+    }
+    c
+}
