@@ -598,10 +598,12 @@ async fn connect_from(base: &str, last: u8) -> TcpStream {
     s.connect(addr).await.unwrap()
 }
 
-/// Send a request head one byte every `every`, never finishing it, until the server closes
-/// the connection; how long that took (`None`: still open after `limit`).
-async fn slow_loris(mut s: TcpStream, every: Duration, limit: Duration) -> Option<Duration> {
+/// From `127.0.0.<last>`, send a request head one byte every `every`, never finishing it,
+/// until the server closes the connection; how long that took from the connection (`None`:
+/// still open after `limit`).
+async fn slow_loris(base: String, last: u8, every: Duration, limit: Duration) -> Option<Duration> {
     let t = Instant::now();
+    let mut s = connect_from(&base, last).await;
     let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     if s.write_all(head).await.is_err() {
         return Some(t.elapsed());
@@ -637,9 +639,9 @@ async fn slow_loris_heads_are_cut_at_the_deadline_while_others_are_served() {
     alice.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     let mut loris = tokio::task::JoinSet::new();
     for last in 2..42u8 {
-        let s = connect_from(&env.base, last).await;
         loris.spawn(slow_loris(
-            s,
+            env.base.clone(),
+            last,
             Duration::from_millis(100),
             Duration::from_secs(8),
         ));
