@@ -68,22 +68,30 @@ impl StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
+            sqlx::Error::Database(d) => match d.code() {
+                Some(c) if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                    sqlite_unavailable(&c)
+                }
+                Some(c) => sqlstate_unavailable(&c),
+                None => false,
+            },
             _ => false,
         }
     }
 }
 
-/// Whether a driver error code means "unavailable for now" (see [`StoreError::is_unavailable`]).
-fn unavailable_code(code: &str) -> bool {
-    // SQLite reports its (extended) result code as a number; the primary code is the low
-    // byte: SQLITE_BUSY 5, SQLITE_IOERR 10 (a failed write, e.g. over a file-size limit),
-    // SQLITE_FULL 13, SQLITE_CANTOPEN 14.
-    if let Ok(n) = code.parse::<i32>() {
-        return matches!(n & 0xff, 5 | 10 | 13 | 14);
-    }
-    // PostgreSQL SQLSTATE: class 08 connection exception, class 53 insufficient resources
-    // (53100 disk full), 57P01..57P03 shutting down, crashed, not accepting connections yet.
+/// Whether an SQLite (extended) result code means "unavailable for now": its primary code,
+/// the low byte, is SQLITE_BUSY 5, SQLITE_IOERR 10 (a failed write, e.g. over a file-size
+/// limit), SQLITE_FULL 13 or SQLITE_CANTOPEN 14.
+fn sqlite_unavailable(code: &str) -> bool {
+    code.parse::<i32>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 10 | 13 | 14))
+}
+
+/// Whether a PostgreSQL SQLSTATE means "unavailable for now": class 08 connection exception,
+/// class 53 insufficient resources (53100 disk full), 57P01..57P03 shutting down, crashed, not
+/// accepting connections yet.
+fn sqlstate_unavailable(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
@@ -447,17 +455,17 @@ mod tests {
     fn unavailable_codes() {
         // SQLite: SQLITE_FULL, SQLITE_IOERR_WRITE (778), SQLITE_BUSY; not a constraint (2067).
         for c in ["13", "778", "5", "14"] {
-            assert!(unavailable_code(c), "{c}");
+            assert!(sqlite_unavailable(c), "{c}");
         }
         for c in ["2067", "19", "1"] {
-            assert!(!unavailable_code(c), "{c}");
+            assert!(!sqlite_unavailable(c), "{c}");
         }
         // PostgreSQL: connection failure, disk full, admin shutdown; not a unique violation.
         for c in ["08006", "53100", "57P01", "57P03"] {
-            assert!(unavailable_code(c), "{c}");
+            assert!(sqlstate_unavailable(c), "{c}");
         }
         for c in ["23505", "42P01", "57014"] {
-            assert!(!unavailable_code(c), "{c}");
+            assert!(!sqlstate_unavailable(c), "{c}");
         }
         assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
         assert!(!StoreError::Full("sign-ins").is_unavailable());
