@@ -1,7 +1,8 @@
 //! Faults, each through an in-process gateway against the real OP (`oidc-provider`) and real
 //! databases: the IdP going down mid-run and coming back, the IdP slow or answering garbage
 //! or huge bodies, its signing keys rotated (and floods of unknown key ids), PostgreSQL
-//! restarted under load, and slow-loris clients. The IdP down at start-up is in `startup.rs`;
+//! restarted under load, slow-loris clients and request heads over the HTTP parser's limits.
+//! The IdP down at start-up is in `startup.rs`;
 //! SIGKILL and a full disk need a real process and are in `crates/cli/tests/faults.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
