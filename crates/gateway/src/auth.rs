@@ -276,6 +276,7 @@ fn from_parts(parts: &Parts) -> Result<Option<Authed>, WebError> {
             Err(WebError::InvalidDpop(why)) => Err(WebError::InvalidDpop(why)),
             Err(WebError::UseDpopNonce(n)) => Err(WebError::UseDpopNonce(n.clone())),
             Err(WebError::Busy(what)) => Err(WebError::Busy(what)),
+            Err(WebError::StoreUnavailable(w)) => Err(WebError::StoreUnavailable(w.clone())),
             Err(WebError::RateLimited(what, secs)) => Err(WebError::RateLimited(what, *secs)),
             Err(e) => Err(WebError::Internal(e.to_string())),
         },
