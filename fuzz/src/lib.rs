@@ -142,7 +142,8 @@ impl Val {
             }
             Val::Deep(n) => {
                 let mut v = good.clone();
-                for _ in 0..(n % 40) {
+                // Up to just past the strict parser's depth limit (32).
+                for _ in 0..(n % 36) {
                     v = json!([v]);
                 }
                 v
@@ -178,9 +179,10 @@ impl Doc {
         m
     }
 
-    /// The object as JSON text, with the duplicate member (if any) written first.
-    pub fn text(&self, spec: &[(&str, Value)]) -> String {
-        let body = Value::Object(self.map(spec)).to_string();
+    /// The object (as built by [`Doc::map`]) as JSON text, with the duplicate member (if any)
+    /// written first.
+    pub fn text_of(&self, map: Map<String, Value>, spec: &[(&str, Value)]) -> String {
+        let body = Value::Object(map).to_string();
         let Some((i, v)) = &self.dup else {
             return body;
         };
@@ -196,6 +198,11 @@ impl Doc {
             Some(rest) => format!("{{{member},{rest}"),
             None => body,
         }
+    }
+
+    /// The object as JSON text.
+    pub fn text(&self, spec: &[(&str, Value)]) -> String {
+        self.text_of(self.map(spec), spec)
     }
 }
 
@@ -225,12 +232,13 @@ impl Jws {
         claims_spec: &[(&str, Value)],
         sign: impl Fn(&Map<String, Value>, &[u8]) -> Vec<u8>,
     ) -> String {
+        let header = self.header.map(header_spec);
         let input = format!(
             "{}.{}",
-            b64(self.header.text(header_spec).as_bytes()),
+            b64(self.header.text_of(header.clone(), header_spec).as_bytes()),
             b64(self.claims.text(claims_spec).as_bytes())
         );
-        let good = || sign(&self.header.map(header_spec), input.as_bytes());
+        let good = || sign(&header, input.as_bytes());
         let sig = match self.sig.as_ref().unwrap_or(&Sig::Good) {
             Sig::Good => good(),
             Sig::Empty => Vec::new(),
