@@ -127,7 +127,7 @@ echo "bench/soak.sh: ${minutes} min on $(nproc) cores, $(date -u '+%Y-%m-%d %H:%
   done
 ) >"$work/rss" &
 sampler=$!
-pids+=($sampler)
+pids+=("$sampler")
 cpu0=$(awk '{print $14 + $15}' "/proc/$serve_pid/stat")
 SOAK_COOKIE=$(cat "$work/cookie") wrk -t1 -c8 -d"${secs}s" --timeout 10s -s bench/soak/session.lua "$base/bench" >"$work/wrk.out" 2>&1 &
 wrk_pid=$!
@@ -141,7 +141,7 @@ kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
 
 clk=$(getconf CLK_TCK)
-python3 - "$work" "$secs" "$(( (cpu1 - cpu0) ))" "$clk" <<'EOF'
+python3 - "$work" "$secs" "$((cpu1 - cpu0))" "$clk" <<'EOF'
 import json, re, sys
 work, secs, ticks, clk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 bad = []
