@@ -248,7 +248,7 @@ for backend in $backends; do
     run_seed
     seed_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
     serve_start "$url"
-    echo "$backend, $n users / $n sessions / $n API tokens: seeded in ${seed_s} s, ready ${ready_s} s after start, database $(dbsize)"
+    echo "$backend, $n users / $n sessions / $n API tokens: seeded in ${seed_s} s, ready ${ready_s} s after start, database $(dbsize), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     mkdir -p "$work/alice"
     node bench/scale/flows.mjs setup "$base" alice alice-pass "$work/alice" ||
       { echo "sign-in of alice failed" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
