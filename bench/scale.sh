@@ -7,7 +7,7 @@
 # For each backend (a SQLite file; PostgreSQL from a throw-away cluster, scripts/postgres-test-
 # cluster, TLS on) and each size N: a fresh database is migrated by `portcullis serve` itself,
 # which is then stopped; N users, N sessions (one in ten ended by a logout and not yet expired,
-# so the revocation view every replica keeps in memory holds N/10 ids) and N API tokens are
+# so the revocation list every replica keeps in memory holds N/10 ids) and N API tokens are
 # inserted with SQL matching the real schema (bench/scale/seed-*.sql, each session with an
 # 880-character ID token as a real sign-in keeps); then `portcullis serve` starts again, in
 # front of a static nginx upstream, signed in through the real test OpenID Provider
@@ -18,8 +18,8 @@
 #   page, API token          wrk -t2 -c32: the same with Alice's API token (tokens are cached
 #                            for 60 s, so this is the cached case: one lookup per minute)
 #   sign-in (full)           4 browsers (bench/scale/flows.mjs) doing complete sign-ins:
-#                            /api/login → the OP's login form → the callback (the OP's own
-#                            work, in node on the same cores, is most of the wall-clock time)
+#                            /api/login → the OP's login form → the callback (the OP and
+#                            the browsers run in node on the same cores)
 #   logout                   POST /api/logout of each of those sessions, 4 at a time
 #   admin users, first page  wrk -t1 -c4: GET /api/admin/users?limit=25
 #   admin users, search      curl, one at a time (at least 3): GET /api/admin/users?q=alice&
@@ -29,8 +29,9 @@
 # process spent per request (user + system, from /proc/PID/stat). Every response is checked:
 # the wrk rows count every answer other than 200 (bench/scale/check.lua); the sign-in and
 # logout steps check every step; any failure marks the row and makes the script exit 1.
-# Also printed per size: seed time, time from start to ready, database size and the gateway's
-# RSS after the rows.
+# Also printed per size: seed time, time from start to ready, database size, the load average
+# (the machine may be shared) and the gateway's RSS after the rows. DPoP is off
+# (PORTCULLIS_DPOP=false) so that the admin rows need no proofs.
 #
 # PORTCULLIS_BIN (default /work/target-rel/release/portcullis if present, else
 # target/release/portcullis), BACKENDS (default "sqlite postgres"), CONNS (default 32).
