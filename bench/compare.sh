@@ -3,6 +3,7 @@
 # same upstream:
 #
 #   bench/compare.sh [seconds=10] [connections=32] [rounds=3] [--signins N] [--no-signins]
+#                    [--targets upstream,proxy,apache,pc-cookie,pc-token,pc-dpop,pc-fa]
 #
 # It starts, each with its own configuration and files in a temporary directory:
 #   - a static upstream: nginx serving one ~1 KB page with a marker string, whatever the path;
@@ -38,13 +39,16 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 here=$repo/bench/compare
 
+args="$*"
 signins=200
 signin_concurrency=4
+only=
 pos=()
 while [ $# -gt 0 ]; do
   case $1 in
     --signins) signins=$2; shift 2 ;;
     --no-signins) signins=0; shift ;;
+    --targets) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench/compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) pos+=("$1"); shift ;;
@@ -62,6 +66,16 @@ if [ "$secs" -lt 2 ] || [ "$conns" -lt 2 ] || [ "$rounds" -lt 1 ]; then
 fi
 
 die() { echo "bench/compare.sh: $*" >&2; exit 1; }
+targets=(upstream proxy apache pc-cookie pc-token pc-dpop pc-fa)
+if [ -n "$only" ]; then
+  IFS=, read -r -a targets <<<"$only"
+  for t in "${targets[@]}"; do
+    case $t in
+      upstream|proxy|apache|pc-cookie|pc-token|pc-dpop|pc-fa) ;;
+      *) echo "bench/compare.sh: unknown target $t (targets: upstream proxy apache pc-cookie pc-token pc-dpop pc-fa)" >&2; exit 2 ;;
+    esac
+  done
+fi
 for c in nginx apache2 wrk node curl python3 ps; do
   command -v "$c" >/dev/null || die "$c not found (Debian: apt-get install nginx apache2 libapache2-mod-auth-openidc wrk nodejs curl python3)"
 done
@@ -301,7 +315,6 @@ rss=$work/rss.tsv
 for s in "${servers[@]}"; do printf 'idle\t%s\t%s\n' "$s" "$(group_rss_kb "${root[$s]}")" >>"$rss"; done
 
 # Target table: name, URL, which servers it involves; credentials below.
-targets=(upstream proxy apache pc-cookie pc-token pc-dpop pc-fa)
 declare -A label url involves
 label[upstream]="static upstream (nginx, direct)";     url[upstream]="http://127.0.0.1:$p_up/bench";       involves[upstream]="upstream"
 label[proxy]="nginx proxy_pass (no auth)";             url[proxy]="http://127.0.0.1:$p_proxy/bench";       involves[proxy]="nginx-proxy upstream"
@@ -320,8 +333,8 @@ run_target() { # round target
   esac
   if [ "$t" = pc-dpop ]; then
     # Fresh proofs for this row (each good once, for 120 s), enough for every request at up
-    # to PROOFS_PER_SEC (default 9000) requests/s per wrk thread.
-    local n=$((${PROOFS_PER_SEC:-9000} * secs))
+    # to PROOFS_PER_SEC (default 6000) requests/s per wrk thread.
+    local n=$((${PROOFS_PER_SEC:-6000} * secs))
     node bench/dpop.mjs proofs "$work/dpop-key.json" GET "${url[$t]}" "$n" "$work/proofs.0" &
     local gen=$!
     node bench/dpop.mjs proofs "$work/dpop-key.json" GET "${url[$t]}" "$n" "$work/proofs.1"
@@ -350,7 +363,7 @@ run_target() { # round target
   local v
   for v in not200 nomarker sockerr; do
     [[ $line =~ $v=([0-9]+) ]] || die "unparsable wrk result: $line"
-    [ "${BASH_REMATCH[1]}" = 0 ] || die "${label[$t]}, round $round: ${BASH_REMATCH[1]} answers counted as $v (not a 200 with the upstream's page, or a socket error): the run is invalid. $line"
+    [ "${BASH_REMATCH[1]}" = 0 ] || die "${label[$t]}, round $round: ${BASH_REMATCH[1]} answers counted as $v (not a 200 with the upstream's page, or a socket error): the run is invalid. $line; $(grep '^socket errors' "$work/wrk.out")"
   done
   printf '  round %s  %-40s %s\n' "$round" "${label[$t]}" "$(awk '{ split($1, a, "="); split($2, b, "="); printf "%.0f req/s", a[2] / b[2] * 1e6 }' <<<"${line#result }")"
 }
@@ -386,6 +399,6 @@ fi
 # ---- report ----------------------------------------------------------------------------------
 echo
 echo "== Results: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
-echo "   bench/compare.sh $secs $conns $rounds$([ "$signins" = 200 ] || echo " --signins $signins")"
+echo "   bench/compare.sh${args:+ $args}"
 echo "   $("$bin" --version 2>/dev/null || echo portcullis), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(apache2 -v | awk -F': ' '/version/ { print $2 }'), mod_auth_openidc $(dpkg-query -W -f '${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?'), $({ wrk -v 2>&1 || true; } | awk '/^wrk/ { print $1, $2; exit }'), node $(node --version)"
 python3 "$here/report.py" "$results" "$rss" "$work/signins.tsv" "$clk" "$signin_concurrency"

@@ -5,6 +5,7 @@
 -- (thread i reads $PROOFS.<i>, one proof per line, each good once), as bench/dpop-proofs.lua.
 -- `done` prints one line of figures for bench/compare.sh to parse:
 --   result requests=N duration_us=N p50_us=N p99_us=N not200=N nomarker=N sockerr=N
+--   (sockerr: wrk's connect + read + write + timeout errors, also printed one by one)
 local counter = 0
 local threads = {}
 
@@ -61,4 +62,6 @@ function done(summary, latency, requests)
     "result requests=%d duration_us=%d p50_us=%d p99_us=%d not200=%d nomarker=%d sockerr=%d\n",
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     n200, nmark, e.connect + e.read + e.write + e.timeout))
+  io.write(string.format("socket errors: connect %d, read %d, write %d, timeout %d\n",
+    e.connect, e.read, e.write, e.timeout))
 end
