@@ -217,7 +217,9 @@ wait_for "the OpenID Provider" "${root[op]}" "$issuer/.well-known/openid-configu
 # Apache + mod_auth_openidc.
 mkdir -p "$work/apache/run"
 chmod 755 "$work/apache"
+ap_threads=$((conns + 8 > 25 ? conns + 8 : 25))
 template "$here/apache.conf" "$work/apache/apache.conf" WORK="$work/apache" PORT="$p_apache" \
+  THREADS="$ap_threads" WORKERS="$((ap_threads * 4))" \
   UPSTREAM="$p_up" ISSUER="$issuer" SECRET="$ap_secret" PASSPHRASE="$(random_hex 24)"
 apache2 -t -f "$work/apache/apache.conf" 2>"$work/apache/stderr" || die "apache2: configuration refused: $(cat "$work/apache/stderr")"
 apache2 -f "$work/apache/apache.conf" -DFOREGROUND 2>"$work/apache/stderr" &
