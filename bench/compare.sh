@@ -142,7 +142,7 @@ expect() {
 
 # ---- configuration -----------------------------------------------------------------------------
 p_up=$(free_port); p_proxy=$(free_port); p_apache=$(free_port)
-p_pc=$(free_port); p_fa=$(free_port); p_op=$(free_port)
+p_pc=$(free_port); p_fa=$(free_port); p_op=$(free_port); p_status=$(free_port)
 MARKER="portcullis-bench-$(random_hex 8)"
 export BENCH_MARKER=$MARKER
 pc_secret="pc-$(random_hex 24)"
@@ -180,7 +180,7 @@ mkdir -p "$work/upstream/www"
   head -c 960 /dev/zero | tr '\0' 'x'
   printf '\n'
 } >"$work/upstream/www/body.html"
-start_nginx upstream upstream.conf "$p_up"
+start_nginx upstream upstream.conf "$p_up" STATUS="$p_status"
 wait_for "static upstream" "${root[upstream]}" "http://127.0.0.1:$p_up/bench" 200
 expect "static upstream" 200 yes "http://127.0.0.1:$p_up/bench"
 
@@ -311,6 +311,8 @@ self_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
 # kernel's interrupt work, loopback packet processing included, charged to no process).
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 }' /proc/stat; }
 irq_ticks() { awk '/^cpu / { print $7 + $8 }' /proc/stat; }
+# Connections the static upstream has accepted so far (nginx stub_status).
+upstream_accepts() { curl -sf "http://127.0.0.1:$p_status/status" | awk 'NR == 3 { print $1 }'; }
 
 results=$work/results.tsv
 rss=$work/rss.tsv
@@ -347,8 +349,8 @@ run_target() { # round target
   fi
   declare -A before
   for s in "${servers[@]}"; do before[$s]=$(group_ticks "${root[$s]}"); done
-  local self0 mach0 irq0
-  self0=$(self_ticks); mach0=$(machine_ticks); irq0=$(irq_ticks)
+  local self0 mach0 irq0 conn0
+  self0=$(self_ticks); mach0=$(machine_ticks); irq0=$(irq_ticks); conn0=$(upstream_accepts)
   wrk -t2 -c"$conns" -d"${secs}s" -s "$here/check.lua" "${hdr[@]}" "${url[$t]}" >"$work/wrk.out" 2>&1 &
   pid=$!
   load_pid=$pid
@@ -360,7 +362,7 @@ run_target() { # round target
   line=$(grep '^result ' "$work/wrk.out") || die "${label[$t]}: no result from wrk: $(cat "$work/wrk.out")"
   local row="$round"$'\t'"$t"$'\t'"${line#result }"
   for s in "${servers[@]}"; do row+=$'\t'"$s=$(($(group_ticks "${root[$s]}") - before[$s]))"; done
-  row+=$'\t'"generator=$(($(self_ticks) - self0))"$'\t'"machine=$(($(machine_ticks) - mach0))"$'\t'"irq=$(($(irq_ticks) - irq0))"
+  row+=$'\t'"generator=$(($(self_ticks) - self0))"$'\t'"machine=$(($(machine_ticks) - mach0))"$'\t'"irq=$(($(irq_ticks) - irq0))"$'\t'"upconns=$(($(upstream_accepts) - conn0))"
   printf '%s\n' "$row" >>"$results"
   local v
   for v in not200 nomarker sockerr; do

@@ -57,6 +57,7 @@ for line in open(results_path):
         "gateway": sum(us(busy[s]) for s in GATEWAY[target]),
         "generator": us(gen),
         "irq": us(int(ticks["irq"])),
+        "upconns": int(ticks["upconns"]),
         # Share of the machine's capacity used by everything else (other people's work).
         "others": max(0, others) / clk / secs / os.cpu_count(),
     }
@@ -117,15 +118,17 @@ for t in order:
 print()
 print("Per target (medians): the load generator's CPU per request (wrk, which also checks every")
 print("answer), the kernel's interrupt work per request (irq + softirq: loopback packets, charged to")
-print("no process), and the share of the machine's cores other processes used meanwhile.")
+print("no process), the connections the upstream accepted during the row (wrk's own for the direct")
+print("row; a gateway's connection reuse otherwise), and the share of the machine's cores other")
+print("processes used meanwhile.")
 print()
-print("| target | wrk CPU µs/request | irq + softirq µs/request | other processes, % of all cores |")
-print("|---|---|---|---|")
+print("| target | wrk CPU µs/request | irq + softirq µs/request | upstream connections opened | other processes, % of all cores |")
+print("|---|---|---|---|---|")
 for t in order:
     rs = rows[t]
     print(
         f"| {LABELS[t]} | {one(med([r['generator'] for r in rs]))} | {one(med([r['irq'] for r in rs]))} "
-        f"| {med([r['others'] for r in rs]) * 100:.0f} % |"
+        f"| {med([r['upconns'] for r in rs]):.0f} | {med([r['others'] for r in rs]) * 100:.0f} % |"
     )
 
 
