@@ -68,6 +68,11 @@ impl IdpHttp {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
+            // Idle connections are reused only while younger than the keep-alive timeout
+            // servers commonly use (Node.js closes after 5 s): a request sent on a connection
+            // the IdP is just closing fails with a reset (seen as a rare 502 at the callback
+            // in the soak run). reqwest's default keeps them 90 s.
+            .pool_idle_timeout(Duration::from_secs(4))
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
