@@ -1124,7 +1124,7 @@ async fn an_unreachable_idp_is_logged_once_and_readyz_says_why() {
 }
 
 /// Reshape item 4: failing readiness probes (and the retries behind them) log no ERROR each.
-/// Needs the gateway's TraceLayer (crates/gateway/src/app.rs) not to log every 503 at ERROR.
+/// The gateway logs failures once, where they are rendered, never every 503 at ERROR.
 #[tokio::test]
 async fn failing_readiness_probes_are_not_logged_as_errors() {
     let tmp = Tmp::new("probes");

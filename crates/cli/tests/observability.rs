@@ -127,8 +127,8 @@ async fn json_logs_carry_the_request_id_and_metrics_have_their_own_port() {
         "json",
         &[
             ("PORTCULLIS_LOG_FORMAT", "json"),
-            // tower-http's per-request lines are debug: they show the request's span.
-            ("RUST_LOG", "info,tower_http=debug"),
+            // The per-request line is debug: it shows the request's span.
+            ("RUST_LOG", "info,portcullis_gateway::app=debug"),
             ("PORTCULLIS_METRICS_LISTEN", "127.0.0.1:0"),
         ],
     );

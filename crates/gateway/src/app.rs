@@ -1,12 +1,12 @@
 //! The router: Portcullis's own endpoints, the proxy fallback, and the request limits.
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use crate::error::{self, WebError, wants_json};
 use crate::metrics::{Credential, Verification};
@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     let ids = std::sync::Arc::new(crate::request_id::IdSource::new(
         state.config.observability.trust_request_id,
     ));
+    let front_state = state.clone();
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -46,21 +47,47 @@ pub fn router(state: AppState) -> Router {
         // Only Portcullis's own answers; the app's responses keep the app's own headers.
         .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)
-        .layer(middleware::from_fn_with_state(state.clone(), front))
-        // Failures are logged once, with their cause, where they are rendered (error.rs).
-        .layer(TraceLayer::new_for_http().on_failure(()))
-        // Outermost: every response, refusals included, carries the request's id, and every
-        // log line of the request its span.
+        // The one middleware (each layer costs allocations and a hop on every request).
         .layer(middleware::from_fn(move |req, next| {
-            crate::request_id::tag(ids.clone(), req, next)
+            front(front_state.clone(), ids.clone(), req, next)
         }))
         .with_state(state)
 }
 
-/// The front door of every request: size limits (R-RS-1: 414, 431), authentication (its
-/// outcome left in the request's extensions for the handlers), and rendering of any
-/// [`WebError`] a handler returned, as JSON or HTML for this client.
-async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The front door of every request: its id (in the request towards the handlers and the
+/// upstream, in the response, and as the `request` span every log line of the request
+/// carries), then [`checked`]. Failures are logged once, with their cause, where they are
+/// rendered (error.rs); a debug line per request says how it ended.
+async fn front(
+    state: AppState,
+    ids: std::sync::Arc<crate::request_id::IdSource>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let id = ids.id_for(req.headers());
+    req.headers_mut()
+        .insert(crate::request_id::HEADER, id.clone());
+    // Well-formed or ours, so always ASCII.
+    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or(""));
+    let mut resp = async {
+        let started = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| (std::time::Instant::now(), req.method().clone(), req.uri().path().to_owned()));
+        let resp = checked(state, req, next).await;
+        if let Some((at, method, path)) = started {
+            tracing::debug!(%method, %path, status = resp.status().as_u16(), latency_us = at.elapsed().as_micros() as u64, "finished processing request");
+        }
+        resp
+    }
+    .instrument(span)
+    .await;
+    resp.headers_mut().insert(crate::request_id::HEADER, id);
+    resp
+}
+
+/// Size limits (R-RS-1: 414, 431), authentication (its outcome left in the request's
+/// extensions for the handlers), and rendering of any [`WebError`] a handler returned, as
+/// JSON or HTML for this client.
+async fn checked(state: AppState, mut req: Request, next: Next) -> Response {
     let uri_len = req
         .uri()
         .path_and_query()

@@ -6,7 +6,7 @@
 //! ends browser sessions; `dpop` checks tier-3 proofs and replays; `cors` answers for the
 //! configured frontend origins; `assets` is the browser client; `views` are the in-memory revocation view and user cache the store's
 //! change feed keeps current; `idp` talks to the identity provider; `state` holds what
-//! requests share; `error` renders every refusal; `server` accepts connections.
+//! requests share; `error` renders every refusal; `server` accepts connections and `workers` runs them, one thread per core.
 
 pub mod api;
 pub mod app;
@@ -29,6 +29,7 @@ pub mod sessions;
 pub mod state;
 pub mod tokens;
 pub mod views;
+pub mod workers;
 
 pub use server::{RunningGateway, bind_and_start, start, start_with_clock};
 pub use state::{AppState, StartError};

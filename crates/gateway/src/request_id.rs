@@ -12,15 +12,10 @@
 //! replica) and a 64-bit counter. No random number per request, and unique across restarts
 //! and replicas with overwhelming probability.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 use portcullis_core::config::MAX_REQUEST_ID_LEN;
-use tracing::Instrument;
 
 /// `X-Request-Id`.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -66,19 +61,6 @@ pub fn well_formed(v: &[u8]) -> bool {
         && v.len() <= MAX_REQUEST_ID_LEN
         && v.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
-}
-
-/// The outermost middleware: assign the id, set it on the request (replacing every client
-/// copy: handlers and the proxy read it from there), run the request inside its span, and
-/// return the id in the response.
-pub async fn tag(ids: Arc<IdSource>, mut req: Request, next: Next) -> Response {
-    let id = ids.id_for(req.headers());
-    req.headers_mut().insert(HEADER, id.clone());
-    // Well-formed or ours, so always ASCII.
-    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or(""));
-    let mut resp = next.run(req).instrument(span).await;
-    resp.headers_mut().insert(HEADER, id);
-    resp
 }
 
 #[cfg(test)]

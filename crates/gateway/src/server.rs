@@ -147,6 +147,9 @@ pub async fn start_with_clock(
         ),
         None => None,
     };
+    let workers =
+        crate::workers::Workers::start(crate::workers::count(state.config.limits.worker_threads))
+            .map_err(StartError::Workers)?;
     let loader = loader::spawn(state.clone());
     let feed = follow_changes(&state, cursor);
     let offline = crate::offline::spawn(state.clone());
@@ -154,7 +157,7 @@ pub async fn start_with_clock(
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(state.clone());
     let limits = state.config.limits.clone();
-    let server = tokio::spawn(serve(listener, app, limits, rx));
+    let server = tokio::spawn(serve(listener, app, limits, workers, rx));
     tracing::info!(%addr, "Portcullis listening");
     Ok(RunningGateway {
         addr,
@@ -184,6 +187,7 @@ async fn serve(
     listener: TcpListener,
     app: axum::Router,
     limits: ConnectionLimits,
+    workers: crate::workers::Workers,
     mut shutdown: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -231,12 +235,22 @@ async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // Registered with the worker's own reactor there (see crate::workers).
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "cannot hand the connection to a worker");
+                continue;
+            }
+        };
         let Ok(svc) = make.call(peer).await;
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let limits = limits.clone();
-        tokio::spawn(async move {
-            let mut stream = stream;
+        workers.spawn(async move {
+            let Ok(mut stream) = TcpStream::from_std(stream) else {
+                return;
+            };
             let head_deadline = accepted + limits.header_read_timeout;
             let Some((prefix, h1)) = detect(&mut stream, head_deadline).await else {
                 tracing::debug!(%peer, "no request within the header read timeout; closing");
@@ -307,6 +321,8 @@ async fn serve(
     {
         tracing::warn!("some connections were still open after {DRAIN:?}; closing them");
     }
+    // Only now: the workers' runtimes end the connections still on them when they stop.
+    drop(workers);
     Ok(())
 }
 

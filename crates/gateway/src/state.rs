@@ -34,6 +34,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot start the connection worker threads: {0}")]
+    Workers(#[source] std::io::Error),
 }
 
 /// Handle to the shared state; cheap to clone.
@@ -128,6 +130,7 @@ impl AppState {
             .map(|u| Upstream::with_config(u, &config));
         let audit = crate::audit::Audit::new(store.clone());
         let header_rules = crate::proxy::headers::HeaderRules::from_config(&config);
+        let bcl_limiter = RateLimiter::new(config.limits.backchannel_logouts_per_minute);
         Ok(AppState(Arc::new(Inner {
             header_rules,
             cookies,
@@ -139,7 +142,7 @@ impl AppState {
             upstream,
             views,
             login_limiter,
-            bcl_limiter: RateLimiter::new(60),
+            bcl_limiter,
             cli: Default::default(),
             audit,
             dpop,

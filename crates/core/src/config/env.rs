@@ -141,6 +141,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "sign-ins one client address may start per minute (default 60, 1-100000)",
     ),
     (
+        "PORTCULLIS_BACKCHANNEL_LOGOUTS_PER_MINUTE",
+        "back-channel logout requests one address may send per minute (default 60, 1-100000)",
+    ),
+    (
+        "PORTCULLIS_WORKER_THREADS",
+        "threads serving connections (default: one per CPU core, 1-256)",
+    ),
+    (
         "PORTCULLIS_MAX_BODY_BYTES",
         "largest proxied request body in bytes (default 1048576)",
     ),
@@ -260,6 +268,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         max_connections: v("PORTCULLIS_MAX_CONNECTIONS"),
         max_connections_per_ip: v("PORTCULLIS_MAX_CONNECTIONS_PER_IP"),
         login_starts_per_minute: v("PORTCULLIS_LOGIN_STARTS_PER_MINUTE"),
+        backchannel_logouts_per_minute: v("PORTCULLIS_BACKCHANNEL_LOGOUTS_PER_MINUTE"),
+        worker_threads: v("PORTCULLIS_WORKER_THREADS"),
         session_ttl: v("PORTCULLIS_SESSION_TTL"),
         session_max_lifetime: v("PORTCULLIS_SESSION_MAX_LIFETIME"),
         max_body_bytes: v("PORTCULLIS_MAX_BODY_BYTES"),

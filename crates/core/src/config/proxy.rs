@@ -115,6 +115,11 @@ pub struct ConnectionLimits {
     pub max_connections_per_ip: usize,
     /// Sign-ins one client address may start per minute (429 beyond).
     pub login_starts_per_minute: u32,
+    /// Back-channel logout requests one address may send per minute (429 beyond).
+    pub backchannel_logouts_per_minute: u32,
+    /// Threads that serve connections, each with its own single-threaded runtime; 0: one
+    /// per CPU core (as the process's CPU affinity and cgroup quota allow).
+    pub worker_threads: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -125,6 +130,8 @@ impl Default for ConnectionLimits {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             login_starts_per_minute: 60,
+            backchannel_logouts_per_minute: 60,
+            worker_threads: 0,
         }
     }
 }
@@ -254,6 +261,22 @@ pub(super) fn check(
             100_000,
             problems,
         ) as u32,
+        backchannel_logouts_per_minute: number(
+            "PORTCULLIS_BACKCHANNEL_LOGOUTS_PER_MINUTE",
+            &raw.backchannel_logouts_per_minute,
+            u64::from(dl.backchannel_logouts_per_minute),
+            1,
+            100_000,
+            problems,
+        ) as u32,
+        worker_threads: number(
+            "PORTCULLIS_WORKER_THREADS",
+            &raw.worker_threads,
+            dl.worker_threads as u64,
+            1,
+            256,
+            problems,
+        ) as usize,
     };
     if limits.max_connections_per_ip > limits.max_connections {
         warnings.push(format!(

@@ -37,17 +37,23 @@ pub struct Upstream {
     target: Option<(Scheme, Authority)>,
     /// `base`'s path without the trailing `/` (empty for the root).
     prefix: String,
-    client: Client<HttpConnector, LimitedBody>,
+    /// One connection pool per worker thread (index [`crate::workers::current`]; slot 0 for
+    /// any other thread): an upstream connection is driven by a task on the thread that
+    /// opened it, so sharing it with another worker would wake that thread per request.
+    clients: Box<[Client<HttpConnector, LimitedBody>]>,
     /// Header names and limits from the configuration, resolved once (see [`Upstream::rules`]).
     rules: OnceLock<HeaderRules>,
 }
 
 impl Upstream {
-    pub fn new(base: url::Url) -> Upstream {
+    /// An upstream for `workers` worker threads (see [`crate::workers`]).
+    pub fn new(base: url::Url, workers: usize) -> Upstream {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let clients = (0..=workers)
+            .map(|_| Client::builder(TokioExecutor::new()).build(connector.clone()))
+            .collect();
         let target = base.host_str().and_then(|h| {
             let scheme = Scheme::try_from(base.scheme()).ok()?;
             let auth = match base.port() {
@@ -62,14 +68,15 @@ impl Upstream {
             base,
             target,
             prefix,
-            client,
+            clients,
             rules: OnceLock::new(),
         }
     }
 
     /// [`Upstream::new`] with the header rules resolved now, at start-up.
     pub fn with_config(base: url::Url, config: &Config) -> Upstream {
-        let up = Upstream::new(base);
+        let workers = crate::workers::count(config.limits.worker_threads);
+        let up = Upstream::new(base, workers);
         let _ = up.rules.set(HeaderRules::from_config(config));
         up
     }
@@ -78,6 +85,13 @@ impl Upstream {
     /// first request when built with [`Upstream::new`]; never per request.
     pub fn rules(&self, config: &Config) -> &HeaderRules {
         self.rules.get_or_init(|| HeaderRules::from_config(config))
+    }
+
+    /// The calling thread's connection pool.
+    fn client(&self) -> &Client<HttpConnector, LimitedBody> {
+        let i = crate::workers::current();
+        // Slot 0 exists always; a worker index beyond the pools (not expected) shares it.
+        self.clients.get(i).unwrap_or(&self.clients[0])
     }
 
     /// The upstream URI for a request path and query (a base path prefix is kept).
@@ -256,7 +270,7 @@ async fn forward(
     let upgrade = headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    // Set by `request_id::tag` (client copies replaced); kept aside because the header rules
+    // Set by the front middleware (client copies replaced); kept aside because the header rules
     // below may remove it (`Connection: x-request-id`, `PORTCULLIS_STRIP_HEADERS`).
     let request_id = parts.headers.get(crate::request_id::HEADER).cloned();
     parts.uri = up.uri_for(&parts.uri)?;
@@ -283,7 +297,7 @@ async fn forward(
     let body = LimitedBody::new(body, rules.max_body_bytes, rules.body_timeout);
     let sent = std::time::Instant::now();
     let mut resp = match up
-        .client
+        .client()
         .request(axum::http::Request::from_parts(parts, body))
         .await
     {

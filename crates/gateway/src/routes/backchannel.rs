@@ -87,7 +87,7 @@ pub async fn backchannel_logout(
     body: Bytes,
 ) -> Response {
     let now = state.now();
-    // R-BCL request handling 3: 60 per minute per source address.
+    // R-BCL request handling 3: a cap per source address (60 per minute by default).
     if let Err(retry) = state.bcl_limiter.check(peer.ip(), now) {
         state.metrics.backchannel_logout(Bcl::RateLimited);
         let mut resp = answer(StatusCode::TOO_MANY_REQUESTS, Some("too many requests"));
