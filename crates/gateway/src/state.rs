@@ -29,6 +29,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("identity assertion keys: {0}")]
+    Assertion(#[from] crate::assertion::AssertionError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -70,6 +72,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Prometheus metrics, served on their own listener.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The signed identity assertion; `None` when off (the hot path then does nothing).
+    pub assertion: Option<crate::assertion::Assertions>,
     provider: ArcSwapOption<Provider>,
     not_ready: RwLock<String>,
 }
@@ -128,7 +132,10 @@ impl AppState {
             .map(|u| Upstream::with_config(u, &config));
         let audit = crate::audit::Audit::new(store.clone());
         let header_rules = crate::proxy::headers::HeaderRules::from_config(&config);
+        // Keys of the current period derived now, not on the first request.
+        let assertion = crate::assertion::Assertions::new(&config, now)?;
         Ok(AppState(Arc::new(Inner {
+            assertion,
             header_rules,
             cookies,
             public_origin,

@@ -122,7 +122,9 @@ async fn answer(
     a.csrf.map_err(WebError::Csrf)?;
     proxy::authorize(state, &a, method.as_str(), uri.path())?;
     tracing::debug!(event = "forward_auth.allowed", user = %a.user.id, method = %method, path = %uri.path(), "forward-auth allowed");
-    Ok(allowed(state, &a, headers))
+    let mut resp = allowed(state, &a, headers);
+    crate::assertion::attach_forward_auth(state, &a, headers, resp.headers_mut())?;
+    Ok(resp)
 }
 
 /// Log why a request was refused before any credential was looked at, and render it: 403 for
