@@ -153,10 +153,20 @@ mod tests {
     fn claims_carry_the_identity_and_times() {
         let u = user();
         let roles = vec!["admin".to_string()];
-        let c = AssertionClaims::new("https://gw.example", "http://app:8080", &u, &roles, 1000, 60);
+        let c = AssertionClaims::new(
+            "https://gw.example",
+            "http://app:8080",
+            &u,
+            &roles,
+            1000,
+            60,
+        );
         let input = signing_input("kid-1", &c).unwrap();
         let (h, p) = input.split_once('.').unwrap();
-        assert_eq!(decode(h), json!({"alg": "ES256", "typ": "JWT", "kid": "kid-1"}));
+        assert_eq!(
+            decode(h),
+            json!({"alg": "ES256", "typ": "JWT", "kid": "kid-1"})
+        );
         assert_eq!(
             decode(p),
             json!({

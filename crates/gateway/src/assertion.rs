@@ -99,9 +99,12 @@ impl PeriodKey {
         let (Some(x), Some(y)) = (point.get(1..33), point.get(33..65)) else {
             return Err(fail());
         };
-        let pair =
-            EcdsaKeyPair::from_private_key_and_public_key(&ECDSA_P256_SHA256_FIXED_SIGNING, &d, point)
-                .map_err(|_| fail())?;
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &d,
+            point,
+        )
+        .map_err(|_| fail())?;
         let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
         let base = serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
         // kid: the RFC 7638 thumbprint, unique per key whatever the deployment.
@@ -433,7 +436,11 @@ fn ring(
 
 /// Put the assertion on a proxied, signed-in request (after the header rules, which removed
 /// any client copy). No work at all when the feature is off.
-pub fn attach(state: &AppState, authed: Option<&Authed>, h: &mut HeaderMap) -> Result<(), WebError> {
+pub fn attach(
+    state: &AppState,
+    authed: Option<&Authed>,
+    h: &mut HeaderMap,
+) -> Result<(), WebError> {
     let (Some(asr), Some(a)) = (&state.assertion, authed) else {
         return Ok(());
     };
@@ -614,13 +621,19 @@ mod tests {
         let alice = user("alice");
         let roles = vec!["admin".to_string()];
         let a1 = s.token(&alice, &roles, "http://app:8080", t).unwrap();
-        assert_eq!(s.token(&alice, &roles, "http://app:8080", t + 29).unwrap(), a1);
+        assert_eq!(
+            s.token(&alice, &roles, "http://app:8080", t + 29).unwrap(),
+            a1
+        );
         let a2 = s.token(&alice, &roles, "http://app:8080", t + 30).unwrap();
         assert_ne!(a2, a1);
         assert_ne!(s.token(&alice, &[], "http://app:8080", t + 30).unwrap(), a2);
         assert_ne!(s.token(&alice, &roles, "http://other", t + 30).unwrap(), a2);
         let bob = user("bob");
-        assert_ne!(s.token(&bob, &roles, "http://app:8080", t + 30).unwrap(), a2);
+        assert_ne!(
+            s.token(&bob, &roles, "http://app:8080", t + 30).unwrap(),
+            a2
+        );
         // Same id, another profile (e.g. a changed email): not the cached one.
         let mut changed = (*alice).clone();
         changed.profile.email = Some("new@example.com".into());
@@ -635,7 +648,8 @@ mod tests {
         let t = 3600 * 5;
         let s = signer(KEY_LABEL, t);
         for i in 0..(SHARDS * SHARD_CAP + 500) {
-            s.token(&user(&format!("u{i}")), &[], "http://app", t).unwrap();
+            s.token(&user(&format!("u{i}")), &[], "http://app", t)
+                .unwrap();
         }
         assert!(s.cache.len() <= SHARDS * SHARD_CAP, "{}", s.cache.len());
     }
@@ -655,16 +669,28 @@ mod tests {
         };
         let cases = [
             (
-                h(&[("x-forwarded-proto", "https"), ("x-forwarded-host", "App.Example.com:443")]),
+                h(&[
+                    ("x-forwarded-proto", "https"),
+                    ("x-forwarded-host", "App.Example.com:443"),
+                ]),
                 "https://app.example.com",
             ),
-            (h(&[("host", "app.example.com:8443")]), "https://app.example.com:8443"),
             (
-                h(&[("x-forwarded-proto", "http"), ("x-forwarded-host", "a.example, b.example")]),
+                h(&[("host", "app.example.com:8443")]),
+                "https://app.example.com:8443",
+            ),
+            (
+                h(&[
+                    ("x-forwarded-proto", "http"),
+                    ("x-forwarded-host", "a.example, b.example"),
+                ]),
                 "http://a.example",
             ),
             (h(&[("x-forwarded-host", "evil@x/y")]), "https://gw.example"),
-            (h(&[("x-forwarded-proto", "gopher"), ("host", "a.example")]), "https://a.example"),
+            (
+                h(&[("x-forwarded-proto", "gopher"), ("host", "a.example")]),
+                "https://a.example",
+            ),
             (h(&[]), "https://gw.example"),
         ];
         for (headers, want) in cases {
@@ -673,6 +699,9 @@ mod tests {
         let mut o = signer(KEY_LABEL, 0);
         o.audience = Some("urn:app".into());
         assert_eq!(o.proxy_audience(), Some("urn:app"));
-        assert_eq!(o.forward_auth_audience(&h(&[("host", "a.example")])), "urn:app");
+        assert_eq!(
+            o.forward_auth_audience(&h(&[("host", "a.example")])),
+            "urn:app"
+        );
     }
 }

@@ -74,8 +74,7 @@ pub(super) fn check(
     let header = header.filter(|h| !h.is_empty() && problems.len() == before);
     if let Some(h) = &header {
         let n = headers::normalize(h);
-        if headers::is_identity_header(&n) || identity.iter().any(|i| headers::normalize(i) == n)
-        {
+        if headers::is_identity_header(&n) || identity.iter().any(|i| headers::normalize(i) == n) {
             problems.push(Problem::new(format!(
                 "PORTCULLIS_ASSERTION_HEADER may not be `{h}`: that is an identity header name; use its own, e.g. X-Portcullis-Assertion"
             )));

@@ -180,11 +180,17 @@ mod tests {
         assert_eq!(a, derive_secret_bytes(s, &[b"label-a", b"1"]));
         assert_ne!(a, derive_secret_bytes(s, &[b"label-b", b"1"]));
         assert_ne!(a, derive_secret_bytes(s, &[b"label-a", b"2"]));
-        assert_ne!(a, derive_secret_bytes("0123456789abcdef0123456789abcdeX", &[b"label-a", b"1"]));
+        assert_ne!(
+            a,
+            derive_secret_bytes("0123456789abcdef0123456789abcdeX", &[b"label-a", b"1"])
+        );
         // Not the session key's bytes either.
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(s.as_bytes());
         assert_ne!(derive_secret_bytes(s, &[b"session+jwt"]), [0u8; 32]);
-        assert_eq!(derive_secret_bytes(s, &[b"session+jwt"]), derive_bytes(&prk, b"session+jwt"));
+        assert_eq!(
+            derive_secret_bytes(s, &[b"session+jwt"]),
+            derive_bytes(&prk, b"session+jwt")
+        );
         assert_ne!(a, derive_bytes(&prk, b"session+jwt"));
     }
 

@@ -1,0 +1,433 @@
+//! The signed identity assertion (`PORTCULLIS_ASSERTION_HEADER`): people signed in through the
+//! real OP; the recording upstream receives the ES256 JWT, which the test verifies with an
+//! independent implementation (`jsonwebtoken`) against the keys Portcullis publishes at
+//! `/.portcullis/jwks.json`. A client's copy never reaches the app, anonymous requests never
+//! get one, rotation keeps in-flight assertions verifiable, replicas with the same secret
+//! publish the same keys, the cache hands out one token for half its lifetime, and the
+//! forward-auth answer carries one too. Off by default: no header, and the JWKS path is 404.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis_core::time::ManualClock;
+use serde_json::Value;
+
+const HEADER: &str = "x-portcullis-assertion";
+const ROTATION: i64 = 3600;
+
+/// A gateway with assertions on (one-hour key periods), alice (admins, devs) admin and
+/// powerUser, bob (devs) powerUser; `more` adjusts further.
+async fn env_with(
+    clock: Arc<ManualClock>,
+    more: impl FnOnce(&mut portcullis_core::config::RawSettings) + Send + 'static,
+) -> TestEnv {
+    TestEnv::start_with(Options {
+        clock: Some(clock),
+        tweak: Box::new(move |raw, _| {
+            raw.assertion_header = Some("X-Portcullis-Assertion".into());
+            raw.assertion_rotation = Some(ROTATION.to_string());
+            raw.roles.insert("admin".into(), vec!["admins".into()]);
+            raw.roles.insert("powerUser".into(), vec!["devs".into()]);
+            more(raw);
+        }),
+        ..Default::default()
+    })
+    .await
+}
+
+/// `GET /.portcullis/jwks.json`, anonymously.
+async fn jwks(base: &str) -> (Resp, JwkSet) {
+    let r = answer(reqwest::Client::new().get(format!("{base}/.portcullis/jwks.json"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set: JwkSet = serde_json::from_str(&r.body).unwrap();
+    (r, set)
+}
+
+fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Verify `token` with the key its `kid` names in `set`: ES256 only, `iss` and `aud` exact.
+/// `exp` is checked against the gateway's clock by the callers (the test clock moves).
+fn verify(token: &str, set: &JwkSet, iss: &str, aud: &str) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    assert_eq!(header.alg, Algorithm::ES256);
+    assert_eq!(header.typ.as_deref(), Some("JWT"));
+    let jwk = set
+        .find(header.kid.as_deref().unwrap_or_default())
+        .ok_or("kid not in the JWKS")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut v = Validation::new(Algorithm::ES256);
+    v.set_issuer(&[iss]);
+    v.set_audience(&[aud]);
+    v.validate_exp = false;
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+fn last_assertion(env: &TestEnv) -> Option<String> {
+    env.upstream.requests().pop().unwrap().one(HEADER)
+}
+
+/// The upstream receives one assertion per signed-in request, verifiable with the published
+/// key: signature, `iss` (Portcullis), `aud` (the upstream's origin), `sub`, the identity
+/// headers' values and the roles, `exp` = `iat` + 60 s. A client's copies (any spelling) are
+/// removed and replaced; anonymous requests never reach the app, with or without one.
+#[tokio::test]
+async fn upstream_receives_a_verifiable_assertion() {
+    let clock = ManualClock::at_now();
+    let env = env_with(clock.clone(), |_| {}).await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+
+    let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.";
+    let r = b
+        .get_with(
+            &format!("{}/reports", env.base),
+            &[
+                ("X-Portcullis-Assertion", forged),
+                ("X_Portcullis_Assertion", forged),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = env.upstream.requests().pop().unwrap();
+    let token = got.one(HEADER).expect("the upstream gets an assertion");
+    assert_ne!(token, forged);
+    assert!(got.header("x_portcullis_assertion").is_empty());
+
+    let (resp, set) = jwks(&env.base).await;
+    assert_eq!(
+        resp.header("content-type").unwrap(),
+        "application/jwk-set+json"
+    );
+    assert_eq!(
+        resp.header("cache-control").unwrap(),
+        format!("public, max-age={}", ROTATION / 4)
+    );
+    assert_eq!(set.keys.len(), 3, "previous, current and next");
+    let raw: Value = serde_json::from_str(&resp.body).unwrap();
+    for k in raw["keys"].as_array().unwrap() {
+        assert_eq!(k["kty"], "EC");
+        assert_eq!(k["crv"], "P-256");
+        assert_eq!(k["use"], "sig");
+        assert_eq!(k["alg"], "ES256");
+        assert!(k.get("d").is_none(), "never a private key");
+    }
+    // Signed with the current (middle) key.
+    assert_eq!(
+        Some(kid(&token).as_str()),
+        raw["keys"][1]["kid"].as_str(),
+        "{raw}"
+    );
+
+    let upstream_origin = format!("http://{}", env.upstream.addr);
+    let c = verify(&token, &set, &env.base, &upstream_origin).unwrap();
+    assert_eq!(c["sub"], "alice-sub-0001");
+    assert_eq!(c["idp_iss"], env.op.issuer.as_str());
+    assert_eq!(c["email"], "alice@example.com");
+    assert_eq!(c["name"], "Alice Liddell");
+    assert_eq!(c["preferred_username"], "alice");
+    assert_eq!(c["groups"], serde_json::json!(["admins", "devs"]));
+    assert_eq!(c["roles"], serde_json::json!(["admin", "powerUser"]));
+    // The same values as the identity headers.
+    assert_eq!(c["user"].as_str(), got.one("x-forwarded-user").as_deref());
+    assert_eq!(
+        got.one("x-forwarded-roles").as_deref(),
+        Some("admin,powerUser")
+    );
+    let iat = c["iat"].as_i64().unwrap();
+    assert_eq!(iat, env.gw.state.now());
+    assert_eq!(c["exp"].as_i64().unwrap(), iat + 60);
+
+    // Another audience, issuer or a changed claim: refused by the verifier.
+    assert!(verify(&token, &set, &env.base, "http://other.example").is_err());
+    assert!(verify(&token, &set, "http://evil.example", &upstream_origin).is_err());
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let mut claims = c.clone();
+    claims["roles"] = serde_json::json!(["admin", "platformAdmin"]);
+    use base64::Engine;
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&claims).unwrap());
+    assert!(verify(&parts.join("."), &set, &env.base, &upstream_origin).is_err());
+
+    // Bob: his own subject and roles.
+    let bob = Browser::new();
+    bob.sign_in(&env, "/", BOB.0, BOB.1).await;
+    let r = bob.get(&format!("{}/bob", env.base)).await;
+    assert_eq!(r.status, 200);
+    let c = verify(
+        &last_assertion(&env).unwrap(),
+        &set,
+        &env.base,
+        &upstream_origin,
+    )
+    .unwrap();
+    assert_eq!(c["sub"], "bob-sub-0002");
+    assert_eq!(c["roles"], serde_json::json!(["powerUser"]));
+
+    // Anonymous: never forwarded (sign-in redirect, 401 for programs), forged copy or not.
+    let before = env.upstream.count();
+    let anon = Browser::new();
+    let r = anon
+        .get_with(
+            &format!("{}/reports", env.base),
+            &[("X-Portcullis-Assertion", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 302);
+    let r = answer(
+        reqwest::Client::new()
+            .get(format!("{}/reports", env.base))
+            .header("accept", "application/json")
+            .header("X-Portcullis-Assertion", &token),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(env.upstream.count(), before, "the app is not reached");
+}
+
+/// Off by default: the app gets no assertion and the JWKS path answers 404 (like any unknown
+/// file under `/.portcullis/`).
+#[tokio::test]
+async fn off_by_default() {
+    let env = TestEnv::start().await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let r = b.get(&format!("{}/reports", env.base)).await;
+    assert_eq!(r.status, 200);
+    assert!(last_assertion(&env).is_none());
+    assert!(env.gw.state.assertion.is_none());
+    let r = answer(reqwest::Client::new().get(format!("{}/.portcullis/jwks.json", env.base))).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    // The assets route still serves its files.
+    let r = answer(reqwest::Client::new().get(format!("{}/.portcullis/client.js", env.base))).await;
+    assert_eq!(r.status, 200);
+}
+
+/// The cache: the same token while more than half its lifetime is left (30 of 60 s), a fresh
+/// one after.
+#[tokio::test]
+async fn cached_for_half_its_lifetime() {
+    let clock = ManualClock::at_now();
+    let env = env_with(clock.clone(), |_| {}).await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let url = format!("{}/page", env.base);
+    b.get(&url).await;
+    let first = last_assertion(&env).unwrap();
+    b.get(&url).await;
+    assert_eq!(last_assertion(&env).unwrap(), first);
+    clock.advance(29);
+    b.get(&url).await;
+    assert_eq!(last_assertion(&env).unwrap(), first, "29 s in: reused");
+    clock.advance(1);
+    b.get(&url).await;
+    let second = last_assertion(&env).unwrap();
+    assert_ne!(second, first, "30 s in: a fresh one");
+    let (_, set) = jwks(&env.base).await;
+    let aud = format!("http://{}", env.upstream.addr);
+    let c1 = verify(&first, &set, &env.base, &aud).unwrap();
+    let c2 = verify(&second, &set, &env.base, &aud).unwrap();
+    assert_eq!(
+        c2["iat"].as_i64().unwrap(),
+        c1["iat"].as_i64().unwrap() + 30
+    );
+}
+
+/// Rotation with the gateway's clock: an assertion signed at the end of period N verifies
+/// against the JWKS served in period N+1 (the previous key is still published); a fresh one
+/// in N+1 uses the new key, which the JWKS of period N already announced as the next.
+#[tokio::test]
+async fn rotation_keeps_the_previous_key_published() {
+    let clock = ManualClock::at_now();
+    let env = env_with(clock.clone(), |_| {}).await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let url = format!("{}/page", env.base);
+    let aud = format!("http://{}", env.upstream.addr);
+    // Walk to 5 s before a boundary at least a minute away, in steps the session survives
+    // (a request re-issues it when less than 10 minutes are left).
+    let now = env.gw.state.now();
+    let mut boundary = (now.div_euclid(ROTATION) + 1) * ROTATION;
+    if boundary - now < 60 {
+        boundary += ROTATION;
+    }
+    assert_eq!(b.get(&url).await.status, 200);
+    while env.gw.state.now() < boundary - 5 {
+        clock.advance((boundary - 5 - env.gw.state.now()).min(300));
+        assert_eq!(b.get(&url).await.status, 200);
+    }
+    let old = last_assertion(&env).unwrap();
+    let (_, set_n) = jwks(&env.base).await;
+    let kids_n: Vec<String> = set_n
+        .keys
+        .iter()
+        .map(|k| k.common.key_id.clone().unwrap())
+        .collect();
+    assert_eq!(kid(&old), kids_n[1]);
+
+    // Period N+1.
+    clock.advance(10);
+    let (_, set_n1) = jwks(&env.base).await;
+    let kids_n1: Vec<String> = set_n1
+        .keys
+        .iter()
+        .map(|k| k.common.key_id.clone().unwrap())
+        .collect();
+    assert_eq!(kids_n1[..2], kids_n[1..], "the window moved by one key");
+    let c = verify(&old, &set_n1, &env.base, &aud).expect("the previous key still verifies");
+    assert!(c["exp"].as_i64().unwrap() > env.gw.state.now());
+
+    // 31 s after it was signed the cached one is no longer handed out: a fresh one, new kid.
+    clock.advance(26);
+    assert_eq!(b.get(&url).await.status, 200);
+    let new = last_assertion(&env).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(kid(&new), kids_n1[1]);
+    assert_eq!(kid(&new), kids_n[2], "announced a period ahead");
+    verify(&new, &set_n1, &env.base, &aud).unwrap();
+    verify(&new, &set_n, &env.base, &aud).expect("an app's cached set already has it");
+
+    // Two periods on, the key of period N is gone: N's assertions no longer verify.
+    clock.advance(ROTATION);
+    let (_, set_n2) = jwks(&env.base).await;
+    assert!(set_n2.find(&kids_n[1]).is_none());
+    assert!(verify(&old, &set_n2, &env.base, &aud).is_err());
+}
+
+/// Two gateways with the same secret publish the same keys, and an assertion of one verifies
+/// with the other's JWKS; a configured audience replaces the upstream's origin.
+#[tokio::test]
+async fn replicas_with_the_same_secret_publish_the_same_keys() {
+    let clock = ManualClock::at_now();
+    let a = env_with(clock.clone(), |raw| {
+        raw.assertion_audience = Some("https://app.example.com".into());
+    })
+    .await;
+    let b = env_with(clock.clone(), |_| {}).await;
+    let (ra, set_a) = jwks(&a.base).await;
+    let (rb, _) = jwks(&b.base).await;
+    assert_eq!(ra.body, rb.body);
+
+    let alice = Browser::new();
+    alice.sign_in(&a, "/", ALICE.0, ALICE.1).await;
+    assert_eq!(alice.get(&format!("{}/x", a.base)).await.status, 200);
+    let token = last_assertion(&a).unwrap();
+    let (_, set_b) = jwks(&b.base).await;
+    let c = verify(&token, &set_b, &a.base, "https://app.example.com").unwrap();
+    assert_eq!(c["sub"], "alice-sub-0001");
+    verify(&token, &set_a, &a.base, "https://app.example.com").unwrap();
+}
+
+/// Forward-auth: the 200 answer carries the assertion for the proxy to copy upstream, its
+/// audience the original request's origin as the trusted proxy states it (or the configured
+/// one); refusals carry none.
+#[tokio::test]
+async fn forward_auth_answer_carries_it() {
+    let clock = ManualClock::at_now();
+    let env = env_with(clock.clone(), |raw| {
+        raw.upstream = None;
+        raw.forward_auth_trusted_proxies = Some(vec!["127.0.0.1/32".into()]);
+    })
+    .await;
+    let alice = Browser::new();
+    alice.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let cookies = alice.session_cookies(&env.base);
+    let proxy = program("127.0.0.1");
+    let url = format!("{}/api/forward-auth", env.base);
+    let ask = || {
+        proxy
+            .get(&url)
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-uri", "/reports")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "app.example.com")
+    };
+    let r = answer(ask().header("cookie", &cookies)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers.get_all(HEADER).iter().count(), 1);
+    let token = r.header(HEADER).unwrap();
+    let (_, set) = jwks(&env.base).await;
+    let c = verify(&token, &set, &env.base, "https://app.example.com").unwrap();
+    assert_eq!(c["sub"], "alice-sub-0001");
+    assert_eq!(c["roles"], serde_json::json!(["admin", "powerUser"]));
+    assert_eq!(c["user"].as_str(), r.header("x-forwarded-user").as_deref());
+
+    // No credential: 401, no assertion; a client's copy is not echoed.
+    let r = answer(
+        ask()
+            .header("accept", "application/json")
+            .header("X-Portcullis-Assertion", &token),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.header(HEADER).is_none());
+
+    // A configured audience wins over the proxy's headers.
+    let env2 = env_with(clock.clone(), |raw| {
+        raw.upstream = None;
+        raw.forward_auth_trusted_proxies = Some(vec!["127.0.0.1/32".into()]);
+        raw.assertion_audience = Some("urn:example:app".into());
+    })
+    .await;
+    let bob = Browser::new();
+    bob.sign_in(&env2, "/", BOB.0, BOB.1).await;
+    let r = answer(
+        proxy
+            .get(format!("{}/api/forward-auth", env2.base))
+            .header("cookie", bob.session_cookies(&env2.base))
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-uri", "/")
+            .header("x-forwarded-host", "app.example.com"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, set2) = jwks(&env2.base).await;
+    let c = verify(
+        &r.header(HEADER).unwrap(),
+        &set2,
+        &env2.base,
+        "urn:example:app",
+    )
+    .unwrap();
+    assert_eq!(c["sub"], "bob-sub-0002");
+}
+
+/// Invalid settings stop the start with one clear problem each.
+#[test]
+fn invalid_settings_are_problems() {
+    let dir = TempDir::new();
+    let mut raw = portcullis_core::config::RawSettings {
+        discovery_url: Some("http://127.0.0.1:1/.well-known/openid-configuration".into()),
+        redirect_url: Some("http://127.0.0.1:8080/api/callback".into()),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(CLIENT_SECRET.into()),
+        allow_insecure_http: Some("true".into()),
+        jwt_signing_secret: Some(JWT_SECRET.into()),
+        database_url: Some(format!("sqlite://{}", dir.0.join("p.db").display())),
+        ..Default::default()
+    };
+    raw.assertion_header = Some("X-Forwarded-Email".into());
+    raw.assertion_lifetime = Some("0".into());
+    raw.assertion_rotation = Some("60".into());
+    let problems: Vec<String> = portcullis_core::config::validate(&raw)
+        .unwrap_err()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].contains("PORTCULLIS_ASSERTION_HEADER may not be `x-forwarded-email`"));
+    assert!(
+        problems[1]
+            .contains("PORTCULLIS_ASSERTION_LIFETIME must be a whole number from 10 to 3600")
+    );
+    assert!(problems[2].contains("PORTCULLIS_ASSERTION_ROTATION must be a whole number from 3600"));
+}
