@@ -376,8 +376,10 @@ impl Assertions {
     }
 
     /// The audience of a forward-auth answer: the configured one, else the origin of the
-    /// original request as the (trusted) proxy states it in `X-Forwarded-Proto`/`-Host`
-    /// (`Host` when it sends no `X-Forwarded-Host`), else Portcullis's own origin.
+    /// original request as the (trusted) proxy states it in `X-Forwarded-Proto`/`-Host`, else
+    /// Portcullis's own origin. Not `Host`: in a proxy's sub-request it names Portcullis's
+    /// upstream (nginx: the `upstream` block), and forward-auth deployments usually serve
+    /// Portcullis on the app's own host.
     fn forward_auth_audience(&self, h: &HeaderMap) -> String {
         if let Some(a) = &self.audience {
             return a.to_string();
@@ -396,7 +398,7 @@ impl Assertions {
             .map(str::to_ascii_lowercase)
             .or_else(|| own.as_ref().map(|u| u.scheme().to_string()))
             .unwrap_or_else(|| "https".into());
-        let host = first("x-forwarded-host").or_else(|| first(header::HOST.as_str()));
+        let host = first("x-forwarded-host");
         // Only a bare authority: anything else (a path, userinfo) falls back to our origin.
         let origin = host
             .filter(|h| !h.contains(['/', '@', '?', '#', '\\']))
@@ -676,9 +678,10 @@ mod tests {
                 "https://app.example.com",
             ),
             (
-                h(&[("host", "app.example.com:8443")]),
+                h(&[("x-forwarded-host", "app.example.com:8443")]),
                 "https://app.example.com:8443",
             ),
+            (h(&[("host", "portcullis")]), "https://gw.example"),
             (
                 h(&[
                     ("x-forwarded-proto", "http"),
@@ -688,7 +691,10 @@ mod tests {
             ),
             (h(&[("x-forwarded-host", "evil@x/y")]), "https://gw.example"),
             (
-                h(&[("x-forwarded-proto", "gopher"), ("host", "a.example")]),
+                h(&[
+                    ("x-forwarded-proto", "gopher"),
+                    ("x-forwarded-host", "a.example"),
+                ]),
                 "https://a.example",
             ),
             (h(&[]), "https://gw.example"),

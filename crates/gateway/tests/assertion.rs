@@ -361,6 +361,19 @@ async fn forward_auth_answer_carries_it() {
     assert_eq!(c["roles"], serde_json::json!(["admin", "powerUser"]));
     assert_eq!(c["user"].as_str(), r.header("x-forwarded-user").as_deref());
 
+    // Without X-Forwarded-Host (nginx's recipe sends none): Portcullis's own origin, not the
+    // sub-request's Host.
+    let r = answer(
+        proxy
+            .get(&url)
+            .header("cookie", &cookies)
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/reports"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    verify(&r.header(HEADER).unwrap(), &set, &env.base, &env.base).unwrap();
+
     // No credential: 401, no assertion; a client's copy is not echoed.
     let r = answer(
         ask()
