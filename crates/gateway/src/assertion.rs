@@ -379,7 +379,8 @@ impl Assertions {
     /// original request as the (trusted) proxy states it in `X-Forwarded-Proto`/`-Host`, else
     /// Portcullis's own origin. Not `Host`: in a proxy's sub-request it names Portcullis's
     /// upstream (nginx: the `upstream` block), and forward-auth deployments usually serve
-    /// Portcullis on the app's own host.
+    /// Portcullis on the app's own host. Believable because forward-auth answers trusted
+    /// proxies only (R-HD-6); the value is a claim, never used to build a URL (R-CFG-6).
     fn forward_auth_audience(&self, h: &HeaderMap) -> String {
         if let Some(a) = &self.audience {
             return a.to_string();
@@ -476,6 +477,8 @@ pub fn attach_forward_auth(
     Ok(())
 }
 
+/// R-HD-7: a request whose assertion cannot be made is refused (500), never passed on without
+/// it.
 fn internal(e: AssertionError) -> WebError {
     WebError::Internal(e.to_string())
 }
@@ -555,10 +558,10 @@ mod tests {
         [vec![4u8], b("x"), b("y")].concat()
     }
 
-    /// Same secret, label and period: the same key (every replica); another label, period
-    /// or secret: another key.
+    /// R-CFG-1 (HKDF key separation): same secret, label and period give the same key (every
+    /// replica); another label, period or secret another key.
     #[test]
-    fn key_derivation_is_deterministic_and_separated() {
+    fn r_cfg_1_key_derivation_is_deterministic_and_separated() {
         let a = PeriodKey::derive(SECRET, KEY_LABEL, 7).unwrap();
         let b = PeriodKey::derive(SECRET, KEY_LABEL, 7).unwrap();
         assert_eq!(a.jwk, b.jwk);

@@ -79,9 +79,9 @@ fn last_assertion(env: &TestEnv) -> Option<String> {
 /// The upstream receives one assertion per signed-in request, verifiable with the published
 /// key: signature, `iss` (Portcullis), `aud` (the upstream's origin), `sub`, the identity
 /// headers' values and the roles, `exp` = `iat` + 60 s. A client's copies (any spelling) are
-/// removed and replaced; anonymous requests never reach the app, with or without one.
+/// removed and replaced (R-HD-1); anonymous requests never reach the app, with or without one.
 #[tokio::test]
-async fn upstream_receives_a_verifiable_assertion() {
+async fn r_hd_1_upstream_receives_a_verifiable_assertion_never_a_client_copy() {
     let clock = ManualClock::at_now();
     let env = env_with(clock.clone(), |_| {}).await;
     let b = Browser::new();
