@@ -173,6 +173,25 @@ async fn r_hd_1_upstream_receives_a_verifiable_assertion_never_a_client_copy() {
     assert_eq!(c["sub"], "bob-sub-0002");
     assert_eq!(c["roles"], serde_json::json!(["powerUser"]));
 
+    // An API token is a signed-in request too: alice's assertion.
+    let (token_secret, _) = new_token(&b, &env, "ci").await;
+    let r = answer(
+        program("127.0.0.1")
+            .get(format!("{}/by-token", env.base))
+            .bearer_auth(&token_secret),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let c = verify(
+        &last_assertion(&env).unwrap(),
+        &set,
+        &env.base,
+        &upstream_origin,
+    )
+    .unwrap();
+    assert_eq!(c["sub"], "alice-sub-0001");
+    assert_eq!(c["roles"], serde_json::json!(["admin", "powerUser"]));
+
     // Anonymous: never forwarded (sign-in redirect, 401 for programs), forged copy or not.
     let before = env.upstream.count();
     let anon = Browser::new();

@@ -22,6 +22,16 @@ pub const DEFAULT_ROTATION_SECS: u64 = 86_400;
 pub const MIN_ROTATION_SECS: u64 = MAX_LIFETIME_SECS;
 pub const MAX_ROTATION_SECS: u64 = 90 * 86_400;
 
+/// Headers Portcullis itself sets or reads beside the identity headers: the assertion may
+/// not take one of them over (the request id is set after it, forward-auth's cookie header
+/// is another answer header, the CSRF token is the client's).
+const OWN_HEADERS: &[&str] = &[
+    "x-request-id",
+    "x-portcullis-upstream-cookie",
+    "x-csrf-token",
+    "dpop-nonce",
+];
+
 /// The validated settings (`Config.assertion`); `header: None` = off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssertionSettings {
@@ -77,6 +87,10 @@ pub(super) fn check(
         if headers::is_identity_header(&n) || identity.iter().any(|i| headers::normalize(i) == n) {
             problems.push(Problem::new(format!(
                 "PORTCULLIS_ASSERTION_HEADER may not be `{h}`: that is an identity header name; use its own, e.g. X-Portcullis-Assertion"
+            )));
+        } else if OWN_HEADERS.contains(&n.as_str()) {
+            problems.push(Problem::new(format!(
+                "PORTCULLIS_ASSERTION_HEADER may not be `{h}`: Portcullis uses that header itself; use its own, e.g. X-Portcullis-Assertion"
             )));
         }
     }
@@ -176,6 +190,10 @@ mod tests {
             (
                 Box::new(|r: &mut RawSettings| r.assertion_header = Some("X_WebAuth_User".into())),
                 "that is an identity header name",
+            ),
+            (
+                Box::new(|r: &mut RawSettings| r.assertion_header = Some("X-Request-Id".into())),
+                "Portcullis uses that header itself",
             ),
             (
                 Box::new(|r: &mut RawSettings| {
