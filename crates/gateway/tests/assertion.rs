@@ -463,3 +463,137 @@ fn invalid_settings_are_problems() {
     );
     assert!(problems[2].contains("PORTCULLIS_ASSERTION_ROTATION must be a whole number from 3600"));
 }
+
+/// nginx in front (the README's forward-auth recipe, cut to what this needs, plus the two
+/// lines the "Signed identity assertion" section adds): `{LISTEN}`, `{PORTCULLIS}`, `{APP}`.
+const NGINX_WITH_ASSERTION: &str = r#"upstream portcullis { server {PORTCULLIS}; }
+upstream app { server {APP}; }
+server {
+    listen {LISTEN};
+    location /api/ { proxy_pass http://portcullis; }
+    location /.portcullis/ { proxy_pass http://portcullis; }
+    location = /_portcullis_auth {
+        internal;
+        proxy_pass http://portcullis/api/forward-auth;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+        proxy_set_header X-Original-Method $request_method;
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header X-Forwarded-Method "";
+        proxy_set_header X-Forwarded-Uri "";
+        proxy_set_header X-Forwarded-Host $http_host;
+    }
+    location @portcullis_sign_in {
+        if ($portcullis_sign_in) { return 302 $portcullis_sign_in; }
+        return 401;
+    }
+    location / {
+        auth_request /_portcullis_auth;
+        auth_request_set $portcullis_sign_in $upstream_http_location;
+        error_page 401 = @portcullis_sign_in;
+        auth_request_set $pc_assertion $upstream_http_x_portcullis_assertion;
+        proxy_set_header X-Portcullis-Assertion $pc_assertion;
+        auth_request_set $pc_cookie $upstream_http_x_portcullis_upstream_cookie;
+        proxy_set_header Cookie $pc_cookie;
+        proxy_pass http://app;
+    }
+}
+"#;
+
+/// The real nginx (`auth_request`) copies the forward-auth answer's assertion onto the
+/// request to the app, replacing a client's copy; its audience is the site's origin from
+/// `X-Forwarded-Host`.
+#[tokio::test]
+async fn nginx_copies_the_assertion_to_the_app() {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("nginx is not installed (apt-get install -y nginx; scripts/test installs it)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let public = format!("http://127.0.0.1:{port}");
+    let mut env = TestEnv::start_with(Options {
+        public_base: Some(public.clone()),
+        clock: Some(ManualClock::at_now()),
+        tweak: Box::new(|raw, _| {
+            raw.upstream = None;
+            raw.forward_auth_trusted_proxies = Some(vec!["127.0.0.1/32".into()]);
+            raw.assertion_header = Some("X-Portcullis-Assertion".into());
+            raw.roles.insert("admin".into(), vec!["admins".into()]);
+        }),
+        ..Default::default()
+    })
+    .await;
+    let dir = TempDir::new();
+    let d = dir.0.display();
+    let server = NGINX_WITH_ASSERTION
+        .replace("{LISTEN}", &format!("127.0.0.1:{port}"))
+        .replace("{PORTCULLIS}", &env.gw.addr.to_string())
+        .replace("{APP}", &env.upstream.addr.to_string());
+    let conf = format!(
+        "master_process off;\ndaemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{server}\n}}\n"
+    );
+    let file = dir.0.join("nginx.conf");
+    std::fs::write(&file, conf).unwrap();
+    let _nginx = tokio::process::Command::new(nginx)
+        .arg("-p")
+        .arg(&dir.0)
+        .arg("-c")
+        .arg(&file)
+        .arg("-e")
+        .arg(dir.0.join("error.log"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx starts");
+    let mut up = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        up,
+        "nginx did not start: {}",
+        std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default()
+    );
+    // From here on everything, sign-in included, goes through nginx.
+    env.base = public.clone();
+    let alice = Browser::new();
+    alice.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let r = alice
+        .get_with(
+            &format!("{public}/reports"),
+            &[("X-Portcullis-Assertion", "forged")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = last_assertion(&env).expect("nginx copies the assertion");
+    assert_ne!(token, "forged");
+    let (_, set) = jwks(&public).await;
+    let c = verify(&token, &set, &public, &public).unwrap();
+    assert_eq!(c["sub"], "alice-sub-0001");
+    assert_eq!(c["roles"], serde_json::json!(["admin"]));
+
+    // Anonymous through nginx: refused, the app not reached.
+    let before = env.upstream.count();
+    let r = answer(
+        reqwest::Client::new()
+            .get(format!("{public}/reports"))
+            .header("accept", "application/json")
+            .header("X-Portcullis-Assertion", &token),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(env.upstream.count(), before);
+}
