@@ -447,6 +447,22 @@ fn invalid_settings_are_problems() {
         database_url: Some(format!("sqlite://{}", dir.0.join("p.db").display())),
         ..Default::default()
     };
+    // Valid: the header joins the names stripped from clients (R-HD-1), in normal form.
+    raw.assertion_header = Some("X_Portcullis_Assertion".into());
+    let c = portcullis_core::config::validate(&raw).unwrap();
+    assert_eq!(
+        c.assertion.header.as_deref(),
+        Some("x_portcullis_assertion")
+    );
+    assert!(
+        c.proxy
+            .strip_headers
+            .contains(&"x-portcullis-assertion".to_string()),
+        "{:?}",
+        c.proxy.strip_headers
+    );
+    assert_eq!((c.assertion.lifetime, c.assertion.rotation), (60, 86_400));
+
     raw.assertion_header = Some("X-Forwarded-Email".into());
     raw.assertion_lifetime = Some("0".into());
     raw.assertion_rotation = Some("60".into());
