@@ -128,6 +128,10 @@ impl PeriodKey {
 struct KeyRing {
     period: i64,
     keys: [Arc<PeriodKey>; 3],
+    /// During a signing-secret rotation (`JWT_SIGNING_SECRET_PREVIOUS`), the previous
+    /// secret's keys of the same three periods: published, never used to sign, so replicas
+    /// still on the old secret (a rolling update) keep producing verifiable assertions.
+    retired: Vec<Arc<PeriodKey>>,
     jwks: bytes::Bytes,
 }
 
@@ -232,6 +236,8 @@ pub struct Assertions {
     lifetime: i64,
     rotation: i64,
     secret: Secret,
+    /// `JWT_SIGNING_SECRET_PREVIOUS`: its keys are published too (verification only).
+    previous: Option<Secret>,
     label: &'static [u8],
     ring: ArcSwap<KeyRing>,
     cache: Cache,
@@ -265,7 +271,10 @@ impl Assertions {
             s.audience.as_deref(),
             config.upstream.as_ref(),
             (s.lifetime, s.rotation),
-            config.jwt_signing_secret.clone(),
+            (
+                config.jwt_signing_secret.clone(),
+                config.previous_jwt_signing_secret.clone(),
+            ),
             KEY_LABEL,
             now,
         )
@@ -279,12 +288,13 @@ impl Assertions {
         audience: Option<&str>,
         upstream: Option<&url::Url>,
         (lifetime, rotation): (i64, i64),
-        secret: Secret,
+        (secret, previous): (Secret, Option<Secret>),
         label: &'static [u8],
         now: i64,
     ) -> Result<Assertions, AssertionError> {
         let period = core::period(now, rotation);
-        let ring = ring(secret.expose(), label, period, None)?;
+        let previous_secret = previous.as_ref().map(Secret::expose);
+        let ring = ring(secret.expose(), previous_secret, label, period, None)?;
         Ok(Assertions {
             header,
             issuer,
@@ -293,6 +303,7 @@ impl Assertions {
             lifetime,
             rotation,
             secret,
+            previous,
             label,
             ring: ArcSwap::from_pointee(ring),
             cache: Cache::new(),
@@ -315,6 +326,7 @@ impl Assertions {
         // happens once per period.
         let next = Arc::new(ring(
             self.secret.expose(),
+            self.previous.as_ref().map(Secret::expose),
             self.label,
             period,
             Some(&current),
@@ -410,29 +422,44 @@ impl Assertions {
     }
 }
 
-/// Build the ring of `period`, reusing keys of `old` that are still in it.
+/// Build the ring of `period` (and the previous secret's keys, if any), reusing keys of
+/// `old` that are still in it.
 fn ring(
     secret: &str,
+    previous: Option<&str>,
     label: &[u8],
     period: i64,
     old: Option<&KeyRing>,
 ) -> Result<KeyRing, AssertionError> {
-    let get = |p: i64| -> Result<Arc<PeriodKey>, AssertionError> {
-        if let Some(k) = old.and_then(|o| o.keys.iter().find(|k| k.period == p)) {
+    let periods = [period.saturating_sub(1), period, period.saturating_add(1)];
+    let get = |secret: &str, p: i64, kept: Option<&[Arc<PeriodKey>]>| {
+        if let Some(k) = kept.and_then(|ks| ks.iter().find(|k| k.period == p)) {
             return Ok(k.clone());
         }
-        Ok(Arc::new(PeriodKey::derive(secret, label, p)?))
+        PeriodKey::derive(secret, label, p).map(Arc::new)
     };
+    let [a, b, c] = periods;
+    let kept = old.map(|o| &o.keys[..]);
     let keys = [
-        get(period.saturating_sub(1))?,
-        get(period)?,
-        get(period.saturating_add(1))?,
+        get(secret, a, kept)?,
+        get(secret, b, kept)?,
+        get(secret, c, kept)?,
     ];
-    let body = serde_json::json!({"keys": keys.iter().map(|k| &k.jwk).collect::<Vec<_>>()});
+    let mut retired = Vec::new();
+    if let Some(previous) = previous {
+        let kept = old.map(|o| &o.retired[..]);
+        for p in periods {
+            retired.push(get(previous, p, kept)?);
+        }
+    }
+    let body = serde_json::json!({
+        "keys": keys.iter().chain(&retired).map(|k| &k.jwk).collect::<Vec<_>>(),
+    });
     let jwks = serde_json::to_vec(&body).map_err(core::AssertionError::from)?;
     Ok(KeyRing {
         period,
         keys,
+        retired,
         jwks: jwks.into(),
     })
 }
@@ -522,7 +549,7 @@ mod tests {
             None,
             Some(&url::Url::parse("http://app:8080/base/").unwrap()),
             (60, 3600),
-            Secret::new(SECRET),
+            (Secret::new(SECRET), None),
             label,
             now,
         )
@@ -615,6 +642,51 @@ mod tests {
             .map(|k| k["kid"].as_str().unwrap())
             .collect();
         assert_eq!(kids, r11.keys.each_ref().map(|k| k.kid.as_str()));
+    }
+
+    /// With a previous secret, its keys are published after the current ones, never used to
+    /// sign; a replica still on the old secret signs with exactly those.
+    #[test]
+    fn previous_secret_keys_are_published_not_used() {
+        let t = 3600 * 7 + 10;
+        let old = signer(KEY_LABEL, t);
+        let new = Assertions::build(
+            HeaderName::from_static("x-portcullis-assertion"),
+            "https://gw.example".into(),
+            None,
+            None,
+            (60, 3600),
+            (
+                Secret::new("another-secret-0123456789abcdefghij"),
+                Some(Secret::new(SECRET)),
+            ),
+            KEY_LABEL,
+            t,
+        )
+        .unwrap();
+        let (ro, rn) = (old.ring(t).unwrap(), new.ring(t).unwrap());
+        let kids = |r: &KeyRing| -> Vec<String> {
+            let body: serde_json::Value = serde_json::from_slice(&r.jwks).unwrap();
+            body["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (ko, kn) = (kids(&ro), kids(&rn));
+        assert_eq!(kn.len(), 6);
+        assert_eq!(kn[3..], ko[..], "the old secret's keys follow the new ones");
+        assert_ne!(
+            rn.current().kid,
+            ro.current().kid,
+            "signing uses the new secret"
+        );
+        // Rotating the period keeps the retired keys in step.
+        let rn2 = new.ring(t + 3600).unwrap();
+        assert_eq!(rn2.retired.len(), 3);
+        assert!(Arc::ptr_eq(&rn.retired[1], &rn2.retired[0]));
+        assert_eq!(kids(&rn2)[3..], kids(&old.ring(t + 3600).unwrap())[..]);
     }
 
     /// Reused while more than half the lifetime is left; another user, audience or role set

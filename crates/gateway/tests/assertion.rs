@@ -323,7 +323,8 @@ async fn rotation_keeps_the_previous_key_published() {
 }
 
 /// Two gateways with the same secret publish the same keys, and an assertion of one verifies
-/// with the other's JWKS; a configured audience replaces the upstream's origin.
+/// with the other's JWKS; a configured audience replaces the upstream's origin; during a
+/// secret rotation the previous secret's keys stay published (R-CFG-1).
 #[tokio::test]
 async fn replicas_with_the_same_secret_publish_the_same_keys() {
     let clock = ManualClock::at_now();
@@ -344,6 +345,30 @@ async fn replicas_with_the_same_secret_publish_the_same_keys() {
     let c = verify(&token, &set_b, &a.base, "https://app.example.com").unwrap();
     assert_eq!(c["sub"], "alice-sub-0001");
     verify(&token, &set_a, &a.base, "https://app.example.com").unwrap();
+
+    // A rolling rotation of the signing secret: a replica on the new secret (the old one as
+    // JWT_SIGNING_SECRET_PREVIOUS) signs with new keys and still publishes the old ones, so
+    // what a replica on the old secret signs keeps verifying.
+    let rotated = env_with(clock.clone(), |raw| {
+        raw.jwt_signing_secret = Some("a-new-signing-secret-0123456789-abcdefgh".into());
+        raw.jwt_signing_secret_previous = Some(JWT_SECRET.into());
+    })
+    .await;
+    let (_, set_r) = jwks(&rotated.base).await;
+    assert_eq!(set_r.keys.len(), 6);
+    verify(&token, &set_r, &a.base, "https://app.example.com").unwrap();
+    let bob = Browser::new();
+    bob.sign_in(&rotated, "/", BOB.0, BOB.1).await;
+    assert_eq!(bob.get(&format!("{}/x", rotated.base)).await.status, 200);
+    let new = last_assertion(&rotated).unwrap();
+    assert!(set_a.find(&kid(&new)).is_none(), "signed with a new key");
+    verify(
+        &new,
+        &set_r,
+        &rotated.base,
+        &format!("http://{}", rotated.upstream.addr),
+    )
+    .unwrap();
 }
 
 /// Forward-auth: the 200 answer carries the assertion for the proxy to copy upstream, its
