@@ -660,6 +660,71 @@ portcullis:
     );
 }
 
+/// The signed identity assertion's settings, when set, become its four variables; the seed
+/// examples above render none of them (off). Out-of-range values are refused by the schema.
+#[test]
+fn assertion_settings() {
+    let own = values_file(
+        "assertion.yaml",
+        r#"global: {dnsRecord: auth.example.com}
+secrets:
+  oidc: {oidc_discovery_url: "https://idp.example.com/.well-known/openid-configuration", oidc_client_id: c, oidc_client_secret: s}
+  auth: {jwt_signing_secret: "0123456789abcdef0123456789abcdef-x"}
+portcullis:
+  upstream: http://app:8080
+  assertion:
+    header: X-Portcullis-Assertion
+    audience: https://app.example.com
+    lifetime: 30
+    rotation: 43200
+"#,
+    );
+    let objects = render_valid("assertion", &[&own]);
+    let env = env_of(&objects);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, e)| e.clone());
+    assert_eq!(
+        get("PORTCULLIS_ASSERTION_HEADER"),
+        Some(v("X-Portcullis-Assertion"))
+    );
+    assert_eq!(
+        get("PORTCULLIS_ASSERTION_AUDIENCE"),
+        Some(v("https://app.example.com"))
+    );
+    assert_eq!(get("PORTCULLIS_ASSERTION_LIFETIME"), Some(v("30")));
+    assert_eq!(get("PORTCULLIS_ASSERTION_ROTATION"), Some(v("43200")));
+    assert_loads(&objects);
+    for (name, text, want) in [
+        (
+            "assertion-lifetime.yaml",
+            "portcullis:\n  assertion:\n    lifetime: 5\n",
+            "minimum",
+        ),
+        (
+            "assertion-rotation.yaml",
+            "portcullis:\n  assertion:\n    rotation: 60\n",
+            "minimum",
+        ),
+        (
+            "assertion-header.yaml",
+            "portcullis:\n  assertion:\n    header: \"X Bad\"\n",
+            "does not match",
+        ),
+        (
+            "assertion-typo.yaml",
+            "portcullis:\n  assertion:\n    hedaer: X-A\n",
+            "'hedaer' was unexpected",
+        ),
+    ] {
+        let bad = values_file(name, text);
+        let err = render_yaml(&[&own, &bad]).unwrap_err();
+        assert!(
+            err.contains("values don't meet the specifications of the schema")
+                && err.contains(want),
+            "{name}: {err}"
+        );
+    }
+}
+
 #[test]
 fn schema_rejects_typos_and_wrong_types() {
     for (name, text, want) in [

@@ -5,6 +5,7 @@
 //! unit-tested with hostile input.
 
 pub mod apitoken;
+pub mod assertion;
 pub mod authz;
 pub mod claims;
 pub mod cli_login;

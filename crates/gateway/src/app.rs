@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(crate::assertion::JWKS_PATH, get(crate::assertion::jwks))
         .route("/.portcullis/{file}", get(assets::script))
         .route(admin::PAGE_PATH, get(admin::page))
         .route(crate::pages::SIGNED_OUT_PATH, get(session::signed_out))

@@ -29,6 +29,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("identity assertion keys: {0}")]
+    Assertion(#[from] crate::assertion::AssertionError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -72,6 +74,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Prometheus metrics, served on their own listener.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The signed identity assertion; `None` when off (the hot path then does nothing).
+    pub assertion: Option<crate::assertion::Assertions>,
     provider: ArcSwapOption<Provider>,
     not_ready: RwLock<String>,
 }
@@ -131,7 +135,10 @@ impl AppState {
         let audit = crate::audit::Audit::new(store.clone());
         let header_rules = crate::proxy::headers::HeaderRules::from_config(&config);
         let bcl_limiter = RateLimiter::new(config.limits.backchannel_logouts_per_minute);
+        // Keys of the current period derived now, not on the first request.
+        let assertion = crate::assertion::Assertions::new(&config, now)?;
         Ok(AppState(Arc::new(Inner {
+            assertion,
             header_rules,
             cookies,
             public_origin,

@@ -232,6 +232,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PORTCULLIS_TRUST_REQUEST_ID",
         "reuse a well-formed X-Request-Id sent by the client instead of a fresh one (default false)",
     ),
+    (
+        "PORTCULLIS_ASSERTION_HEADER",
+        "header carrying a signed ES256 identity assertion (JWT) to the app, e.g. X-Portcullis-Assertion (default: none, off)",
+    ),
+    (
+        "PORTCULLIS_ASSERTION_AUDIENCE",
+        "aud of the assertion (default: the upstream's origin; forward-auth: the original request's)",
+    ),
+    (
+        "PORTCULLIS_ASSERTION_LIFETIME",
+        "seconds an assertion is valid (default 60, 10-3600)",
+    ),
+    (
+        "PORTCULLIS_ASSERTION_ROTATION",
+        "seconds one assertion signing key is used (default 86400, 3600-7776000)",
+    ),
 ];
 
 /// Read the settings present in the environment (through `get`, so tests need no real env).
@@ -292,6 +308,10 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
             .map(|s| split_list(&s)),
         metrics_listen: v("PORTCULLIS_METRICS_LISTEN"),
         trust_request_id: v("PORTCULLIS_TRUST_REQUEST_ID"),
+        assertion_header: v("PORTCULLIS_ASSERTION_HEADER"),
+        assertion_audience: v("PORTCULLIS_ASSERTION_AUDIENCE"),
+        assertion_lifetime: v("PORTCULLIS_ASSERTION_LIFETIME"),
+        assertion_rotation: v("PORTCULLIS_ASSERTION_ROTATION"),
         ..Default::default()
     };
     if let Some(json) = v("PORTCULLIS_ROLES") {

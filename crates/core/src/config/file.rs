@@ -153,6 +153,17 @@ struct Own {
     forward_auth_trusted_proxies: Option<Vec<String>>,
     metrics_listen: Option<String>,
     trust_request_id: Option<bool>,
+    assertion: Option<Assertion>,
+}
+
+/// `portcullis.assertion`: the signed identity assertion (off without `header`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Assertion {
+    header: Option<String>,
+    audience: Option<String>,
+    lifetime: Option<u64>,
+    rotation: Option<u64>,
 }
 
 /// `portcullis.identityHeaders`: names of the headers set towards the upstream.
@@ -213,6 +224,7 @@ impl FileConfig {
         let o = |f: fn(&SecretsOidc) -> &Option<String>| s(oidc.and_then(|x| f(x).clone()));
         let mut own = self.portcullis.unwrap_or_default();
         let ih = own.identity_headers.take().unwrap_or_default();
+        let asr = own.assertion.take().unwrap_or_default();
         let num = |v: Option<u64>| v.map(|n| n.to_string());
         let global = self.global.unwrap_or_default();
         let dns = s(global.dns_record);
@@ -316,6 +328,10 @@ impl FileConfig {
             forward_auth_trusted_proxies: own.forward_auth_trusted_proxies,
             metrics_listen: s(own.metrics_listen),
             trust_request_id: own.trust_request_id.map(|b| b.to_string()),
+            assertion_header: s(asr.header),
+            assertion_audience: s(asr.audience),
+            assertion_lifetime: num(asr.lifetime),
+            assertion_rotation: num(asr.rotation),
             problems: Vec::new(),
         }
     }

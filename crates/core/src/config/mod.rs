@@ -2,6 +2,7 @@
 //! (environment over file), then validated into a typed [`Config`] or a list of problems —
 //! one clear line each (R-CFG).
 
+mod assertion;
 mod authz;
 mod browser;
 mod env;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
+pub use assertion::AssertionSettings;
 pub use browser::{BrowserSettings, DpopSettings};
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
@@ -155,6 +157,8 @@ pub struct Config {
     pub forward_auth: ForwardAuthSettings,
     /// The metrics listener and request ids.
     pub observability: ObservabilitySettings,
+    /// The signed identity assertion towards the app (off unless a header is named).
+    pub assertion: AssertionSettings,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }

@@ -186,7 +186,7 @@ pub(super) fn number(
     }
 }
 
-fn header_name(
+pub(super) fn header_name(
     name: &str,
     v: &Option<String>,
     default: &str,

@@ -85,6 +85,12 @@ pub struct RawSettings {
     pub metrics_listen: Option<String>,
     /// Reuse a well-formed client-sent `X-Request-Id`.
     pub trust_request_id: Option<String>,
+    /// The signed identity assertion: its header (unset = off), audience, lifetime and key
+    /// rotation period in seconds.
+    pub assertion_header: Option<String>,
+    pub assertion_audience: Option<String>,
+    pub assertion_lifetime: Option<String>,
+    pub assertion_rotation: Option<String>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -139,7 +145,8 @@ impl RawSettings {
             dpop, dpop_paths, dpop_nonce, cors_origins, idp_logout, no_role, policies,
             offline_recheck);
         overlay_fields!(self, other; admin_roles, forward_auth_trusted_proxies, metrics_listen,
-            trust_request_id);
+            trust_request_id, assertion_header, assertion_audience, assertion_lifetime,
+            assertion_rotation);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

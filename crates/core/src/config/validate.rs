@@ -188,7 +188,20 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     }
     check_roles(&raw.roles, &mut ctx);
     let authz = super::authz::check(raw, &mut ctx.problems, &mut ctx.warnings);
-    let (proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
+    let (mut proxy, limits) = super::proxy::check(raw, &mut ctx.problems, &mut ctx.warnings);
+    let assertion = super::assertion::check(
+        raw,
+        &proxy.identity_headers.all(),
+        &mut ctx.problems,
+        &mut ctx.warnings,
+    );
+    // R-HD-1: a client's copy of the assertion header never reaches the app, in any spelling.
+    if let Some(h) = &assertion.header {
+        let n = crate::headers::normalize(h);
+        if !proxy.strip_headers.contains(&n) {
+            proxy.strip_headers.push(n);
+        }
+    }
     let sessions = super::session::check(raw, &mut ctx.problems);
     let browser = super::browser::check(raw, ctx.insecure, &mut ctx.problems);
     let forward_auth = super::forward_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
@@ -239,6 +252,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             offline,
             forward_auth,
             observability,
+            assertion,
             warnings: ctx.warnings,
         }),
         _ => Err(ctx.problems),

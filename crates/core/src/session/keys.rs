@@ -56,6 +56,20 @@ fn derive_bytes(prk: &hkdf::Prk, purpose: &'static [u8]) -> [u8; 32] {
     out
 }
 
+/// 32 bytes of HKDF-SHA256 output from `secret` for `info` (its parts concatenated), with the
+/// same extract step as the subkeys above: for keys built outside this struct, such as the
+/// identity assertion's signing keys (one per rotation period, so `info` holds the period).
+/// Every replica with the same secret derives the same bytes.
+pub fn derive_secret_bytes(secret: &str, info: &[&[u8]]) -> [u8; 32] {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret.as_bytes());
+    let mut out = [0u8; 32];
+    // Fails only for lengths over 255*32 bytes; 32 is fixed (see `derive_bytes`).
+    if let Ok(okm) = prk.expand(info, Len32) {
+        let _ = okm.fill(&mut out);
+    }
+    out
+}
+
 /// HKDF info of the refresh-token encryption key: its own label, so the AES key shares no
 /// bytes with any HMAC subkey (RFC 8725 §3.12 key separation).
 const REFRESH_TOKEN_INFO: &[u8] = b"idp-refresh-token/aes-256-gcm";
@@ -157,6 +171,28 @@ impl SessionKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Labelled bytes: deterministic, and different for another label, info or secret.
+    #[test]
+    fn derived_secret_bytes_are_separated() {
+        let s = "0123456789abcdef0123456789abcdef";
+        let a = derive_secret_bytes(s, &[b"label-a", b"1"]);
+        assert_eq!(a, derive_secret_bytes(s, &[b"label-a", b"1"]));
+        assert_ne!(a, derive_secret_bytes(s, &[b"label-b", b"1"]));
+        assert_ne!(a, derive_secret_bytes(s, &[b"label-a", b"2"]));
+        assert_ne!(
+            a,
+            derive_secret_bytes("0123456789abcdef0123456789abcdeX", &[b"label-a", b"1"])
+        );
+        // Not the session key's bytes either.
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(s.as_bytes());
+        assert_ne!(derive_secret_bytes(s, &[b"session+jwt"]), [0u8; 32]);
+        assert_eq!(
+            derive_secret_bytes(s, &[b"session+jwt"]),
+            derive_bytes(&prk, b"session+jwt")
+        );
+        assert_ne!(a, derive_bytes(&prk, b"session+jwt"));
+    }
 
     #[test]
     fn r_sj_5_subkeys_differ_per_purpose_and_secret() {

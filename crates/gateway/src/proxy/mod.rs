@@ -290,6 +290,8 @@ async fn forward(
         // that carried a Portcullis API token never reaches the app (R-HD-4).
         authed.as_ref().is_some_and(|a| a.api_token().is_some()),
     );
+    // The signed identity assertion, when configured (nothing at all otherwise).
+    crate::assertion::attach(state, authed.as_ref(), &mut parts.headers)?;
     // Exactly one `X-Request-Id`, ours, whatever the header rules above removed.
     if let Some(id) = request_id {
         parts.headers.insert(crate::request_id::HEADER, id);

@@ -37,7 +37,7 @@ pub const UPSTREAM_COOKIE: HeaderName = HeaderName::from_static("x-portcullis-up
     path = "/api/forward-auth",
     tag = "forward-auth",
     summary = "Forward-auth: may this request pass?",
-    description = "Called by a reverse proxy (nginx `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`, Envoy `ext_authz`) before it forwards a request, never by browsers or scripts directly. Answers only TCP peers listed in `PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES` (403 for anyone else). The original request is named by `X-Original-Method` + `X-Original-URI` (nginx) or `X-Forwarded-Method` + `X-Forwarded-Uri` (Caddy, Traefik); the client's own headers (cookies, `Authorization`, `DPoP`, `X-CSRF-Token`, `Accept`) come along unchanged. The credential is checked against the original method and URI (a DPoP proof's `htm`/`htu` name them), then the path policies.\n\nOn success the identity headers (`X-Forwarded-User`, `-Email`, `-Groups`, `-Preferred-Username`, `-Roles`; every name present, empty when there is no value) and `X-Portcullis-Upstream-Cookie` (the client's cookies without Portcullis's own) are for the proxy to copy onto the upstream request; a `Set-Cookie` may carry a refreshed session.",
+    description = "Called by a reverse proxy (nginx `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`, Envoy `ext_authz`) before it forwards a request, never by browsers or scripts directly. Answers only TCP peers listed in `PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES` (403 for anyone else). The original request is named by `X-Original-Method` + `X-Original-URI` (nginx) or `X-Forwarded-Method` + `X-Forwarded-Uri` (Caddy, Traefik); the client's own headers (cookies, `Authorization`, `DPoP`, `X-CSRF-Token`, `Accept`) come along unchanged. The credential is checked against the original method and URI (a DPoP proof's `htm`/`htu` name them), then the path policies.\n\nOn success the identity headers (`X-Forwarded-User`, `-Email`, `-Groups`, `-Preferred-Username`, `-Roles`; every name present, empty when there is no value) and `X-Portcullis-Upstream-Cookie` (the client's cookies without Portcullis's own) are for the proxy to copy onto the upstream request, and so is the signed identity assertion when `PORTCULLIS_ASSERTION_HEADER` names its header; a `Set-Cookie` may carry a refreshed session.",
     params(
         ("X-Original-Method" = Option<String>, Header, description = "nginx: the original method"),
         ("X-Original-URI" = Option<String>, Header, description = "nginx: the original request target (`$request_uri`)"),
@@ -122,7 +122,9 @@ async fn answer(
     a.csrf.map_err(WebError::Csrf)?;
     proxy::authorize(state, &a, method.as_str(), uri.path())?;
     tracing::debug!(event = "forward_auth.allowed", user = %a.user.id, method = %method, path = %uri.path(), "forward-auth allowed");
-    Ok(allowed(state, &a, headers))
+    let mut resp = allowed(state, &a, headers);
+    crate::assertion::attach_forward_auth(state, &a, headers, resp.headers_mut())?;
+    Ok(resp)
 }
 
 /// Log why a request was refused before any credential was looked at, and render it: 403 for
