@@ -150,10 +150,13 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
         }
     };
     out.push(judge::jwt_signing_secret(raw.jwt_signing_secret.as_deref()));
-    out.push(judge::client_secret(
-        raw.client_secret.as_deref(),
-        raw.jwt_signing_secret.as_deref(),
-    ));
+    // With private_key_jwt there is no secret to judge; the key is reported below.
+    if raw.token_endpoint_auth_method.as_deref() != Some("private_key_jwt") {
+        out.push(judge::client_secret(
+            raw.client_secret.as_deref(),
+            raw.jwt_signing_secret.as_deref(),
+        ));
+    }
     let Some(cfg) = cfg else {
         out.push(Finding::skipped(
             "idp",
@@ -161,6 +164,9 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
         ));
         return Ok(out);
     };
+    if let Some(key) = &cfg.oidc.client_key {
+        out.push(judge::client_key(key));
+    }
     out.push(judge::redirect_uri(&cfg.oidc.redirect_url, &cfg.public_url));
     out.push(judge::cors_origins(
         &cfg.browser.cors_origins,
@@ -299,6 +305,10 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
                 &cfg.oidc.scopes,
                 cfg.oidc.auth_method,
                 &cfg.oidc.custom_parameters,
+            ));
+            out.push(judge::pushed_authorization(
+                d,
+                cfg.oidc.pushed_authorization_requests,
             ));
             out.push(judge::backchannel_logout(d, &cfg.public_origin()));
         }
