@@ -249,6 +249,7 @@ const ALL_CHECKS: &[&str] = &[
     "response-type",
     "pkce",
     "token-endpoint-auth",
+    "pushed-authorization",
     "backchannel-logout",
     "redirect-uri-registered",
     "claims",
