@@ -319,7 +319,7 @@ async fn a_right_configuration_passes_every_check() {
     );
     assert!(
         text.stdout
-            .ends_with("24 check(s): 0 problem(s), 0 warning(s)\n"),
+            .ends_with("25 check(s): 0 problem(s), 0 warning(s)\n"),
         "{}",
         text.stdout
     );
