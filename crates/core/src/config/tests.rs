@@ -1104,6 +1104,44 @@ fn private_key_jwt_problems_name_the_setting_and_file() {
             garbage.path()
         )]
     );
+    let pkcs1 =
+        KeyFile::new("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n");
+    assert_eq!(
+        pkjwt(pkcs1.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: it is a PKCS#1 (`RSA PRIVATE KEY`) key; convert it to PKCS#8 (`openssl pkcs8 -topk8 -nocrypt -in KEY`)",
+            pkcs1.path()
+        )]
+    );
+    let encrypted = KeyFile::new(
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    );
+    assert_eq!(
+        pkjwt(encrypted.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: it is an encrypted key; give an unencrypted PKCS#8 key (`openssl pkcs8 -topk8 -nocrypt`)",
+            encrypted.path()
+        )]
+    );
+    let bad_b64 = KeyFile::new("-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n");
+    assert_eq!(
+        pkjwt(bad_b64.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: the PEM block is not valid base64",
+            bad_b64.path()
+        )]
+    );
+    // A DER file (binary) instead of PEM.
+    let der = KeyFile::new("");
+    std::fs::write(&der.0, [0x30u8, 0x82, 0xff, 0xfe, 0x00]).unwrap();
+    let p = pkjwt(der.path(), &[]).unwrap_err();
+    assert!(
+        p[0].starts_with(&format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: cannot read it as text: ",
+            der.path()
+        )),
+        "{p:?}"
+    );
     let big = KeyFile::new(&"x".repeat(70 * 1024));
     assert!(
         pkjwt(big.path(), &[]).unwrap_err()[0]

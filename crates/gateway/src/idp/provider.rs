@@ -337,6 +337,31 @@ mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 
+    /// RFC 9126: `required` needs an advertised endpoint; `auto` cannot serve an IdP that
+    /// requires PAR without one; `off` against an IdP that requires it only warns.
+    #[tokio::test]
+    async fn par_readiness() {
+        let (p, _) = provider_with_server().await;
+        let mut m = p.metadata.clone();
+        let err = |mode, m: &Metadata| check_par(mode, m).map_err(|e| e.to_string());
+        assert!(err(ParMode::Auto, &m).is_ok());
+        assert!(err(ParMode::Off, &m).is_ok());
+        assert_eq!(
+            err(ParMode::Required, &m).unwrap_err(),
+            "OIDC_PUSHED_AUTHORIZATION_REQUESTS=required, but the IdP's discovery document has no pushed_authorization_request_endpoint; enable pushed authorization requests at the IdP or set OIDC_PUSHED_AUTHORIZATION_REQUESTS=auto"
+        );
+        m.require_pushed_authorization_requests = true;
+        assert_eq!(
+            err(ParMode::Auto, &m).unwrap_err(),
+            "the IdP requires pushed authorization requests (require_pushed_authorization_requests) but advertises no pushed_authorization_request_endpoint"
+        );
+        assert!(err(ParMode::Off, &m).is_ok());
+        m.pushed_authorization_request_endpoint = Some(url::Url::parse("https://idp/par").unwrap());
+        for mode in [ParMode::Auto, ParMode::Required, ParMode::Off] {
+            assert!(err(mode, &m).is_ok());
+        }
+    }
+
     /// Any other error is returned without a refetch.
     #[tokio::test]
     async fn other_errors_do_not_refetch() {
