@@ -4,6 +4,10 @@
 //! Anyone can call this without a cookie, and each call stores a transaction for 10 minutes,
 //! so it is bounded three ways: per client address (a rate limit), per browser (R-AZ-3), and
 //! in all (the store refuses beyond a total, answered 503).
+//!
+//! With pushed authorization requests (RFC 9126; `idp::par`) the parameters are posted to the
+//! IdP first and the browser goes to the authorization endpoint with only `client_id` and the
+//! `request_uri`; a failed push answers 502 and drops the transaction.
 
 use std::net::SocketAddr;
 
@@ -74,6 +78,7 @@ fn random() -> Result<String, WebError> {
     responses(
         (status = 200, description = "With DPoP on: the sign-in page, whose script continues with `POST /api/login`", content_type = "text/html"),
         (status = 302, description = "With DPoP off: to the identity provider"),
+        (status = 502, description = "With pushed authorization requests: the identity provider refused or could not take the pushed request", body = crate::routes::admin::ErrorBody),
         (status = 503, description = "The identity provider's configuration is not loaded yet", body = crate::routes::admin::ErrorBody),
     )
 )]
@@ -111,6 +116,7 @@ pub async fn login(
         (status = 401, description = "No valid DPoP proof (while DPoP is on)", body = crate::routes::admin::ErrorBody),
         (status = 403, description = "Started from another site", body = crate::routes::admin::ErrorBody),
         (status = 429, description = "Too many sign-ins started from this address", body = crate::routes::admin::ErrorBody),
+        (status = 502, description = "With pushed authorization requests: the identity provider refused or could not take the pushed request", body = crate::routes::admin::ErrorBody),
     ),
     security((), ("dpop" = []))
 )]
