@@ -566,3 +566,24 @@ async fn par_with_a_wrong_key_is_refused_at_the_push() {
     assert_eq!(pushed.len(), 1);
     assert!(pushed[0]["form"]["client_assertion"].is_string());
 }
+
+/// PAR with client_secret_basic: the push authenticates in the Authorization header (the OP
+/// accepts it), so the pushed body holds no secret; the sign-in completes.
+#[tokio::test]
+async fn par_with_client_secret_basic() {
+    let env = TestEnv::start_with(Options {
+        auth_method: "client_secret_basic",
+        op_extra: json!({"par": {"required": true}}),
+        ..Default::default()
+    })
+    .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let pushed = logged(&env, "/request").await;
+    assert_eq!(pushed.len(), 1);
+    let form = &pushed[0]["form"];
+    assert!(form.get("client_secret").is_none(), "{form}");
+    assert!(form.get("client_assertion").is_none(), "{form}");
+    assert_eq!(form["client_id"], CLIENT_ID);
+    assert_eq!(env.sessions().await, 1);
+}
