@@ -100,6 +100,12 @@ impl KeyFile {
         let dir = TempDir::new();
         let path = dir.0.join("client-key.pem");
         std::fs::write(&path, pem).unwrap();
+        // As a deployment keeps it: readable by the gateway's user only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         KeyFile {
             path: path.to_str().unwrap().to_string(),
             _dir: dir,

@@ -47,7 +47,11 @@ pub(super) struct ClientAuth {
     pub par: ParMode,
 }
 
-pub(super) fn check(raw: &RawSettings, problems: &mut Vec<Problem>) -> ClientAuth {
+pub(super) fn check(
+    raw: &RawSettings,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) -> ClientAuth {
     let mut problem = |s: String| problems.push(Problem::new(s));
     let method = match raw.token_endpoint_auth_method.as_deref() {
         None | Some("client_secret_post") => ClientAuthMethod::ClientSecretPost,
@@ -92,7 +96,11 @@ pub(super) fn check(raw: &RawSettings, problems: &mut Vec<Problem>) -> ClientAut
     let mut key = None;
     if method == ClientAuthMethod::PrivateKeyJwt {
         // Not used with a key; dropped so it cannot be sent by mistake.
-        secret = None;
+        if secret.take().is_some() {
+            warnings.push(
+                "OIDC_CLIENT_SECRET is set but not used: the client authenticates with private_key_jwt".into(),
+            );
+        }
         match &raw.client_key_file {
             None => problem(
                 "OIDC_TOKEN_ENDPOINT_AUTH_METHOD=private_key_jwt needs OIDC_CLIENT_KEY_FILE (clientKeyFile): a PKCS#8 PEM private key, EC P-256 or RSA of at least 2048 bits".into(),
@@ -100,7 +108,14 @@ pub(super) fn check(raw: &RawSettings, problems: &mut Vec<Problem>) -> ClientAut
             Some(path) => match read_key_file(path) {
                 Err(e) => problem(format!("OIDC_CLIENT_KEY_FILE `{path}`: {e}")),
                 Ok(pem) => match ClientKey::from_pem(&pem, alg, raw.client_key_id.clone()) {
-                    Ok(k) => key = Some(Arc::new(k)),
+                    Ok(k) => {
+                        if readable_by_others(path) {
+                            warnings.push(format!(
+                                "OIDC_CLIENT_KEY_FILE `{path}` is readable by group or others; restrict it to the gateway's user (chmod 600)"
+                            ));
+                        }
+                        key = Some(Arc::new(k));
+                    }
                     Err(e) => problem(format!("OIDC_CLIENT_KEY_FILE `{path}`: {e}")),
                 },
             },
@@ -129,6 +144,20 @@ pub(super) fn check(raw: &RawSettings, problems: &mut Vec<Problem>) -> ClientAut
         secret,
         key,
         par,
+    }
+}
+
+/// Whether the key file's mode lets group or others read it (unix only).
+fn readable_by_others(path: &str) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
     }
 }
 

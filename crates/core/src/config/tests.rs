@@ -1062,9 +1062,31 @@ fn private_key_jwt_loads_ec_and_rsa_keys_without_a_secret() {
     assert_eq!(c.oidc.client_key.unwrap().alg(), AssertionAlg::Rs256);
     let c = pkjwt(rsa.path(), &[("OIDC_CLIENT_ASSERTION_ALG", "PS256")]).unwrap();
     assert_eq!(c.oidc.client_key.unwrap().alg(), AssertionAlg::Ps256);
-    // A secret given as well is not kept: it cannot be sent by mistake.
+    // A secret given as well is not kept (it cannot be sent by mistake), and that is said.
     let c = pkjwt(ec.path(), &[("OIDC_CLIENT_SECRET", "s3cret")]).unwrap();
     assert_eq!(c.oidc.client_secret.expose(), "");
+    assert!(c.warnings.contains(
+        &"OIDC_CLIENT_SECRET is set but not used: the client authenticates with private_key_jwt"
+            .to_string()
+    ));
+    // A key file others may read is a warning; 0600 is quiet.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ec.0, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = pkjwt(ec.path(), &[]).unwrap();
+        assert!(
+            c.warnings.contains(&format!(
+                "OIDC_CLIENT_KEY_FILE `{}` is readable by group or others; restrict it to the gateway's user (chmod 600)",
+                ec.path()
+            )),
+            "{:?}",
+            c.warnings
+        );
+        std::fs::set_permissions(&ec.0, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = pkjwt(ec.path(), &[]).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
 }
 
 #[test]

@@ -133,7 +133,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     });
     let endpoints = check_endpoints(raw, &mut ctx);
     let allowed_algs = check_algs(raw, &mut ctx);
-    let client_auth = super::client_auth::check(raw, &mut ctx.problems);
+    let client_auth = super::client_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let scopes = raw
         .scopes
         .clone()
