@@ -15,7 +15,8 @@ pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 /// RFC 8628 §3.4.
 pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// Form members whose values are secrets: redacted in `Debug`.
+/// Form members whose values are secrets (or, for a pushed request, the sign-in's `state`
+/// and `nonce`): redacted in `Debug`.
 const SECRET_MEMBERS: [&str; 8] = [
     "client_secret",
     "client_assertion",
@@ -138,9 +139,9 @@ pub fn refresh_token(
     authenticate(creds, owned(&form), true)
 }
 
-/// The device-code grant (RFC 8628 §3.4). `client_id` is in the body only with
-/// `client_secret_post`: with Basic the client already authenticates (§3.4 makes `client_id`
-/// required only for unauthenticated clients).
+/// The device-code grant (RFC 8628 §3.4). `client_id` is in the body with
+/// `client_secret_post` and `private_key_jwt`, not with Basic: there the client already
+/// authenticates (§3.4 makes `client_id` required only for unauthenticated clients).
 pub fn device_code(creds: &ClientCredentials, device_code: &str) -> TokenRequest {
     let form = vec![
         ("grant_type", GRANT_DEVICE_CODE),

@@ -39,10 +39,10 @@ impl Proof {
     /// The proof for a request to `aud` at `now`.
     ///
     /// `aud`: the token endpoint URL for token requests. OIDC Core §9 allows the issuer too,
-    /// but RFC 7523 §3 names the token endpoint as the audience an authorization server
-    /// must accept, so it is the value every IdP takes (some, e.g. older ADFS and Okta
-    /// set-ups, refuse the issuer). For pushed requests the caller passes the issuer, as
-    /// RFC 9126 §2 recommends.
+    /// but RFC 7523 §3 names the token endpoint URL as a value the authorization server may
+    /// use to identify itself, and some IdPs (Okta, for one) accept only the URL of the
+    /// endpoint called; the token endpoint is the value every IdP takes. For pushed requests
+    /// the caller passes the issuer, as RFC 9126 §2 recommends (the IdP must accept it).
     pub fn new(cfg: &OidcConfig, aud: &str, now: i64) -> Result<Proof, ClientAuthError> {
         if cfg.auth_method != ClientAuthMethod::PrivateKeyJwt {
             return Ok(Proof::Secret);
