@@ -131,9 +131,10 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         ctx.problem("OIDC_CLIENT_ID (clientId) is required");
         String::new()
     });
+    // The secret (or private_key_jwt key) and PAR, reported where the secret always was.
+    let client_auth = super::client_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let endpoints = check_endpoints(raw, &mut ctx);
     let allowed_algs = check_algs(raw, &mut ctx);
-    let client_auth = super::client_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let scopes = raw
         .scopes
         .clone()
