@@ -249,6 +249,7 @@ const ALL_CHECKS: &[&str] = &[
     "response-type",
     "pkce",
     "token-endpoint-auth",
+    "pushed-authorization",
     "backchannel-logout",
     "redirect-uri-registered",
     "claims",
@@ -318,7 +319,7 @@ async fn a_right_configuration_passes_every_check() {
     );
     assert!(
         text.stdout
-            .ends_with("24 check(s): 0 problem(s), 0 warning(s)\n"),
+            .ends_with("25 check(s): 0 problem(s), 0 warning(s)\n"),
         "{}",
         text.stdout
     );
@@ -673,4 +674,125 @@ async fn a_certificate_expiring_soon_is_a_warning() {
         "{d}"
     );
     assert_eq!(verdict(&f, "tls"), "ok");
+}
+
+/// private_key_jwt and pushed authorization requests: the key's public JWK is shown, PAR is
+/// reported in use, and the probe pushes its request with a client assertion first (so a key
+/// the IdP does not know is found by doctor, not at the first sign-in).
+#[tokio::test]
+async fn private_key_jwt_with_pushed_authorization_requests() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine;
+    let pem_of = || {
+        let doc = EcdsaKeyPair::generate_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(doc.as_ref())
+        )
+    };
+    let dir = TempDir::new();
+    let (registered, other) = (pem_of(), pem_of());
+    let jwk = portcullis_core::oidc::client_assertion::ClientKey::from_pem(
+        &registered,
+        None,
+        Some("k1".into()),
+    )
+    .unwrap()
+    .public_jwk();
+    let public = format!("http://127.0.0.1:{}", closed_port());
+    let redirect = format!("{public}/api/callback");
+    let op = Op::start(json!({
+        "par": {"required": true},
+        "clients": [{
+            "client_id": CLIENT_ID,
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "jwks": {"keys": [jwk]},
+        }],
+    }))
+    .await;
+    let key_file = |name: &str, pem: &str| {
+        let p = dir.0.join(name);
+        std::fs::write(&p, pem).unwrap();
+        p.display().to_string()
+    };
+    let (good, wrong) = (
+        key_file("good.pem", &registered),
+        key_file("wrong.pem", &other),
+    );
+    let env = |key: &str| -> Vec<(String, String)> {
+        [
+            ("OIDC_DISCOVERY_URL", op.discovery_url()),
+            ("OIDC_ALLOW_INSECURE_HTTP", "true".into()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.into()),
+            ("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "private_key_jwt".into()),
+            ("OIDC_CLIENT_KEY_FILE", key.into()),
+            ("OIDC_CLIENT_KEY_ID", "k1".into()),
+            ("JWT_SIGNING_SECRET", JWT_SECRET.into()),
+            ("PORTCULLIS_PUBLIC_URL", public.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    };
+
+    let r = doctor(&["--json"], &env(&good)).await;
+    let f = r.json();
+    assert!(
+        f.iter().all(|e| e["check"] != "client-secret"),
+        "{}",
+        r.stdout
+    );
+    let key = find(&f, "client-key");
+    assert_eq!(key["verdict"], "ok");
+    let detail = key["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("private_key_jwt with an ES256 key (kid `k1`)"),
+        "{detail}"
+    );
+    assert!(detail.contains(jwk["x"].as_str().unwrap()), "{detail}");
+    assert_eq!(verdict(&f, "token-endpoint-auth"), "ok");
+    let par = find(&f, "pushed-authorization");
+    assert_eq!(par["verdict"], "ok");
+    assert!(
+        par["detail"].as_str().unwrap().starts_with("in use"),
+        "{par}"
+    );
+    assert_eq!(verdict(&f, "redirect-uri-registered"), "ok", "{}", r.stdout);
+    let log = op.log().await;
+    let pushed: Vec<&Value> = log.iter().filter(|e| e["path"] == "/request").collect();
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(
+        pushed[0]["form"]["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    let auth = log.iter().find(|e| e["path"] == "/auth").unwrap();
+    let keys: Vec<&String> = auth["query"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["client_id", "request_uri"]);
+
+    // A key the IdP does not know: the push is refused and doctor says so.
+    let r = doctor(&["--json"], &env(&wrong)).await;
+    let f = r.json();
+    let probe = find(&f, "redirect-uri-registered");
+    assert_eq!(probe["verdict"], "problem");
+    assert!(
+        probe["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the pushed authorization request failed")
+            && probe["detail"].as_str().unwrap().contains("invalid_client"),
+        "{probe}"
+    );
+    assert!(
+        probe["fix"]
+            .as_str()
+            .unwrap()
+            .contains("registered public key")
+    );
+    assert_eq!(r.code, 1);
 }

@@ -58,6 +58,10 @@ pub enum WebError {
     /// 502: the IdP was unreachable or answered garbage.
     #[error("identity provider error: {0}")]
     IdpUnavailable(String),
+    /// 502: the IdP refused to start a sign-in (a pushed authorization request answered with
+    /// an OAuth error): usually the client's registration or credentials at the IdP.
+    #[error("identity provider refused the sign-in request: {0}")]
+    IdpRefused(String),
     /// 502: the upstream application could not be reached.
     #[error("upstream unavailable")]
     UpstreamUnavailable,
@@ -109,7 +113,9 @@ impl WebError {
             }
             WebError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebError::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
-            WebError::IdpUnavailable(_) | WebError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            WebError::IdpUnavailable(_)
+            | WebError::IdpRefused(_)
+            | WebError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             WebError::NoUpstream
             | WebError::NotReady { .. }
             | WebError::Busy(_)
@@ -161,6 +167,10 @@ impl WebError {
             WebError::IdpUnavailable(_) => fixed(
                 "idp_unavailable",
                 "The identity provider could not be reached or gave an invalid answer. Please try again shortly.",
+            ),
+            WebError::IdpRefused(_) => fixed(
+                "idp_refused",
+                "Sign-in could not start: the identity provider refused this application's sign-in request. Please try again later; if it persists, tell your administrator.",
             ),
             WebError::UpstreamUnavailable => fixed(
                 "upstream_unavailable",

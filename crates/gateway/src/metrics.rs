@@ -114,15 +114,18 @@ pub enum IdpCall {
     Userinfo,
     /// A refresh-token grant (offline access re-checks).
     Refresh,
+    /// A pushed authorization request (RFC 9126) at sign-in.
+    Par,
 }
 
 impl IdpCall {
-    const ALL: [IdpCall; 5] = [
+    const ALL: [IdpCall; 6] = [
         IdpCall::Discovery,
         IdpCall::Jwks,
         IdpCall::Token,
         IdpCall::Userinfo,
         IdpCall::Refresh,
+        IdpCall::Par,
     ];
 
     pub fn label(self) -> &'static str {
@@ -132,6 +135,7 @@ impl IdpCall {
             IdpCall::Token => "token",
             IdpCall::Userinfo => "userinfo",
             IdpCall::Refresh => "refresh",
+            IdpCall::Par => "par",
         }
     }
 }
@@ -170,8 +174,8 @@ pub struct Metrics {
     verifications: [[Counter; 5]; 2],
     proxy_duration: Histogram,
     upstream_errors: [Counter; 2],
-    idp_duration: [Histogram; 5],
-    idp_errors: [Counter; 5],
+    idp_duration: [Histogram; 6],
+    idp_errors: [Counter; 6],
     /// `[trigger][ok, error]`.
     jwks_refreshes: [[Counter; 2]; 2],
     /// Set by [`crate::metrics::sample_active_sessions`], never per request.

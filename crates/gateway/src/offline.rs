@@ -159,6 +159,7 @@ async fn recheck(
         &provider.metadata.token_endpoint,
         cfg,
         &refresh_token,
+        state.now(),
     )
     .await
     {

@@ -14,8 +14,11 @@ use std::process::ExitCode;
 use clap::Args;
 use portcullis_core::config::{self, Config, RawSettings};
 use portcullis_core::doctor::{self as judge, Finding};
-use portcullis_core::oidc::authorize::{AuthorizationRequest, authorization_url};
+use portcullis_core::oidc::authorize::{
+    AuthorizationRequest, authorization_params, authorization_url,
+};
 use portcullis_core::oidc::discovery::{discovery_candidates, merge};
+use portcullis_core::oidc::par::par_authorization_url;
 use portcullis_core::oidc::pkce::{pkce_challenge, random_token};
 use portcullis_gateway::idp::IdpHttp;
 use portcullis_gateway::idp::client::{CAP_DISCOVERY, CAP_JWKS};
@@ -150,10 +153,13 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
         }
     };
     out.push(judge::jwt_signing_secret(raw.jwt_signing_secret.as_deref()));
-    out.push(judge::client_secret(
-        raw.client_secret.as_deref(),
-        raw.jwt_signing_secret.as_deref(),
-    ));
+    // With private_key_jwt there is no secret to judge; the key is reported below.
+    if raw.token_endpoint_auth_method.as_deref() != Some("private_key_jwt") {
+        out.push(judge::client_secret(
+            raw.client_secret.as_deref(),
+            raw.jwt_signing_secret.as_deref(),
+        ));
+    }
     let Some(cfg) = cfg else {
         out.push(Finding::skipped(
             "idp",
@@ -161,6 +167,9 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
         ));
         return Ok(out);
     };
+    if let Some(key) = &cfg.oidc.client_key {
+        out.push(judge::client_key(key));
+    }
     out.push(judge::redirect_uri(&cfg.oidc.redirect_url, &cfg.public_url));
     out.push(judge::cors_origins(
         &cfg.browser.cors_origins,
@@ -300,6 +309,10 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
                 cfg.oidc.auth_method,
                 &cfg.oidc.custom_parameters,
             ));
+            out.push(judge::pushed_authorization(
+                d,
+                cfg.oidc.pushed_authorization_requests,
+            ));
             out.push(judge::backchannel_logout(d, &cfg.public_origin()));
         }
         None => out.push(Finding::skipped(
@@ -312,24 +325,52 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
     match (random_token(), random_token(), random_token()) {
         (Ok(state), Ok(nonce), Ok(verifier)) => {
             let challenge = pkce_challenge(&verifier);
-            let url = authorization_url(
-                &meta.authorization_endpoint,
-                &AuthorizationRequest {
-                    client_id: &cfg.oidc.client_id,
-                    redirect_uri: cfg.oidc.redirect_url.as_str(),
-                    scopes: &cfg.oidc.scopes,
-                    state: &state,
-                    nonce: &nonce,
-                    code_challenge: &challenge,
-                    custom_parameters: &cfg.oidc.custom_parameters,
+            let request = AuthorizationRequest {
+                client_id: &cfg.oidc.client_id,
+                redirect_uri: cfg.oidc.redirect_url.as_str(),
+                scopes: &cfg.oidc.scopes,
+                state: &state,
+                nonce: &nonce,
+                code_challenge: &challenge,
+                custom_parameters: &cfg.oidc.custom_parameters,
+            };
+            // As a sign-in does: with PAR the parameters are pushed first (which also tries
+            // the client authentication at the IdP), and only the reference is probed.
+            let url = match portcullis_gateway::idp::par::endpoint(&cfg.oidc, &meta) {
+                None => Some(authorization_url(&meta.authorization_endpoint, &request)),
+                Some(endpoint) => match portcullis_gateway::idp::par::push(
+                    &http,
+                    &endpoint,
+                    &cfg.oidc,
+                    &meta.issuer,
+                    authorization_params(&request),
+                    now(),
+                )
+                .await
+                {
+                    Ok(p) => Some(par_authorization_url(
+                        &meta.authorization_endpoint,
+                        &cfg.oidc.client_id,
+                        &p.request_uri,
+                    )),
+                    Err(e) => {
+                        out.push(Finding::problem(
+                            "redirect-uri-registered",
+                            format!("the pushed authorization request failed: {e}"),
+                            "check the client's registration at the IdP: its client authentication (secret or registered public key), redirect URI and allowed scopes",
+                        ));
+                        None
+                    }
                 },
-            );
-            let answer = probe::authorize(&client, &url).await;
-            out.push(judge::authorization_probe(
-                cfg.oidc.redirect_url.as_str(),
-                &cfg.oidc.client_id,
-                &answer,
-            ));
+            };
+            if let Some(url) = url {
+                let answer = probe::authorize(&client, &url).await;
+                out.push(judge::authorization_probe(
+                    cfg.oidc.redirect_url.as_str(),
+                    &cfg.oidc.client_id,
+                    &answer,
+                ));
+            }
         }
         _ => out.push(Finding::skipped(
             "redirect-uri-registered",

@@ -34,7 +34,23 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("OIDC_CLIENT_SECRET", "OAuth2 client secret"),
     (
         "OIDC_TOKEN_ENDPOINT_AUTH_METHOD",
-        "client_secret_post (default) or client_secret_basic",
+        "client_secret_post (default), client_secret_basic or private_key_jwt",
+    ),
+    (
+        "OIDC_CLIENT_KEY_FILE",
+        "private_key_jwt: PEM file of the client's PKCS#8 private key (EC P-256 or RSA >= 2048 bits)",
+    ),
+    (
+        "OIDC_CLIENT_KEY_ID",
+        "private_key_jwt: kid put in the client assertion's header (optional)",
+    ),
+    (
+        "OIDC_CLIENT_ASSERTION_ALG",
+        "private_key_jwt: ES256, RS256 or PS256 (default ES256 for EC keys, RS256 for RSA keys)",
+    ),
+    (
+        "OIDC_PUSHED_AUTHORIZATION_REQUESTS",
+        "pushed authorization requests (RFC 9126): auto (default; when the IdP advertises them), required or off",
     ),
     (
         "OIDC_JWS_ALGORITHM",
@@ -266,6 +282,10 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         client_id: v("OIDC_CLIENT_ID"),
         client_secret: v("OIDC_CLIENT_SECRET"),
         token_endpoint_auth_method: v("OIDC_TOKEN_ENDPOINT_AUTH_METHOD"),
+        client_key_file: v("OIDC_CLIENT_KEY_FILE"),
+        client_key_id: v("OIDC_CLIENT_KEY_ID"),
+        client_assertion_alg: v("OIDC_CLIENT_ASSERTION_ALG"),
+        pushed_authorization_requests: v("OIDC_PUSHED_AUTHORIZATION_REQUESTS"),
         jws_algorithms: v("OIDC_JWS_ALGORITHM").map(|s| split_list(&s)),
         custom_parameters: v("OIDC_CUSTOM_PARAMETERS").map(|s| parse_kv_list(&s)),
         access_type: None,

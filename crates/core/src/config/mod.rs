@@ -5,6 +5,7 @@
 mod assertion;
 mod authz;
 mod browser;
+mod client_auth;
 mod env;
 mod file;
 mod forward_auth;
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 
 pub use assertion::AssertionSettings;
 pub use browser::{BrowserSettings, DpopSettings};
+pub use client_auth::ParMode;
 pub use env::{ENV_VARS, from_env, unknown_vars};
 pub use file::{FileError, STANDARD_ROLES, parse as parse_file};
 pub use forward_auth::ForwardAuthSettings;
@@ -60,6 +62,19 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
     /// HTTP Basic with form-urlencoded id and secret.
     ClientSecretBasic,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OIDC Core §9); no secret.
+    PrivateKeyJwt,
+}
+
+impl ClientAuthMethod {
+    /// The registered name (`token_endpoint_auth_method`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
 }
 
 /// Where the IdP's endpoints come from (seed 000: discovery recommended, manual as fallback).
@@ -105,8 +120,13 @@ pub struct ClaimKeys {
 pub struct OidcConfig {
     pub endpoints: IdpEndpoints,
     pub client_id: String,
+    /// Empty with `private_key_jwt`.
     pub client_secret: Secret,
     pub auth_method: ClientAuthMethod,
+    /// The private key of `private_key_jwt`, loaded and checked at start-up.
+    pub client_key: Option<std::sync::Arc<crate::oidc::client_assertion::ClientKey>>,
+    /// Pushed authorization requests (RFC 9126).
+    pub pushed_authorization_requests: ParMode,
     pub scopes: Vec<String>,
     pub allowed_algs: Vec<JwsAlg>,
     /// Extra authorization request parameters (seed 001 `customParameters`, `access_type`).

@@ -21,6 +21,12 @@ pub struct RawSettings {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub token_endpoint_auth_method: Option<String>,
+    /// `private_key_jwt`: the PEM file of the client's private key, its `kid` and algorithm.
+    pub client_key_file: Option<String>,
+    pub client_key_id: Option<String>,
+    pub client_assertion_alg: Option<String>,
+    /// `auto`, `required` or `off` (RFC 9126).
+    pub pushed_authorization_requests: Option<String>,
     pub jws_algorithms: Option<Vec<String>>,
     pub custom_parameters: Option<BTreeMap<String, String>>,
     pub access_type: Option<String>,
@@ -147,6 +153,8 @@ impl RawSettings {
         overlay_fields!(self, other; admin_roles, forward_auth_trusted_proxies, metrics_listen,
             trust_request_id, assertion_header, assertion_audience, assertion_lifetime,
             assertion_rotation);
+        overlay_fields!(self, other; client_key_file, client_key_id, client_assertion_alg,
+            pushed_authorization_requests);
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

@@ -1005,3 +1005,289 @@ fn admin_roles_must_be_configured_roles() {
     );
     assert!(p[1].contains("role `Admin` is not configured"), "{p:?}");
 }
+
+// --- client authentication toward the IdP: private_key_jwt and PAR ---------------------------
+
+/// A key file in a fresh temporary directory, removed on drop.
+struct KeyFile(std::path::PathBuf);
+
+impl KeyFile {
+    fn new(contents: &str) -> KeyFile {
+        let mut b = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut b).unwrap();
+        let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let p = std::env::temp_dir().join(format!("portcullis-key-{name}.pem"));
+        std::fs::write(&p, contents).unwrap();
+        KeyFile(p)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+use crate::oidc::client_assertion::{AssertionAlg, test_keys};
+
+/// Secret-free base with private_key_jwt and the given key file and extras.
+fn pkjwt(path: &str, extra: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+    let mut pairs: Vec<(&str, &str)> = base()
+        .into_iter()
+        .filter(|(k, _)| *k != "OIDC_CLIENT_SECRET")
+        .collect();
+    pairs.push(("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "private_key_jwt"));
+    pairs.push(("OIDC_CLIENT_KEY_FILE", path));
+    pairs.extend_from_slice(extra);
+    load(&env(&pairs), None).map_err(|p| p.into_iter().map(|p| p.0).collect())
+}
+
+#[test]
+fn private_key_jwt_loads_ec_and_rsa_keys_without_a_secret() {
+    let ec = KeyFile::new(&test_keys::ec_p256_pem());
+    let c = pkjwt(ec.path(), &[("OIDC_CLIENT_KEY_ID", "k-1")]).unwrap();
+    assert_eq!(c.oidc.auth_method, ClientAuthMethod::PrivateKeyJwt);
+    let key = c.oidc.client_key.as_ref().unwrap();
+    assert_eq!((key.alg(), key.kid()), (AssertionAlg::Es256, Some("k-1")));
+    assert_eq!(c.oidc.client_secret.expose(), "");
+    // No key material in Debug output.
+    let d = format!("{c:?}");
+    assert!(d.contains("ClientKey") && !d.contains("PRIVATE KEY"));
+
+    let rsa = KeyFile::new(&test_keys::rsa_pem(2048));
+    let c = pkjwt(rsa.path(), &[]).unwrap();
+    assert_eq!(c.oidc.client_key.unwrap().alg(), AssertionAlg::Rs256);
+    let c = pkjwt(rsa.path(), &[("OIDC_CLIENT_ASSERTION_ALG", "PS256")]).unwrap();
+    assert_eq!(c.oidc.client_key.unwrap().alg(), AssertionAlg::Ps256);
+    // A secret given as well is not kept (it cannot be sent by mistake), and that is said.
+    let c = pkjwt(ec.path(), &[("OIDC_CLIENT_SECRET", "s3cret")]).unwrap();
+    assert_eq!(c.oidc.client_secret.expose(), "");
+    assert!(c.warnings.contains(
+        &"OIDC_CLIENT_SECRET is set but not used: the client authenticates with private_key_jwt"
+            .to_string()
+    ));
+    // A key file others may read is a warning; 0600 is quiet.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ec.0, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = pkjwt(ec.path(), &[]).unwrap();
+        assert!(
+            c.warnings.contains(&format!(
+                "OIDC_CLIENT_KEY_FILE `{}` is readable by group or others; restrict it to the gateway's user (chmod 600)",
+                ec.path()
+            )),
+            "{:?}",
+            c.warnings
+        );
+        std::fs::set_permissions(&ec.0, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = pkjwt(ec.path(), &[]).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+}
+
+#[test]
+fn private_key_jwt_problems_name_the_setting_and_file() {
+    let missing = pkjwt("/nonexistent/portcullis/key.pem", &[]).unwrap_err();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(
+        missing[0].starts_with(
+            "OIDC_CLIENT_KEY_FILE `/nonexistent/portcullis/key.pem`: cannot read it: "
+        ),
+        "{missing:?}"
+    );
+
+    let not_pem = KeyFile::new("hello");
+    assert_eq!(
+        pkjwt(not_pem.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: it is not a PEM file (expected a `-----BEGIN PRIVATE KEY-----` block)",
+            not_pem.path()
+        )]
+    );
+    let cert = KeyFile::new("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    assert!(pkjwt(cert.path(), &[]).unwrap_err()[0].contains("it is not a PEM file"));
+    let sec1 = KeyFile::new("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n");
+    assert_eq!(
+        pkjwt(sec1.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: it is a SEC1 (`EC PRIVATE KEY`) key; convert it to PKCS#8 (`openssl pkcs8 -topk8 -nocrypt -in KEY`)",
+            sec1.path()
+        )]
+    );
+    let garbage = KeyFile::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    assert_eq!(
+        pkjwt(garbage.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: it is not an EC P-256 or RSA (2048 to 8192 bits) private key in PKCS#8",
+            garbage.path()
+        )]
+    );
+    let pkcs1 =
+        KeyFile::new("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n");
+    assert_eq!(
+        pkjwt(pkcs1.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: it is a PKCS#1 (`RSA PRIVATE KEY`) key; convert it to PKCS#8 (`openssl pkcs8 -topk8 -nocrypt -in KEY`)",
+            pkcs1.path()
+        )]
+    );
+    let encrypted = KeyFile::new(
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    );
+    assert_eq!(
+        pkjwt(encrypted.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: it is an encrypted key; give an unencrypted PKCS#8 key (`openssl pkcs8 -topk8 -nocrypt`)",
+            encrypted.path()
+        )]
+    );
+    let bad_b64 = KeyFile::new("-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n");
+    assert_eq!(
+        pkjwt(bad_b64.path(), &[]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: the PEM block is not valid base64",
+            bad_b64.path()
+        )]
+    );
+    // A DER file (binary) instead of PEM.
+    let der = KeyFile::new("");
+    std::fs::write(&der.0, [0x30u8, 0x82, 0xff, 0xfe, 0x00]).unwrap();
+    let p = pkjwt(der.path(), &[]).unwrap_err();
+    assert!(
+        p[0].starts_with(&format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: cannot read it as text: ",
+            der.path()
+        )),
+        "{p:?}"
+    );
+    let big = KeyFile::new(&"x".repeat(70 * 1024));
+    assert!(
+        pkjwt(big.path(), &[]).unwrap_err()[0]
+            .ends_with("it is larger than 64 KiB; it is not a private key")
+    );
+
+    // The algorithm must fit the key.
+    let ec = KeyFile::new(&test_keys::ec_p256_pem());
+    assert_eq!(
+        pkjwt(ec.path(), &[("OIDC_CLIENT_ASSERTION_ALG", "RS256")]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: RS256 needs an RSA key, but the key is EC P-256",
+            ec.path()
+        )]
+    );
+    let rsa = KeyFile::new(&test_keys::rsa_pem(2048));
+    assert_eq!(
+        pkjwt(rsa.path(), &[("OIDC_CLIENT_ASSERTION_ALG", "ES256")]).unwrap_err(),
+        vec![format!(
+            "OIDC_CLIENT_KEY_FILE `{}`: ES256 needs an EC P-256 key, but the key is RSA",
+            rsa.path()
+        )]
+    );
+    assert_eq!(
+        pkjwt(ec.path(), &[("OIDC_CLIENT_ASSERTION_ALG", "HS256")]).unwrap_err(),
+        vec!["OIDC_CLIENT_ASSERTION_ALG `HS256` is not supported; use ES256, RS256 or PS256"]
+    );
+
+    // No key file at all.
+    let p = problems(&[
+        (
+            "OIDC_DISCOVERY_URL",
+            "https://idp.example.com/.well-known/openid-configuration",
+        ),
+        ("OIDC_CLIENT_ID", "portcullis"),
+        ("JWT_SIGNING_SECRET", SECRET),
+        ("OIDC_REDIRECT_URL", "https://app.example.com/api/callback"),
+        ("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "private_key_jwt"),
+    ]);
+    assert_eq!(
+        p,
+        vec![
+            "OIDC_TOKEN_ENDPOINT_AUTH_METHOD=private_key_jwt needs OIDC_CLIENT_KEY_FILE (clientKeyFile): a PKCS#8 PEM private key, EC P-256 or RSA of at least 2048 bits"
+        ]
+    );
+}
+
+#[test]
+fn key_settings_without_private_key_jwt_and_unknown_methods_are_problems() {
+    assert_eq!(
+        problems(&with(&[
+            ("OIDC_CLIENT_KEY_FILE", "/k.pem"),
+            ("OIDC_CLIENT_KEY_ID", "k"),
+            ("OIDC_CLIENT_ASSERTION_ALG", "ES256"),
+        ])),
+        vec![
+            "OIDC_CLIENT_KEY_FILE is set, but it is used only with OIDC_TOKEN_ENDPOINT_AUTH_METHOD=private_key_jwt",
+            "OIDC_CLIENT_KEY_ID is set, but it is used only with OIDC_TOKEN_ENDPOINT_AUTH_METHOD=private_key_jwt",
+            "OIDC_CLIENT_ASSERTION_ALG is set, but it is used only with OIDC_TOKEN_ENDPOINT_AUTH_METHOD=private_key_jwt",
+        ]
+    );
+    assert_eq!(
+        problems(&with(&[(
+            "OIDC_TOKEN_ENDPOINT_AUTH_METHOD",
+            "tls_client_auth"
+        )])),
+        vec![
+            "OIDC_TOKEN_ENDPOINT_AUTH_METHOD `tls_client_auth` is not supported; use client_secret_post, client_secret_basic or private_key_jwt"
+        ]
+    );
+    // The secret stays required for the secret methods.
+    let no_secret: Vec<_> = base()
+        .into_iter()
+        .filter(|(k, _)| *k != "OIDC_CLIENT_SECRET")
+        .collect();
+    assert_eq!(
+        problems(&no_secret),
+        vec!["OIDC_CLIENT_SECRET (secret) is required"]
+    );
+}
+
+#[test]
+fn pushed_authorization_requests_setting() {
+    let c = load(&env(&base()), None).unwrap();
+    assert_eq!(c.oidc.pushed_authorization_requests, ParMode::Auto);
+    for (v, want) in [
+        ("auto", ParMode::Auto),
+        ("required", ParMode::Required),
+        ("OFF", ParMode::Off),
+    ] {
+        let c = load(
+            &env(&with(&[("OIDC_PUSHED_AUTHORIZATION_REQUESTS", v)])),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.oidc.pushed_authorization_requests, want);
+    }
+    assert_eq!(
+        problems(&with(&[("OIDC_PUSHED_AUTHORIZATION_REQUESTS", "always")])),
+        vec!["OIDC_PUSHED_AUTHORIZATION_REQUESTS must be auto, required or off, got `always`"]
+    );
+}
+
+/// The YAML keys under `portcullis:` match the environment variables; the environment wins.
+#[test]
+fn client_auth_settings_from_yaml() {
+    let key = KeyFile::new(&test_keys::rsa_pem(2048));
+    let yaml = format!(
+        "portcullis:\n  tokenEndpointAuthMethod: private_key_jwt\n  clientKeyFile: {}\n  clientKeyId: yaml-kid\n  clientAssertionAlg: PS256\n  pushedAuthorizationRequests: required\n",
+        key.path()
+    );
+    let no_secret: Vec<_> = base()
+        .into_iter()
+        .filter(|(k, _)| *k != "OIDC_CLIENT_SECRET")
+        .collect();
+    let c = load(&env(&no_secret), Some(("p.yaml", &yaml))).unwrap();
+    assert_eq!(c.oidc.auth_method, ClientAuthMethod::PrivateKeyJwt);
+    let k = c.oidc.client_key.as_ref().unwrap();
+    assert_eq!((k.alg(), k.kid()), (AssertionAlg::Ps256, Some("yaml-kid")));
+    assert_eq!(c.oidc.pushed_authorization_requests, ParMode::Required);
+    let mut over = no_secret.clone();
+    over.push(("OIDC_CLIENT_KEY_ID", "env-kid"));
+    over.push(("OIDC_PUSHED_AUTHORIZATION_REQUESTS", "off"));
+    let c = load(&env(&over), Some(("p.yaml", &yaml))).unwrap();
+    assert_eq!(c.oidc.client_key.unwrap().kid(), Some("env-kid"));
+    assert_eq!(c.oidc.pushed_authorization_requests, ParMode::Off);
+}

@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 
 use super::raw::RawSettings;
 use super::{
-    CaSource, ClaimKeys, ClientAuthMethod, Config, DatabaseUrl, IdpEndpoints, OidcConfig, Secret,
-    is_loopback_url,
+    CaSource, ClaimKeys, Config, DatabaseUrl, IdpEndpoints, OidcConfig, Secret, is_loopback_url,
 };
 use crate::jose::JwsAlg;
 
@@ -132,22 +131,10 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         ctx.problem("OIDC_CLIENT_ID (clientId) is required");
         String::new()
     });
-    let client_secret = raw.client_secret.clone().unwrap_or_else(|| {
-        ctx.problem("OIDC_CLIENT_SECRET (secret) is required");
-        String::new()
-    });
+    // The secret (or private_key_jwt key) and PAR, reported where the secret always was.
+    let client_auth = super::client_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
     let endpoints = check_endpoints(raw, &mut ctx);
     let allowed_algs = check_algs(raw, &mut ctx);
-    let auth_method = match raw.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_post") => ClientAuthMethod::ClientSecretPost,
-        Some("client_secret_basic") => ClientAuthMethod::ClientSecretBasic,
-        Some(other) => {
-            ctx.problem(format!(
-                "OIDC_TOKEN_ENDPOINT_AUTH_METHOD `{other}` is not supported; use client_secret_post or client_secret_basic"
-            ));
-            ClientAuthMethod::ClientSecretPost
-        }
-    };
     let scopes = raw
         .scopes
         .clone()
@@ -227,8 +214,10 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             oidc: OidcConfig {
                 endpoints,
                 client_id,
-                client_secret: Secret::new(client_secret),
-                auth_method,
+                client_secret: Secret::new(client_auth.secret.unwrap_or_default()),
+                auth_method: client_auth.method,
+                client_key: client_auth.key,
+                pushed_authorization_requests: client_auth.par,
                 scopes,
                 allowed_algs,
                 custom_parameters,

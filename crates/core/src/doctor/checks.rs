@@ -1102,10 +1102,7 @@ pub fn metadata_support(
 
     // Token endpoint authentication.
     const T: &str = "token-endpoint-auth";
-    let want = match auth_method {
-        ClientAuthMethod::ClientSecretPost => "client_secret_post",
-        ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
-    };
+    let want = auth_method.as_str();
     // Discovery §3: when omitted, the default is client_secret_basic.
     let methods = str_list(doc, "token_endpoint_auth_methods_supported")
         .unwrap_or_else(|| vec!["client_secret_basic".into()]);
@@ -1117,7 +1114,9 @@ pub fn metadata_support(
         } else {
             "client_secret_post"
         };
-        let fix = if methods.iter().any(|m| m == other) {
+        let fix = if auth_method == ClientAuthMethod::PrivateKeyJwt {
+            "register Portcullis's public key at the IdP with token_endpoint_auth_method private_key_jwt, or use a client secret (OIDC_TOKEN_ENDPOINT_AUTH_METHOD=client_secret_basic)".into()
+        } else if methods.iter().any(|m| m == other) {
             format!("set OIDC_TOKEN_ENDPOINT_AUTH_METHOD={other}")
         } else {
             "the IdP supports neither client_secret_post nor client_secret_basic for this client; register Portcullis as a confidential web client with a client secret".into()
@@ -1488,5 +1487,56 @@ pub fn redact_database_url(url: &str) -> String {
             .chars()
             .take(80)
             .collect(),
+    }
+}
+
+/// `private_key_jwt`: which key signs (its algorithm and `kid`), and the public JWK to
+/// register at the IdP. The key itself was checked with the configuration.
+pub fn client_key(key: &crate::oidc::client_assertion::ClientKey) -> Finding {
+    Finding::ok(
+        "client-key",
+        format!(
+            "private_key_jwt with an {} key{}; the IdP must have this public key registered: {}",
+            key.alg(),
+            key.kid()
+                .map(|k| format!(" (kid `{}`)", escape(k)))
+                .unwrap_or_default(),
+            key.public_jwk()
+        ),
+    )
+}
+
+/// Pushed authorization requests (RFC 9126): whether sign-ins will use them.
+pub fn pushed_authorization(doc: &Map<String, Value>, mode: crate::config::ParMode) -> Finding {
+    use crate::config::ParMode;
+    const C: &str = "pushed-authorization";
+    let advertised = doc
+        .get("pushed_authorization_request_endpoint")
+        .and_then(Value::as_str)
+        .is_some();
+    let required_by_idp = doc
+        .get("require_pushed_authorization_requests")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    match (mode, advertised) {
+        (ParMode::Off, _) if required_by_idp => Finding::problem(
+            C,
+            "the IdP requires pushed authorization requests, but OIDC_PUSHED_AUTHORIZATION_REQUESTS=off",
+            "set OIDC_PUSHED_AUTHORIZATION_REQUESTS=auto",
+        ),
+        (ParMode::Off, _) => Finding::ok(C, "off: the parameters travel in the authorization URL"),
+        (_, true) => Finding::ok(
+            C,
+            "in use: sign-ins push their parameters to the IdP's pushed_authorization_request_endpoint",
+        ),
+        (ParMode::Required, false) => Finding::problem(
+            C,
+            "OIDC_PUSHED_AUTHORIZATION_REQUESTS=required, but the IdP advertises no pushed_authorization_request_endpoint",
+            "enable pushed authorization requests at the IdP, or set OIDC_PUSHED_AUTHORIZATION_REQUESTS=auto",
+        ),
+        (_, false) => Finding::ok(
+            C,
+            "not used: the IdP does not advertise a pushed_authorization_request_endpoint",
+        ),
     }
 }

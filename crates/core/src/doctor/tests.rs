@@ -755,3 +755,62 @@ fn sessions_and_backchannel_logout() {
         "{f:?}"
     );
 }
+
+#[test]
+fn private_key_jwt_and_pushed_authorization_checks() {
+    use crate::config::ParMode;
+    // private_key_jwt listed → ok; not listed → a problem whose fix is about the key.
+    let mut d = good_doc();
+    d["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt"]);
+    let f = metadata_support(
+        d.as_object().unwrap(),
+        &["openid".to_owned()],
+        ClientAuthMethod::PrivateKeyJwt,
+        &Default::default(),
+    );
+    let t = f.iter().find(|f| f.check == "token-endpoint-auth").unwrap();
+    assert_eq!(
+        (t.verdict, t.detail.as_str()),
+        (Verdict::Ok, "private_key_jwt supported")
+    );
+    d["token_endpoint_auth_methods_supported"] = json!(["client_secret_basic"]);
+    let f = metadata_support(
+        d.as_object().unwrap(),
+        &["openid".to_owned()],
+        ClientAuthMethod::PrivateKeyJwt,
+        &Default::default(),
+    );
+    let t = f.iter().find(|f| f.check == "token-endpoint-auth").unwrap();
+    assert_eq!(t.verdict, Verdict::Problem);
+    assert!(
+        t.fix
+            .as_deref()
+            .unwrap()
+            .contains("register Portcullis's public key")
+    );
+
+    // PAR: in use, not advertised, required but missing, off against an IdP that requires it.
+    let mut d = good_doc();
+    let m = |d: &Value, mode| pushed_authorization(d.as_object().unwrap(), mode);
+    assert_eq!(m(&d, ParMode::Auto).verdict, Verdict::Ok);
+    assert!(m(&d, ParMode::Auto).detail.starts_with("not used"));
+    assert_eq!(m(&d, ParMode::Required).verdict, Verdict::Problem);
+    d["pushed_authorization_request_endpoint"] = json!("https://idp.example.com/par");
+    assert!(m(&d, ParMode::Auto).detail.starts_with("in use"));
+    assert!(m(&d, ParMode::Required).detail.starts_with("in use"));
+    assert!(m(&d, ParMode::Off).detail.starts_with("off"));
+    d["require_pushed_authorization_requests"] = json!(true);
+    assert_eq!(m(&d, ParMode::Off).verdict, Verdict::Problem);
+
+    // The key finding names the algorithm and kid and shows only the public JWK.
+    let pem = crate::oidc::client_assertion::test_keys::ec_p256_pem();
+    let key =
+        crate::oidc::client_assertion::ClientKey::from_pem(&pem, None, Some("k1".into())).unwrap();
+    let f = client_key(&key);
+    assert_eq!(f.verdict, Verdict::Ok);
+    assert!(
+        f.detail
+            .starts_with("private_key_jwt with an ES256 key (kid `k1`)")
+    );
+    assert!(f.detail.contains("\"kty\":\"EC\"") && !f.detail.contains("\"d\""));
+}

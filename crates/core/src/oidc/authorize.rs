@@ -34,25 +34,38 @@ impl std::fmt::Debug for AuthorizationRequest<'_> {
     }
 }
 
-/// The authorization URL: the endpoint (its own query kept), then the custom parameters, then
+/// The authorization request parameters, in order: the custom parameters, then
 /// `response_type=code` (R-AZ-1), `client_id`, `redirect_uri`, `scope`, `state`, `nonce`,
-/// `code_challenge` and `code_challenge_method=S256` (R-AZ-2), form-urlencoded.
+/// `code_challenge` and `code_challenge_method=S256` (R-AZ-2). The same list goes into the
+/// authorization URL or, with PAR (RFC 9126 §2.1), into the pushed request's body.
+pub fn authorization_params(req: &AuthorizationRequest) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = req
+        .custom_parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let scope = req.scopes.join(" ");
+    for (k, v) in [
+        ("response_type", "code"),
+        ("client_id", req.client_id),
+        ("redirect_uri", req.redirect_uri),
+        ("scope", scope.as_str()),
+        ("state", req.state),
+        ("nonce", req.nonce),
+        ("code_challenge", req.code_challenge),
+        ("code_challenge_method", CODE_CHALLENGE_METHOD),
+    ] {
+        params.push((k.to_owned(), v.to_owned()));
+    }
+    params
+}
+
+/// The authorization URL: the endpoint (its own query kept), then
+/// [`authorization_params`], form-urlencoded.
 pub fn authorization_url(endpoint: &url::Url, req: &AuthorizationRequest) -> url::Url {
     let mut url = endpoint.clone();
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in req.custom_parameters {
-            q.append_pair(k, v);
-        }
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", req.client_id)
-            .append_pair("redirect_uri", req.redirect_uri)
-            .append_pair("scope", &req.scopes.join(" "))
-            .append_pair("state", req.state)
-            .append_pair("nonce", req.nonce)
-            .append_pair("code_challenge", req.code_challenge)
-            .append_pair("code_challenge_method", CODE_CHALLENGE_METHOD);
-    }
+    url.query_pairs_mut()
+        .extend_pairs(authorization_params(req));
     url
 }
 

@@ -14,13 +14,14 @@ use crate::jose::{JsonError, Jwks, JwsAlg};
 pub const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
 /// Endpoint members whose scheme is checked (R-CFG-3).
-const URL_MEMBERS: [&str; 6] = [
+const URL_MEMBERS: [&str; 7] = [
     "issuer",
     "authorization_endpoint",
     "token_endpoint",
     "userinfo_endpoint",
     "jwks_uri",
     "end_session_endpoint",
+    "pushed_authorization_request_endpoint",
 ];
 
 /// Endpoints and issuer in effect.
@@ -34,6 +35,10 @@ pub struct ProviderMetadata {
     pub end_session_endpoint: Option<url::Url>,
     /// RFC 9207: the IdP promises `iss` in authorization responses.
     pub iss_parameter_supported: bool,
+    /// RFC 9126 §5: where authorization requests may be pushed (only from discovery).
+    pub pushed_authorization_request_endpoint: Option<url::Url>,
+    /// RFC 9126 §5: the IdP accepts authorization requests only when pushed.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Why provider metadata was refused (the gateway's readiness reason; one clear line each).
@@ -162,6 +167,12 @@ pub fn merge(
             .and_then(|s| url::Url::parse(s).ok())
     };
     let need = |v: Option<url::Url>, name: &'static str| v.ok_or(DiscoveryError::Missing(name));
+    let flag = |k: &str| {
+        discovered
+            .and_then(|d| d.get(k))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
     let issuer = configured
         .issuer
         .clone()
@@ -197,10 +208,9 @@ pub fn merge(
             "jwks_uri",
         )?,
         end_session_endpoint: d("end_session_endpoint"),
-        iss_parameter_supported: discovered
-            .and_then(|d| d.get("authorization_response_iss_parameter_supported"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        iss_parameter_supported: flag("authorization_response_iss_parameter_supported"),
+        pushed_authorization_request_endpoint: d("pushed_authorization_request_endpoint"),
+        require_pushed_authorization_requests: flag("require_pushed_authorization_requests"),
     })
 }
 
@@ -390,6 +400,8 @@ mod tests {
                 jwks_uri: u(&format!("{ISS}/certs")),
                 end_session_endpoint: Some(u(&format!("{ISS}/logout"))),
                 iss_parameter_supported: true,
+                pushed_authorization_request_endpoint: None,
+                require_pushed_authorization_requests: false,
             }
         );
     }

@@ -1,10 +1,12 @@
-//! Token-endpoint requests (R-CB-6; RFC 6749 §2.3.1, §4.1.3, §6; RFC 8628 §3.4): pure builders
-//! of the form body and the client authentication. The gateway only sends them.
+//! Token-endpoint requests (R-CB-6; RFC 6749 §2.3.1, §4.1.3, §6; RFC 8628 §3.4) and pushed
+//! authorization requests (RFC 9126 §2.1): pure builders of the form body and the client
+//! authentication (client_secret_post, client_secret_basic, private_key_jwt). The gateway only
+//! sends them.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::config::ClientAuthMethod;
+use super::client_assertion::CLIENT_ASSERTION_TYPE;
 
 /// RFC 6749 §4.1.3.
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
@@ -13,29 +15,48 @@ pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 /// RFC 8628 §3.4.
 pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// Form members whose values are secrets: redacted in `Debug`.
-const SECRET_MEMBERS: [&str; 5] = [
+/// Form members whose values are secrets (or, for a pushed request, the sign-in's `state`
+/// and `nonce`): redacted in `Debug`.
+const SECRET_MEMBERS: [&str; 8] = [
     "client_secret",
+    "client_assertion",
+    "state",
+    "nonce",
     "code",
     "code_verifier",
     "refresh_token",
     "device_code",
 ];
 
-/// How the client authenticates (RFC 6749 §2.3.1).
+/// What proves the client's identity.
+#[derive(Clone, Copy)]
+pub enum ClientProof<'a> {
+    /// `client_secret_post`: id and secret in the body.
+    SecretPost(&'a str),
+    /// `client_secret_basic`: id and secret in `Authorization: Basic`.
+    SecretBasic(&'a str),
+    /// `private_key_jwt` (RFC 7523 §2.2): a client assertion signed for this one request.
+    Assertion(&'a str),
+}
+
+/// How the client authenticates (RFC 6749 §2.3.1, RFC 7523 §2.2).
 #[derive(Clone, Copy)]
 pub struct ClientCredentials<'a> {
     pub client_id: &'a str,
-    pub client_secret: &'a str,
-    pub method: ClientAuthMethod,
+    pub proof: ClientProof<'a>,
 }
 
 impl std::fmt::Debug for ClientCredentials<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match self.proof {
+            ClientProof::SecretPost(_) => "client_secret_post",
+            ClientProof::SecretBasic(_) => "client_secret_basic",
+            ClientProof::Assertion(_) => "private_key_jwt",
+        };
         f.debug_struct("ClientCredentials")
             .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("method", &self.method)
+            .field("proof", &"[redacted]")
+            .field("method", &method)
             .finish()
     }
 }
@@ -44,7 +65,7 @@ impl std::fmt::Debug for ClientCredentials<'_> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRequest {
     /// Body members, in order.
-    pub form: Vec<(&'static str, String)>,
+    pub form: Vec<(String, String)>,
     /// The `Authorization` header value for `client_secret_basic` (`Basic …`); send it as a
     /// sensitive header.
     pub authorization: Option<String>,
@@ -53,7 +74,10 @@ pub struct TokenRequest {
 impl TokenRequest {
     /// The body as borrowed pairs (what HTTP clients' `form` takes).
     pub fn form_pairs(&self) -> Vec<(&str, &str)> {
-        self.form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+        self.form
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 }
 
@@ -64,12 +88,12 @@ impl std::fmt::Debug for TokenRequest {
             .form
             .iter()
             .map(|(k, v)| {
-                let shown = if SECRET_MEMBERS.contains(k) {
+                let shown = if SECRET_MEMBERS.contains(&k.as_str()) {
                     "[redacted]"
                 } else {
                     v.as_str()
                 };
-                (*k, shown)
+                (k.as_str(), shown)
             })
             .collect();
         f.debug_struct("TokenRequest")
@@ -91,12 +115,12 @@ pub fn authorization_code(
     code_verifier: &str,
 ) -> TokenRequest {
     let form = vec![
-        ("grant_type", GRANT_AUTHORIZATION_CODE.to_owned()),
-        ("code", code.to_owned()),
-        ("redirect_uri", redirect_uri.to_owned()),
-        ("code_verifier", code_verifier.to_owned()),
+        ("grant_type", GRANT_AUTHORIZATION_CODE),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", code_verifier),
     ];
-    authenticate(creds, form)
+    authenticate(creds, owned(&form), true)
 }
 
 /// The refresh-token grant (RFC 6749 §6); `scope`, if given, must not exceed the original.
@@ -106,42 +130,76 @@ pub fn refresh_token(
     scope: Option<&str>,
 ) -> TokenRequest {
     let mut form = vec![
-        ("grant_type", GRANT_REFRESH_TOKEN.to_owned()),
-        ("refresh_token", refresh_token.to_owned()),
+        ("grant_type", GRANT_REFRESH_TOKEN),
+        ("refresh_token", refresh_token),
     ];
     if let Some(s) = scope {
-        form.push(("scope", s.to_owned()));
+        form.push(("scope", s));
     }
-    authenticate(creds, form)
+    authenticate(creds, owned(&form), true)
 }
 
-/// The device-code grant (RFC 8628 §3.4). `client_id` is in the body only with
-/// `client_secret_post`: with Basic the client already authenticates (§3.4 makes `client_id`
-/// required only for unauthenticated clients).
+/// The device-code grant (RFC 8628 §3.4). `client_id` is in the body with
+/// `client_secret_post` and `private_key_jwt`, not with Basic: there the client already
+/// authenticates (§3.4 makes `client_id` required only for unauthenticated clients).
 pub fn device_code(creds: &ClientCredentials, device_code: &str) -> TokenRequest {
     let form = vec![
-        ("grant_type", GRANT_DEVICE_CODE.to_owned()),
-        ("device_code", device_code.to_owned()),
+        ("grant_type", GRANT_DEVICE_CODE),
+        ("device_code", device_code),
     ];
-    authenticate(creds, form)
+    authenticate(creds, owned(&form), true)
 }
 
-/// Append the client authentication: body members for `client_secret_post`, an
-/// `Authorization: Basic` header for `client_secret_basic`.
-fn authenticate(creds: &ClientCredentials, mut form: Vec<(&'static str, String)>) -> TokenRequest {
-    match creds.method {
-        ClientAuthMethod::ClientSecretPost => {
-            form.push(("client_id", creds.client_id.to_owned()));
-            form.push(("client_secret", creds.client_secret.to_owned()));
-            TokenRequest {
-                form,
-                authorization: None,
+/// A pushed authorization request (RFC 9126 §2.1): the authorization parameters
+/// ([`super::authorize::authorization_params`], which carry `client_id` already), then the
+/// client authentication, exactly as at the token endpoint.
+pub fn pushed_authorization(
+    creds: &ClientCredentials,
+    authorization_params: Vec<(String, String)>,
+) -> TokenRequest {
+    let has_client_id = authorization_params.iter().any(|(k, _)| k == "client_id");
+    authenticate(creds, authorization_params, !has_client_id)
+}
+
+fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Append the client authentication: body members for `client_secret_post` and
+/// `private_key_jwt`, an `Authorization: Basic` header for `client_secret_basic`. `client_id`
+/// is added to the body unless the body has it already (a pushed request).
+fn authenticate(
+    creds: &ClientCredentials,
+    mut form: Vec<(String, String)>,
+    add_client_id: bool,
+) -> TokenRequest {
+    let mut push = |k: &str, v: &str| form.push((k.to_owned(), v.to_owned()));
+    let authorization = match creds.proof {
+        ClientProof::SecretPost(secret) => {
+            if add_client_id {
+                push("client_id", creds.client_id);
             }
+            push("client_secret", secret);
+            None
         }
-        ClientAuthMethod::ClientSecretBasic => TokenRequest {
-            form,
-            authorization: Some(basic_authorization(creds.client_id, creds.client_secret)),
-        },
+        ClientProof::SecretBasic(secret) => Some(basic_authorization(creds.client_id, secret)),
+        ClientProof::Assertion(jwt) => {
+            // RFC 7521 §4.2 makes client_id optional; sent so the IdP finds the client before
+            // it reads the assertion (its `iss`/`sub` say the same).
+            if add_client_id {
+                push("client_id", creds.client_id);
+            }
+            push("client_assertion_type", CLIENT_ASSERTION_TYPE);
+            push("client_assertion", jwt);
+            None
+        }
+    };
+    TokenRequest {
+        form,
+        authorization,
     }
 }
 
@@ -157,12 +215,85 @@ pub fn basic_authorization(client_id: &str, client_secret: &str) -> String {
 mod tests {
     use super::*;
 
+    #[derive(Clone, Copy)]
+    enum ClientAuthMethod {
+        ClientSecretPost,
+        ClientSecretBasic,
+    }
+
     fn creds(method: ClientAuthMethod) -> ClientCredentials<'static> {
         ClientCredentials {
             client_id: "portcullis",
-            client_secret: "s3cret",
-            method,
+            proof: match method {
+                ClientAuthMethod::ClientSecretPost => ClientProof::SecretPost("s3cret"),
+                ClientAuthMethod::ClientSecretBasic => ClientProof::SecretBasic("s3cret"),
+            },
         }
+    }
+
+    fn jwt_creds() -> ClientCredentials<'static> {
+        ClientCredentials {
+            client_id: "portcullis",
+            proof: ClientProof::Assertion("eyJhbGciOiJFUzI1NiJ9.e30.sig"),
+        }
+    }
+
+    /// private_key_jwt: assertion type and assertion in the body, no secret, no header.
+    #[test]
+    fn r_cb_6_private_key_jwt_grants() {
+        let r = authorization_code(&jwt_creds(), "c", "https://gw/cb", "v");
+        assert_eq!(
+            pairs(&r),
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "c"),
+                ("redirect_uri", "https://gw/cb"),
+                ("code_verifier", "v"),
+                ("client_id", "portcullis"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                ),
+                ("client_assertion", "eyJhbGciOiJFUzI1NiJ9.e30.sig"),
+            ]
+        );
+        assert_eq!(r.authorization, None);
+        assert!(!pairs(&r).iter().any(|(k, _)| *k == "client_secret"));
+        let r = refresh_token(&jwt_creds(), "rt", None);
+        assert_eq!(
+            pairs(&r).get(4),
+            Some(&("client_assertion", "eyJhbGciOiJFUzI1NiJ9.e30.sig"))
+        );
+        assert!(!format!("{r:?}").contains("e30.sig"));
+    }
+
+    /// RFC 9126 §2.1: the authorization parameters plus the client authentication, with
+    /// client_id once.
+    #[test]
+    fn pushed_request_body() {
+        let params = vec![
+            ("client_id".to_owned(), "portcullis".to_owned()),
+            ("state".to_owned(), "st".to_owned()),
+        ];
+        let r = pushed_authorization(&creds(ClientAuthMethod::ClientSecretPost), params.clone());
+        assert_eq!(
+            pairs(&r),
+            vec![
+                ("client_id", "portcullis"),
+                ("state", "st"),
+                ("client_secret", "s3cret")
+            ]
+        );
+        let r = pushed_authorization(&jwt_creds(), params.clone());
+        assert_eq!(
+            pairs(&r).iter().filter(|(k, _)| *k == "client_id").count(),
+            1
+        );
+        assert_eq!(pairs(&r).len(), 4);
+        let r = pushed_authorization(&creds(ClientAuthMethod::ClientSecretBasic), params);
+        assert_eq!(pairs(&r).len(), 2);
+        assert!(r.authorization.is_some());
+        assert!(!format!("{r:?}").contains("\"st\""));
     }
 
     fn pairs(r: &TokenRequest) -> Vec<(&str, &str)> {

@@ -1,4 +1,4 @@
-//! The HTTP client used for every IdP call (discovery, JWKS, token, userinfo).
+//! The HTTP client used for every IdP call (discovery, JWKS, token, userinfo, PAR).
 //!
 //! Its own trust store: system roots plus the operator's custom CA (R-CFG-5), used only here.
 //! No redirects, connect 5 s / total 10 s, and body caps enforced while streaming (R-RS-2).
@@ -17,6 +17,8 @@ pub const CAP_DISCOVERY: usize = 256 * 1024;
 pub const CAP_JWKS: usize = 256 * 1024;
 pub const CAP_TOKEN: usize = 1024 * 1024;
 pub const CAP_USERINFO: usize = 1024 * 1024;
+/// A PAR answer is a `request_uri` and `expires_in`: small.
+pub const CAP_PAR: usize = 64 * 1024;
 
 /// What went wrong talking to the IdP. Mapped to 502 on request paths.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,7 @@ impl IdpCall {
             IdpCall::Jwks => CAP_JWKS,
             IdpCall::Token | IdpCall::Refresh => CAP_TOKEN,
             IdpCall::Userinfo => CAP_USERINFO,
+            IdpCall::Par => CAP_PAR,
         }
     }
 }

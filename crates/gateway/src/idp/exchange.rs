@@ -3,10 +3,11 @@
 use portcullis_core::config::OidcConfig;
 use portcullis_core::jose::json::parse_strict_object;
 use portcullis_core::oidc::refresh::{RefreshFailure, RefreshedTokens, classify_refresh_response};
-use portcullis_core::oidc::token_request::{self, ClientCredentials};
+use portcullis_core::oidc::token_request;
 use serde_json::Value;
 
 use super::client::{IdpCall, IdpError, IdpHttp};
+use super::client_auth::{ClientAuthError, Proof};
 
 /// Tokens from a successful exchange. Never logged, never sent to the browser.
 pub struct TokenSet {
@@ -31,6 +32,9 @@ pub enum ExchangeError {
     /// Unreachable, timeout, over-size, non-JSON → 502.
     #[error(transparent)]
     Idp(#[from] IdpError),
+    /// The client assertion could not be made (our own failure) → 500.
+    #[error(transparent)]
+    ClientAuth(#[from] ClientAuthError),
 }
 
 /// Exchange `code` (Core §3.1.3.1): one attempt, never retried with the same code.
@@ -40,15 +44,16 @@ pub async fn exchange_code(
     cfg: &OidcConfig,
     code: &str,
     code_verifier: &str,
+    now: i64,
 ) -> Result<TokenSet, ExchangeError> {
-    // The request itself (form, client_secret_post/basic) is pure protocol: core builds it.
-    let creds = ClientCredentials {
-        client_id: &cfg.client_id,
-        client_secret: cfg.client_secret.expose(),
-        method: cfg.auth_method,
-    };
-    let req =
-        token_request::authorization_code(&creds, code, cfg.redirect_url.as_str(), code_verifier);
+    // The request itself (form, client authentication) is pure protocol: core builds it.
+    let proof = Proof::new(cfg, token_endpoint.as_str(), now)?;
+    let req = token_request::authorization_code(
+        &proof.credentials(cfg),
+        code,
+        cfg.redirect_url.as_str(),
+        code_verifier,
+    );
     let r = http
         .post_form(
             token_endpoint,
@@ -95,14 +100,13 @@ pub async fn refresh_grant(
     token_endpoint: &url::Url,
     cfg: &OidcConfig,
     refresh_token: &str,
+    now: i64,
 ) -> Result<RefreshedTokens, RefreshFailure> {
-    let creds = ClientCredentials {
-        client_id: &cfg.client_id,
-        client_secret: cfg.client_secret.expose(),
-        method: cfg.auth_method,
-    };
+    // Our own failure, not the IdP's answer: retried at the next interval.
+    let proof = Proof::new(cfg, token_endpoint.as_str(), now)
+        .map_err(|e| RefreshFailure::Transient(e.to_string()))?;
     // No `scope`: the IdP keeps the originally granted one (RFC 6749 §6).
-    let req = token_request::refresh_token(&creds, refresh_token, None);
+    let req = token_request::refresh_token(&proof.credentials(cfg), refresh_token, None);
     let r = http
         .post_form(
             token_endpoint,

@@ -2,8 +2,10 @@
 //! code-exchange/userinfo calls of the callback.
 
 pub mod client;
+pub mod client_auth;
 pub mod exchange;
 pub mod loader;
+pub mod par;
 pub mod provider;
 
 pub use client::{IdpError, IdpHttp};

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use portcullis_core::config::{Config, IdpEndpoints};
+use portcullis_core::config::{Config, IdpEndpoints, ParMode};
 use portcullis_core::jose::{Jwks, UnknownKid};
 use portcullis_core::oidc::discovery::{
     DiscoveryError, check_algs, discovery_candidates, merge, parse_discovery,
@@ -125,6 +125,7 @@ pub async fn load(
         None => None,
     };
     let metadata = merge(ep, discovered.as_ref())?;
+    check_par(config.oidc.pushed_authorization_requests, &metadata)?;
     let jwks = fetch_jwks(http, &metadata.jwks_uri).await?;
     check_algs(discovered.as_ref(), &config.oidc.allowed_algs, &jwks)?;
     Ok(Provider {
@@ -133,6 +134,30 @@ pub async fn load(
         refetch: tokio::sync::Mutex::new(clock.now()),
         clock,
     })
+}
+
+/// RFC 9126: `required` needs an advertised PAR endpoint (not ready until the IdP has one).
+/// An IdP that requires PAR is used with it under `auto`; under `off` every sign-in would be
+/// refused there, which the log says.
+fn check_par(mode: ParMode, metadata: &Metadata) -> Result<(), LoadError> {
+    let advertised = metadata.pushed_authorization_request_endpoint.is_some();
+    match mode {
+        ParMode::Required if !advertised => Err(LoadError::Invalid(
+            "OIDC_PUSHED_AUTHORIZATION_REQUESTS=required, but the IdP's discovery document has no pushed_authorization_request_endpoint; enable pushed authorization requests at the IdP or set OIDC_PUSHED_AUTHORIZATION_REQUESTS=auto".into(),
+        )),
+        ParMode::Auto if metadata.require_pushed_authorization_requests && !advertised => {
+            Err(LoadError::Invalid(
+                "the IdP requires pushed authorization requests (require_pushed_authorization_requests) but advertises no pushed_authorization_request_endpoint".into(),
+            ))
+        }
+        ParMode::Off if metadata.require_pushed_authorization_requests => {
+            tracing::warn!(
+                "the IdP requires pushed authorization requests, but OIDC_PUSHED_AUTHORIZATION_REQUESTS=off: sign-ins will be refused by the IdP; set it to auto"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn fetch_jwks(http: &IdpHttp, url: &url::Url) -> Result<Jwks, IdpError> {
@@ -251,6 +276,8 @@ mod tests {
             jwks_uri: u("/jwks"),
             end_session_endpoint: None,
             iss_parameter_supported: false,
+            pushed_authorization_request_endpoint: None,
+            require_pushed_authorization_requests: false,
         };
         let provider = Provider {
             metadata,
@@ -308,6 +335,31 @@ mod tests {
             Err(JoseError::UnknownKid)
         );
         assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    /// RFC 9126: `required` needs an advertised endpoint; `auto` cannot serve an IdP that
+    /// requires PAR without one; `off` against an IdP that requires it only warns.
+    #[tokio::test]
+    async fn par_readiness() {
+        let (p, _) = provider_with_server().await;
+        let mut m = p.metadata.clone();
+        let err = |mode, m: &Metadata| check_par(mode, m).map_err(|e| e.to_string());
+        assert!(err(ParMode::Auto, &m).is_ok());
+        assert!(err(ParMode::Off, &m).is_ok());
+        assert_eq!(
+            err(ParMode::Required, &m).unwrap_err(),
+            "OIDC_PUSHED_AUTHORIZATION_REQUESTS=required, but the IdP's discovery document has no pushed_authorization_request_endpoint; enable pushed authorization requests at the IdP or set OIDC_PUSHED_AUTHORIZATION_REQUESTS=auto"
+        );
+        m.require_pushed_authorization_requests = true;
+        assert_eq!(
+            err(ParMode::Auto, &m).unwrap_err(),
+            "the IdP requires pushed authorization requests (require_pushed_authorization_requests) but advertises no pushed_authorization_request_endpoint"
+        );
+        assert!(err(ParMode::Off, &m).is_ok());
+        m.pushed_authorization_request_endpoint = Some(url::Url::parse("https://idp/par").unwrap());
+        for mode in [ParMode::Auto, ParMode::Required, ParMode::Off] {
+            assert!(err(mode, &m).is_ok());
+        }
     }
 
     /// Any other error is returned without a refetch.

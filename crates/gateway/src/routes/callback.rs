@@ -150,6 +150,7 @@ impl From<ExchangeError> for WebError {
         match e {
             ExchangeError::Refused(m) => WebError::SignInFailed(m),
             ExchangeError::Idp(e) => WebError::IdpUnavailable(e.to_string()),
+            ExchangeError::ClientAuth(e) => WebError::Internal(e.to_string()),
         }
     }
 }
@@ -205,6 +206,7 @@ async fn complete(
         cfg,
         code,
         &tx.code_verifier,
+        now,
     )
     .await
     .map_err(WebError::from)?;

@@ -4,6 +4,10 @@
 //! Anyone can call this without a cookie, and each call stores a transaction for 10 minutes,
 //! so it is bounded three ways: per client address (a rate limit), per browser (R-AZ-3), and
 //! in all (the store refuses beyond a total, answered 503).
+//!
+//! With pushed authorization requests (RFC 9126; `idp::par`) the parameters are posted to the
+//! IdP first and the browser goes to the authorization endpoint with only `client_id` and the
+//! `request_uri`; a failed push answers 502 and drops the transaction.
 
 use std::net::SocketAddr;
 
@@ -13,7 +17,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use portcullis_core::oidc::authorize::{AuthorizationRequest, authorization_url};
+use portcullis_core::oidc::authorize::{
+    AuthorizationRequest, authorization_params, authorization_url,
+};
+use portcullis_core::oidc::par::{ParError, par_authorization_url};
 use portcullis_core::oidc::pkce::{pkce_challenge, random_token};
 use portcullis_core::redirect::validate_return_to;
 use portcullis_store::{LoginTx, TxLimits};
@@ -22,6 +29,7 @@ use serde_json::json;
 
 use super::{no_store, set_cookie};
 use crate::error::WebError;
+use crate::idp::par::{self, PushError};
 use crate::pages;
 use crate::state::AppState;
 
@@ -70,6 +78,7 @@ fn random() -> Result<String, WebError> {
     responses(
         (status = 200, description = "With DPoP on: the sign-in page, whose script continues with `POST /api/login`", content_type = "text/html"),
         (status = 302, description = "With DPoP off: to the identity provider"),
+        (status = 502, description = "With pushed authorization requests: the identity provider refused or could not take the pushed request", body = crate::routes::admin::ErrorBody),
         (status = 503, description = "The identity provider's configuration is not loaded yet", body = crate::routes::admin::ErrorBody),
     )
 )]
@@ -107,6 +116,7 @@ pub async fn login(
         (status = 401, description = "No valid DPoP proof (while DPoP is on)", body = crate::routes::admin::ErrorBody),
         (status = 403, description = "Started from another site", body = crate::routes::admin::ErrorBody),
         (status = 429, description = "Too many sign-ins started from this address", body = crate::routes::admin::ErrorBody),
+        (status = 502, description = "With pushed authorization requests: the identity provider refused or could not take the pushed request", body = crate::routes::admin::ErrorBody),
     ),
     security((), ("dpop" = []))
 )]
@@ -195,8 +205,48 @@ async fn begin(
         code_challenge: &pkce_challenge(&verifier),
         custom_parameters: &cfg.custom_parameters,
     };
-    let url = authorization_url(&meta.authorization_endpoint, &request);
+    let url = match par::endpoint(cfg, meta) {
+        None => authorization_url(&meta.authorization_endpoint, &request),
+        Some(endpoint) => {
+            let pushed = par::push(
+                &state.idp,
+                &endpoint,
+                cfg,
+                &meta.issuer,
+                authorization_params(&request),
+                now,
+            )
+            .await;
+            match pushed {
+                Ok(p) => par_authorization_url(
+                    &meta.authorization_endpoint,
+                    &cfg.client_id,
+                    &p.request_uri,
+                ),
+                Err(e) => {
+                    // Nothing of this sign-in may outlive it: drop the transaction (no cookie
+                    // is set either, the error answer carries none).
+                    if let Err(del) = state.store.login_tx.take_login_tx(&st, now).await {
+                        tracing::warn!(error = %del, "could not drop the sign-in transaction of a failed pushed request; it expires by itself");
+                    }
+                    return Err(push_error(e));
+                }
+            }
+        }
+    };
     Ok((url, state.cookies.set(state.cookies.tx, &tx_cookie, TX_TTL)))
+}
+
+/// The answer to a failed push: the IdP refused (its OAuth error is logged) or could not be
+/// used; our own signing failure is internal.
+fn push_error(e: PushError) -> WebError {
+    match e {
+        PushError::Answer(ParError::Refused { .. }) => WebError::IdpRefused(e.to_string()),
+        PushError::Answer(ParError::Invalid { .. }) | PushError::Idp(_) => {
+            WebError::IdpUnavailable(e.to_string())
+        }
+        PushError::ClientAuth(e) => WebError::Internal(e.to_string()),
+    }
 }
 
 #[cfg(test)]
