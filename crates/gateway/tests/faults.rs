@@ -549,6 +549,8 @@ async fn postgres_restarted_under_load() {
     .await;
     let alice = Browser::new();
     alice.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    // A token not used yet: its first use reads it from the store.
+    let (token, _) = new_token(&alice, &env, "first used during the outage").await;
     let load = Load::start(&env.base, &alice.session_cookies(&env.base), 3);
     load.served_more(50).await;
 
@@ -567,6 +569,18 @@ async fn postgres_restarted_under_load() {
         r.body
     );
     assert!(r.location().is_none() && !r.sets_session());
+    // Authentication that needs the store says so too (503, not 401 or 500): the caller
+    // retries instead of signing in again or giving up.
+    let r = program("127.0.0.1")
+        .get(format!("{}/api/session", env.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable", "{body}");
     load.served_more(20).await;
     let outage = down_at.elapsed();
     pg.up();
@@ -578,6 +592,14 @@ async fn postgres_restarted_under_load() {
     let out = post_logout(&bob, &env).await;
     assert_eq!(out.status, 200, "{}", out.body);
     assert_eq!(bob.session_status(&env.base).await, 401);
+    // The token works once the store is back.
+    let r = program("127.0.0.1")
+        .get(format!("{}/api/session", env.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     load.served_more(50).await;
     let (served, bad) = load.finish().await;
     assert!(bad.is_empty(), "the session path failed: {bad:?}");
