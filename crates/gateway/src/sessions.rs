@@ -3,6 +3,9 @@
 //! store exists so a session can end before its JWT expires (logout, back-channel logout),
 //! which every replica learns through the change feed.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use portcullis_core::claims::MappedUser;
 use portcullis_core::config::SessionLifetimes;
 use portcullis_core::session::{
@@ -15,6 +18,27 @@ use crate::views::Views;
 
 /// Longest ID token kept with a session for `id_token_hint`.
 const MAX_STORED_ID_TOKEN: usize = 16 * 1024;
+/// Verified session JWTs remembered per worker thread; the map is emptied when full.
+const VERIFIED_PER_WORKER: usize = 1024;
+
+/// Session JWTs this gateway has verified, by their exact text: a browser sends the same
+/// JWT on every request until it is re-issued, so a hit skips the base64 and JSON parsing
+/// and the HMAC (most of the session path's own work). Only the time checks are repeated
+/// ([`SessionClaims::timely`]); revocation, the fingerprint and the user are checked per
+/// request as before. One map per worker thread ([`crate::workers`]), so no lock is ever
+/// contended; per gateway, so a token verified with one secret never counts for another.
+struct Verified(Box<[Mutex<HashMap<Box<str>, SessionClaims>>]>);
+
+impl Verified {
+    fn new(workers: usize) -> Verified {
+        Verified((0..=workers).map(|_| Mutex::default()).collect())
+    }
+
+    fn slot(&self) -> &Mutex<HashMap<Box<str>, SessionClaims>> {
+        let slots = &self.0;
+        &slots[crate::workers::current() % slots.len()]
+    }
+}
 
 /// Lifetimes and keys of browser sessions.
 pub struct SessionService {
@@ -24,6 +48,7 @@ pub struct SessionService {
     origin: String,
     /// JWT lifetime (also the idle timeout) and absolute lifetime (R-SJ-4).
     pub lifetimes: SessionLifetimes,
+    verified: Verified,
 }
 
 /// The IdP's tokens kept server-side with a new session (never sent to the browser).
@@ -64,12 +89,14 @@ impl SessionService {
         cookies: CookieNames,
         origin: String,
         lifetimes: SessionLifetimes,
+        workers: usize,
     ) -> SessionService {
         SessionService {
             keys,
             cookies,
             origin,
             lifetimes,
+            verified: Verified::new(workers),
         }
     }
 
@@ -190,8 +217,26 @@ impl SessionService {
     /// Signature, header, claims and expiry of a session JWT (R-SJ). Revocation and the user
     /// are checked by the authentication middleware.
     pub fn verify(&self, token: &str, now: i64) -> Option<SessionClaims> {
+        let slot = self.verified.slot();
+        if let Ok(mut seen) = slot.lock()
+            && let Some(c) = seen.get(token)
+        {
+            if c.timely(now).is_ok() {
+                return Some(c.clone());
+            }
+            // Expired (or the clock moved back): judged in full below.
+            seen.remove(token);
+        }
         match SessionClaims::verify(token, &self.keys, &self.origin, now) {
-            Ok(c) => Some(c),
+            Ok(c) => {
+                if let Ok(mut seen) = slot.lock() {
+                    if seen.len() >= VERIFIED_PER_WORKER {
+                        seen.clear();
+                    }
+                    seen.insert(token.into(), c.clone());
+                }
+                Some(c)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "session cookie refused");
                 None
@@ -221,5 +266,58 @@ impl SessionService {
             self.cookies.clear(self.cookies.fp),
             self.cookies.clear(self.cookies.csrf),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const ORIGIN: &str = "https://gw.example";
+
+    fn service(secret: &str) -> SessionService {
+        SessionService::new(
+            SessionKeys::derive(secret),
+            CookieNames::new(true),
+            ORIGIN.into(),
+            SessionLifetimes::default(),
+            2,
+        )
+    }
+
+    fn token(secret: &str, iat: i64) -> String {
+        SessionClaims {
+            iss: ORIGIN.into(),
+            sub: "u1".into(),
+            sid: "s1".into(),
+            iat,
+            exp: iat + 600,
+            auth_time: iat,
+            fph: "f".into(),
+            csrf_h: "c".into(),
+            jkt: None,
+            idp_sid: None,
+        }
+        .issue(&SessionKeys::derive(secret))
+    }
+
+    /// A remembered verification repeats the time checks, and never counts for a gateway
+    /// with another secret.
+    #[test]
+    fn remembered_tokens_still_expire_and_stay_per_gateway() {
+        let secret = "a-secret-of-at-least-thirty-two-bytes!!";
+        let gw = service(secret);
+        let t = token(secret, 1_000_000);
+        assert!(gw.verify(&t, 1_000_010).is_some());
+        assert!(gw.verify(&t, 1_000_020).is_some(), "remembered");
+        assert!(gw.verify(&t, 1_000_000 + 600 + 6).is_none(), "expired");
+        assert!(gw.verify(&t, 999_990).is_none(), "issued in the future");
+        let other = service("another-secret-of-at-least-thirty-two-bytes");
+        assert!(other.verify(&t, 1_000_010).is_none());
+        // A tampered copy is judged in full, whatever is remembered.
+        let mut bad = t.clone();
+        bad.pop();
+        assert!(gw.verify(&bad, 1_000_010).is_none());
     }
 }

@@ -127,6 +127,7 @@ impl AppState {
             cookies.clone(),
             public_origin.clone(),
             config.sessions,
+            crate::workers::count(config.limits.worker_threads),
         );
         let upstream = config
             .upstream

@@ -122,13 +122,20 @@ impl SessionClaims {
                 .map_err(claim_error)?
                 .map(str::to_owned),
         };
-        if claims.exp > claims.iat + SESSION_TTL || claims.iat > now + LEEWAY {
+        claims.timely(now)?;
+        Ok(claims)
+    }
+
+    /// The time checks of [`SessionClaims::verify`] alone, at `now`: what a verified token
+    /// must still pass when it is presented again.
+    pub fn timely(&self, now: i64) -> Result<(), SessionError> {
+        if self.exp > self.iat + SESSION_TTL || self.iat > now + LEEWAY {
             return Err(SessionError::Claim("exp"));
         }
-        if now > claims.exp + LEEWAY {
+        if now > self.exp + LEEWAY {
             return Err(SessionError::Expired);
         }
-        Ok(claims)
+        Ok(())
     }
 }
 
