@@ -183,6 +183,7 @@ async fn recheck(
             client_id: &cfg.client_id,
             allowed_algs: &cfg.allowed_algs,
             extra_audiences: &[],
+            client_audience: cfg.expected_audience.as_deref(),
             now,
         };
         let verify = |jwks: &portcullis_core::jose::Jwks| {

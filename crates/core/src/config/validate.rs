@@ -206,10 +206,15 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     let observability = super::observability::check(raw, listen, &mut ctx.problems);
     let groups_overage = groups_overage(raw, &mut ctx);
     let allowed_hosted_domains = hosted_domains(raw, &mut ctx);
-    let expected_audience = raw.expected_audience.clone();
-    if expected_audience.as_deref() == Some(client_id.as_str()) {
-        ctx.warnings
-            .push("OIDC_EXPECTED_AUDIENCE equals OIDC_CLIENT_ID; it is not needed".to_string());
+    // The alias counts as this client's own audience, so it must name this client: ADFS's
+    // `microsoft:identityserver:<client-id>`. Anything else would accept tokens for others.
+    let expected_audience = raw.expected_audience.clone().filter(|a| a != &client_id);
+    if let Some(a) = &expected_audience
+        && (client_id.is_empty() || !a.ends_with(&format!(":{client_id}")))
+    {
+        ctx.problem(format!(
+            "OIDC_EXPECTED_AUDIENCE `{a}` must name this client: end with `:` and the client id, e.g. microsoft:identityserver:{client_id}"
+        ));
     }
 
     match (

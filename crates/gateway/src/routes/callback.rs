@@ -393,6 +393,7 @@ async fn validate_with_refetch(
         nonce: &tx.nonce,
         allowed_algs: &cfg.allowed_algs,
         extra_audiences: &[],
+        client_audience: cfg.expected_audience.as_deref(),
         access_token: Some(access_token),
         now,
     };
