@@ -247,3 +247,321 @@ async fn entra_hasgroups_without_source_applies_the_outcome() {
     let b = Browser::new();
     assert_overage_refused(&env, &b).await;
 }
+
+// ------------------------------------------------------------------------------------------
+// The other IdPs of seed 000
+// ------------------------------------------------------------------------------------------
+
+/// An OP with this `issuer_path` (and other OP options), the gateway adjusted by `tweak`.
+async fn profile(
+    op_extra: Value,
+    auth_method: &'static str,
+    tweak: impl FnOnce(&mut RawSettings) + Send + 'static,
+) -> TestEnv {
+    TestEnv::start_with(Options {
+        op_extra,
+        auth_method,
+        tweak: Box::new(move |raw, _| tweak(raw)),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Keycloak: realm roles (`realm_access.roles`) and this client's roles
+/// (`resource_access.portcullis.roles`), both nested, read through one comma-separated
+/// groups key; another client's roles are not taken.
+#[tokio::test]
+async fn keycloak_realm_and_client_roles() {
+    let env = profile(
+        json!({"issuer_path": "/realms/acme"}),
+        "client_secret_post",
+        |raw| {
+            raw.claim_keys.groups =
+                Some("realm_access.roles,resource_access.portcullis.roles".into());
+            raw.roles
+                .insert("admin".into(), vec!["platform-admin".into()]);
+            raw.roles.insert("powerUser".into(), vec!["editor".into()]);
+            raw.roles
+                .insert("guest".into(), vec!["manage-account".into()]);
+        },
+    )
+    .await;
+    env.op
+        .mode(
+            json!({"id_token": {"sign": "valid", "claims": {"resource_access": {
+                "portcullis": {"roles": ["editor"]},
+                "account": {"roles": ["manage-account"]},
+            }}}}),
+        )
+        .await;
+    assert!(env.op.issuer.ends_with("/realms/acme"));
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let s = session(&b, &env).await;
+    assert_eq!(
+        s["user"]["groups"],
+        json!(["platform-admin", "viewer", "editor"])
+    );
+    assert_eq!(s["roles"], json!(["admin", "powerUser"]));
+    let got = app_sees(&b, &env).await;
+    assert_eq!(got.header("x-forwarded-roles"), ["admin,powerUser"]);
+}
+
+/// Google Workspace settings: seed 001's `access_type: offline` (Portcullis adds
+/// `prompt=consent`), no groups, and only the allowed hosted domain.
+fn google(raw: &mut RawSettings) {
+    raw.scopes = Some(vec!["openid".into(), "email".into(), "profile".into()]);
+    raw.access_type = Some("offline".into());
+    raw.custom_parameters = Some([("hd".to_string(), "example.com".to_string())].into());
+    raw.allowed_hosted_domains = Some(vec!["example.com".into()]);
+}
+
+async fn google_env() -> TestEnv {
+    profile(
+        json!({"refresh_tokens": "google"}),
+        "client_secret_post",
+        google,
+    )
+    .await
+}
+
+/// Google Workspace: `hd` in the signed ID token is an allowed domain → signed in; the
+/// authorization request carries `access_type=offline`, `prompt=consent` and the `hd` hint,
+/// and the redirect URI is exactly the registered one (seed 001: Google matches it exactly),
+/// in the authorization and the token request alike.
+#[tokio::test]
+async fn google_workspace_hosted_domain_and_offline_access() {
+    let env = google_env().await;
+    env.op
+        .mode(json!({"id_token": {"sign": "valid", "claims": {"hd": "example.com"}}}))
+        .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let q = auth_query(&env).await;
+    assert_eq!(q["access_type"], "offline");
+    assert_eq!(q["prompt"], "consent");
+    assert_eq!(q["hd"], "example.com");
+    let registered = format!("{}/api/callback", env.base);
+    assert_eq!(q["redirect_uri"], json!(registered));
+    let token = env
+        .op
+        .log()
+        .await
+        .into_iter()
+        .find(|e| e["path"] == "/token")
+        .unwrap();
+    assert_eq!(token["form"]["redirect_uri"], json!(registered));
+    let s = session(&b, &env).await;
+    assert_eq!(s["user"]["email"], "alice@example.com");
+    assert_eq!(s["user"]["groups"], json!([]));
+    let got = app_sees(&b, &env).await;
+    assert_eq!(
+        got.one("x-forwarded-email").as_deref(),
+        Some("alice@example.com")
+    );
+}
+
+/// Google Workspace: an ID token from another hosted domain, or without `hd` (a consumer
+/// account), is refused with a clear page; no cookie, nothing stored. Userinfo saying the
+/// right `hd` does not help: only the signed ID token counts.
+#[tokio::test]
+async fn google_workspace_other_or_missing_hosted_domain_is_refused() {
+    for (id_hd, userinfo_hd) in [
+        (json!("evil.example"), json!("example.com")),
+        (Value::Null, json!("example.com")),
+        (json!("EXAMPLE.com.evil.example"), Value::Null),
+    ] {
+        let env = google_env().await;
+        env.op
+            .mode(json!({
+                "id_token": {"sign": "valid", "claims": {"hd": id_hd}},
+                "userinfo": {"claims": {"hd": userinfo_hd}},
+            }))
+            .await;
+        let b = Browser::new();
+        let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
+        let r = b.get(&cb).await;
+        assert_eq!(r.status, 403, "{id_hd}: {}", r.body);
+        assert!(
+            r.body.contains("does not belong to an organisation"),
+            "{}",
+            r.body
+        );
+        assert!(!r.sets_session());
+        env.assert_nothing_stored().await;
+    }
+}
+
+const ADFS_AUD: &str = "microsoft:identityserver:portcullis";
+
+/// ADFS shape: issuer `…/adfs`, ID token `aud` = `microsoft:identityserver:<client-id>`,
+/// `upn`/`unique_name` claims, userinfo answering only `sub`.
+async fn adfs(expected_audience: Option<&'static str>) -> TestEnv {
+    let env = profile(
+        json!({"issuer_path": "/adfs"}),
+        "client_secret_post",
+        move |raw| {
+            raw.expected_audience = expected_audience.map(String::from);
+            raw.claim_keys.username = Some("upn".into());
+            raw.claim_keys.name = Some("unique_name".into());
+            raw.claim_keys.email = Some("upn".into());
+        },
+    )
+    .await;
+    env.op
+        .mode(json!({
+            "id_token": {"sign": "valid", "claims": {
+                "aud": ADFS_AUD,
+                "upn": "alice@corp.example",
+                "unique_name": "CORP\\alice",
+                "email": null,
+            }},
+            "userinfo": {"raw": "{\"sub\":\"alice-sub-0001\"}"},
+        }))
+        .await;
+    env
+}
+
+/// ADFS with `OIDC_EXPECTED_AUDIENCE`: the client's ADFS identifier is accepted as its
+/// audience; `upn` is the username (and email), `unique_name` the name; userinfo adds nothing.
+#[tokio::test]
+async fn adfs_audience_alias_upn_and_bare_userinfo() {
+    let env = adfs(Some(ADFS_AUD)).await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let s = session(&b, &env).await;
+    assert_eq!(s["user"]["subject"], "alice-sub-0001");
+    assert_eq!(s["user"]["username"], "alice@corp.example");
+    assert_eq!(s["user"]["name"], "CORP\\alice");
+    let got = app_sees(&b, &env).await;
+    assert_eq!(
+        got.one("x-forwarded-preferred-username").as_deref(),
+        Some("alice@corp.example")
+    );
+}
+
+/// ADFS without the setting: `aud` is not the client id, so the sign-in is refused (never
+/// accepted by default); nothing stored, no cookie.
+#[tokio::test]
+async fn adfs_audience_refused_without_the_setting() {
+    let env = adfs(None).await;
+    let b = Browser::new();
+    let cb = b.start_login(&env, "/", ALICE.0, ALICE.1).await;
+    let r = b.get(&cb).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(!r.sets_session());
+    env.assert_nothing_stored().await;
+}
+
+/// Okta custom authorization server: issuer `https://<org>/oauth2/<server-id>`, the `groups`
+/// scope and claim, seed 000's defaults otherwise.
+#[tokio::test]
+async fn okta_custom_authorization_server_groups() {
+    let env = profile(
+        json!({"issuer_path": "/oauth2/aus1a2b3c4d5E6f7g8h9"}),
+        "client_secret_post",
+        |raw| {
+            raw.roles.insert("admin".into(), vec!["admins".into()]);
+            raw.roles.insert("powerUser".into(), vec!["devs".into()]);
+        },
+    )
+    .await;
+    assert!(env.op.issuer.ends_with("/oauth2/aus1a2b3c4d5E6f7g8h9"));
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let q = auth_query(&env).await;
+    assert!(
+        q["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .any(|s| s == "groups")
+    );
+    let s = session(&b, &env).await;
+    assert_eq!(s["user"]["issuer"], json!(env.op.issuer));
+    assert_eq!(s["roles"], json!(["admin", "powerUser"]));
+    assert_eq!(
+        app_sees(&b, &env).await.header("x-forwarded-groups"),
+        ["admins,devs"]
+    );
+}
+
+/// ForgeRock (Identity Cloud / AM): a realm issuer path, a client that may only use
+/// `client_secret_basic` (the OP refuses the secret in the body), and nested custom claims
+/// mapped by dotted paths.
+#[tokio::test]
+async fn forgerock_basic_auth_and_nested_claims() {
+    let env = profile(
+        json!({"issuer_path": "/am/oauth2/realms/root/realms/alpha"}),
+        "client_secret_basic",
+        |raw| {
+            raw.claim_keys.name = Some("fr_profile.display_name".into());
+            raw.claim_keys.groups = Some("fr_profile.groups".into());
+            raw.roles
+                .insert("admin".into(), vec!["cn=admins,ou=groups,o=alpha".into()]);
+        },
+    )
+    .await;
+    env.op
+        .mode(
+            json!({"id_token": {"sign": "valid", "claims": {"fr_profile": {
+                "display_name": "Alice (ForgeRock)",
+                "groups": ["cn=admins,ou=groups,o=alpha", "cn=staff,ou=groups,o=alpha"],
+            }}}}),
+        )
+        .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let token = env
+        .op
+        .log()
+        .await
+        .into_iter()
+        .find(|e| e["path"] == "/token")
+        .unwrap();
+    assert!(token["form"].get("client_secret").is_none(), "{token}");
+    let s = session(&b, &env).await;
+    assert_eq!(s["user"]["name"], "Alice (ForgeRock)");
+    assert_eq!(s["roles"], json!(["admin"]));
+}
+
+/// OneLogin: issuer `https://<subdomain>.onelogin.com/oidc/2`, groups in `groups`, the
+/// display name in `name`; seed 000's defaults work as they are.
+#[tokio::test]
+async fn onelogin_defaults() {
+    let env = profile(
+        json!({"issuer_path": "/oidc/2"}),
+        "client_secret_post",
+        |raw| {
+            raw.roles.insert("powerUser".into(), vec!["devs".into()]);
+            raw.no_role = Some("deny".into());
+        },
+    )
+    .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", BOB.0, BOB.1).await;
+    let s = session(&b, &env).await;
+    assert_eq!(s["user"]["name"], "Bob Builder");
+    assert_eq!(s["roles"], json!(["powerUser"]));
+    let got = app_sees(&b, &env).await;
+    assert_eq!(got.one("x-forwarded-user").as_deref(), Some("bob-sub-0002"));
+}
+
+/// PingFederate: issuer at the host root, group DNs in a `memberOf` attribute claim.
+#[tokio::test]
+async fn pingfederate_member_of_dns() {
+    const DN: &str = "CN=Portcullis Admins,OU=Groups,DC=corp,DC=example";
+    let env = profile(json!({}), "client_secret_post", |raw| {
+        raw.claim_keys.groups = Some("memberOf".into());
+        raw.roles.insert("admin".into(), vec![DN.into()]);
+    })
+    .await;
+    env.op
+        .mode(json!({"id_token": {"sign": "valid", "claims": {"memberOf": [DN]}}}))
+        .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    let s = session(&b, &env).await;
+    assert_eq!(s["roles"], json!(["admin"]));
+    assert_eq!(s["user"]["groups"], json!([DN]));
+}

@@ -237,7 +237,8 @@ async fn complete(
         &mut claims,
     )
     .await?;
-    check_hosted_domain(&cfg.allowed_hosted_domains, &claims)?;
+    // From the signed ID token only: userinfo is not where Google asserts the domain.
+    check_hosted_domain(&cfg.allowed_hosted_domains, &id.claims)?;
     let mapped = map_claims(&id.iss, &id.sub, &claims, &cfg.claim_keys)
         .map_err(|e| WebError::SignInFailed(e.to_string()))?;
     // A person whose groups grant no role, when roles are required: refused before anything
