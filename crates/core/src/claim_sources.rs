@@ -100,12 +100,11 @@ pub fn detect(claims: &Map<String, Value>, groups_key: &str) -> Overage {
         return Overage::None;
     }
     let names = claims.get("_claim_names").and_then(Value::as_object);
-    // The configured keys first; Entra always names the claim `groups`.
+    // Only a claim Portcullis reads: with roles taken from another claim (Entra app roles in
+    // `roles`), a groups overage changes nothing.
     let named = keys
         .iter()
-        .copied()
-        .chain(std::iter::once("groups"))
-        .find_map(|k| names.and_then(|n| n.get(k)).and_then(Value::as_str));
+        .find_map(|k| names.and_then(|n| n.get(*k)).and_then(Value::as_str));
     if let Some(src) = named {
         let endpoint = claims
             .get("_claim_sources")
@@ -119,7 +118,7 @@ pub fn detect(claims: &Map<String, Value>, groups_key: &str) -> Overage {
             None => Overage::NoSource,
         };
     }
-    if truthy(claims.get("hasgroups")) {
+    if keys.contains(&"groups") && truthy(claims.get("hasgroups")) {
         return Overage::NoSource;
     }
     Overage::None
@@ -205,6 +204,21 @@ mod tests {
         let c =
             obj(json!({"_claim_names": {"groups": "s"}, "_claim_sources": {"s": {"JWT": "x"}}}));
         assert_eq!(detect(&c, "groups"), Overage::NoSource);
+    }
+
+    /// Roles read from another claim: the groups overage does not concern them.
+    #[test]
+    fn overage_of_an_unused_claim_is_ignored() {
+        let c = obj(json!({
+            "hasgroups": true,
+            "_claim_names": {"groups": "src1"},
+            "_claim_sources": {"src1": {"endpoint": "https://graph.microsoft.com/x"}}
+        }));
+        assert_eq!(detect(&c, "roles"), Overage::None);
+        assert_eq!(
+            detect(&c, "roles,groups"),
+            Overage::Source("https://graph.microsoft.com/x".into())
+        );
     }
 
     #[test]

@@ -220,6 +220,21 @@ async fn recheck(
             Err(e) => return Verdict::End(format!("userinfo rejected: {e}")),
         }
     }
+    // A refreshed ID token of an Entra ID groups overage carries no groups either: fetched,
+    // or the sign-in's outcome (deny ends the session), never silently emptied.
+    if have_claims
+        && let Err(e) = crate::idp::claim_source::resolve_groups(
+            &state.idp,
+            &cfg.groups_overage,
+            &original.iss,
+            &cfg.claim_keys.groups,
+            &tokens.access_token,
+            &mut claims,
+        )
+        .await
+    {
+        return Verdict::End(format!("groups overage: {e}"));
+    }
     let profile: Option<MappedUser> = if have_claims {
         match map_claims(&original.iss, &original.sub, &claims, &cfg.claim_keys) {
             Ok(m) => Some(m),

@@ -565,3 +565,49 @@ async fn pingfederate_member_of_dns() {
     assert_eq!(s["roles"], json!(["admin"]));
     assert_eq!(s["user"]["groups"], json!([DN]));
 }
+
+/// Offline re-checks meet the overage too (the refreshed ID token has no groups either): the
+/// groups are fetched again; when that fails and the outcome is `deny`, the session ends
+/// instead of going on with an emptied role set.
+#[tokio::test]
+async fn entra_overage_at_offline_recheck_fetches_or_ends_the_session() {
+    let clock = portcullis_core::time::ManualClock::at_now();
+    let env = TestEnv::start_with(Options {
+        clock: Some(clock.clone()),
+        op_extra: json!({"issuer_path": format!("/{TENANT}/v2.0"), "refresh_tokens": "microsoft"}),
+        tweak: Box::new(|raw, _| {
+            with_file(raw, &entra_yaml());
+            raw.offline_recheck = Some("60".into());
+        }),
+        ..Default::default()
+    })
+    .await;
+    env.gw.stop_offline_rechecks();
+    env.op
+        .control(
+            "user",
+            json!({"login": "alice", "claims": {"groups": [G_ADMINS]}}),
+        )
+        .await;
+    env.op
+        .mode(json!({"userinfo": {"claims": {"groups": null}}}))
+        .await;
+    overage_token(&env, &source_url(&env, "127.0.0.1")).await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+    assert_eq!(session(&b, &env).await["roles"], json!(["admin"]));
+
+    clock.advance(61);
+    let r = portcullis_gateway::offline::recheck_due_sessions(&env.gw.state).await;
+    assert_eq!((r.refreshed, r.ended), (1, 0), "{r:?}");
+    assert_eq!(env.op.calls("/groups-source").await, 2);
+    assert_eq!(session(&b, &env).await["roles"], json!(["admin"]));
+
+    env.op
+        .mode(json!({"paths": {"/groups-source": {"status": 503, "raw": "{}"}}}))
+        .await;
+    clock.advance(61);
+    let r = portcullis_gateway::offline::recheck_due_sessions(&env.gw.state).await;
+    assert_eq!((r.refreshed, r.ended), (0, 1), "{r:?}");
+    assert_eq!(b.session_status(&env.base).await, 401);
+}
