@@ -359,7 +359,15 @@ await new Promise((resolve, reject) => {
   server.listen(config.port ?? 0, '127.0.0.1', resolve);
 });
 const { port } = server.address();
-const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+// OP_CONFIG.issuer_path: an issuer with a path, the shape of real IdPs (Entra ID
+// `/<tenant>/v2.0`, Okta `/oauth2/<server>`, Keycloak `/realms/<realm>`). Every endpoint then
+// lives under it; requests outside it (the control API, /groups-source) are served as before.
+const issuerPath = (config.issuer_path ?? '').replace(/\/+$/, '');
+if (issuerPath && !/^\/[A-Za-z0-9._~\-/]+$/.test(issuerPath)) {
+  log('issuer_path must start with / and be a plain path:', issuerPath);
+  process.exit(2);
+}
+const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}${issuerPath}`;
 
 // OP_CONFIG.par: pushed authorization requests (RFC 9126), e.g. {"required": true}. Off unless
 // asked for (oidc-provider enables PAR by default), so tests that do not ask keep seeing every
@@ -774,6 +782,16 @@ provider.use(async (ctx, next) => {
     }
   }
 
+  // A distributed groups claim source (Entra ID's groups overage, OIDC Core 5.6.2): answers
+  // the bearer's groups the way Microsoft Graph's getMemberObjects does, {"value": [...]}.
+  if (ctx.path === '/groups-source' && ['GET', 'POST'].includes(ctx.method)) {
+    const m2 = /^Bearer (.+)$/.exec(ctx.get('authorization') ?? '');
+    const at = m2 ? await provider.AccessToken.find(m2[1]) : undefined;
+    const user = at ? usersBySub.get(at.accountId) : undefined;
+    if (!user) return sendJson(ctx, 401, { error: 'invalid_token' });
+    return sendJson(ctx, 200, { value: user.claims.groups ?? [] });
+  }
+
   // The attacker's key set for the `jku` sign mode (never to be fetched by the RP).
   if (ctx.path === '/attacker/jwks') {
     const k = modeKeys.get(`wrong-key:${realKeyByAlg.get('RS256').alg}`);
@@ -871,7 +889,17 @@ provider.use(async (ctx, next) => {
   return undefined;
 });
 
-server.on('request', provider.callback());
+const handler = provider.callback();
+server.on('request', (req, res) => {
+  // Serve the issuer path as a mount point: oidc-provider derives its URLs from
+  // req.originalUrl minus req.url (see oidc_context.js urlFor).
+  if (issuerPath && (req.url === issuerPath || req.url.startsWith(`${issuerPath}/`)
+      || req.url.startsWith(`${issuerPath}?`))) {
+    req.originalUrl = req.url;
+    req.url = req.url.slice(issuerPath.length) || '/';
+  }
+  handler(req, res);
+});
 
 // ---------------------------------------------------------------------------------------------
 // Lifecycle: exit on SIGTERM/SIGINT, when stdin closes (the parent test died or dropped the

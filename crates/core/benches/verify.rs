@@ -164,6 +164,7 @@ fn benches(c: &mut Criterion) {
         nonce: "n-123",
         allowed_algs: &[JwsAlg::RS256],
         extra_audiences: &[],
+        client_audience: None,
         access_token: None,
         now,
     };

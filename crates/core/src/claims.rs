@@ -98,13 +98,17 @@ fn text(claims: &Map<String, Value>, key: &str, max: usize) -> Option<String> {
 }
 
 /// Groups: an array of scalars, or one string (some IdPs send a single group, or a
-/// comma-separated list).
+/// comma-separated list). `key` may name several paths, comma-separated (Keycloak's
+/// `realm_access.roles,resource_access.<client>.roles`); their groups are joined in order.
 fn groups(claims: &Map<String, Value>, key: &str) -> Vec<String> {
-    let raw: Vec<String> = match lookup(claims, key) {
-        Some(Value::Array(a)) => a.iter().filter_map(scalar).collect(),
-        Some(Value::String(s)) => s.split(',').map(|g| g.trim().to_string()).collect(),
-        _ => Vec::new(),
-    };
+    let mut raw: Vec<String> = Vec::new();
+    for k in key.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        match lookup(claims, k) {
+            Some(Value::Array(a)) => raw.extend(a.iter().filter_map(scalar)),
+            Some(Value::String(s)) => raw.extend(s.split(',').map(|g| g.trim().to_string())),
+            _ => {}
+        }
+    }
     let mut out: Vec<String> = Vec::new();
     for g in raw
         .into_iter()
@@ -207,6 +211,23 @@ mod tests {
         let u = map_claims("i", "s", &c, &k).unwrap();
         assert_eq!(u.groups, vec!["admin", "viewer"]);
         assert_eq!(u.email.as_deref(), Some("e@x"));
+    }
+
+    /// Keycloak: realm roles and one client's roles, both nested, read from two paths.
+    #[test]
+    fn several_group_paths_are_joined() {
+        let c = obj(json!({
+            "realm_access": {"roles": ["offline_access", "viewer"]},
+            "resource_access": {"portcullis": {"roles": ["editor", "viewer"]}, "other": {"roles": ["x"]}}
+        }));
+        let mut k = keys();
+        k.groups = "realm_access.roles, resource_access.portcullis.roles".into();
+        let u = map_claims("i", "s", &c, &k).unwrap();
+        assert_eq!(u.groups, vec!["offline_access", "viewer", "editor"]);
+        // A missing path contributes nothing.
+        k.groups = "resource_access.absent.roles,realm_access.roles".into();
+        let u = map_claims("i", "s", &c, &k).unwrap();
+        assert_eq!(u.groups, vec!["offline_access", "viewer"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod apitoken;
 pub mod assertion;
 pub mod authz;
+pub mod claim_sources;
 pub mod claims;
 pub mod cli_login;
 pub mod config;

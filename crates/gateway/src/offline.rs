@@ -183,6 +183,7 @@ async fn recheck(
             client_id: &cfg.client_id,
             allowed_algs: &cfg.allowed_algs,
             extra_audiences: &[],
+            client_audience: cfg.expected_audience.as_deref(),
             now,
         };
         let verify = |jwks: &portcullis_core::jose::Jwks| {
@@ -218,6 +219,21 @@ async fn recheck(
             }
             Err(e) => return Verdict::End(format!("userinfo rejected: {e}")),
         }
+    }
+    // A refreshed ID token of an Entra ID groups overage carries no groups either: fetched,
+    // or the sign-in's outcome (deny ends the session), never silently emptied.
+    if have_claims
+        && let Err(e) = crate::idp::claim_source::resolve_groups(
+            &state.idp,
+            &cfg.groups_overage,
+            &original.iss,
+            &cfg.claim_keys.groups,
+            &tokens.access_token,
+            &mut claims,
+        )
+        .await
+    {
+        return Verdict::End(format!("groups overage: {e}"));
     }
     let profile: Option<MappedUser> = if have_claims {
         match map_claims(&original.iss, &original.sub, &claims, &cfg.claim_keys) {

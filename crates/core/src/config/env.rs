@@ -91,6 +91,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "claim for the groups (default groups)",
     ),
     (
+        "OIDC_GROUPS_OVERAGE",
+        "when the ID token says the groups did not fit (Entra ID groups overage) and they cannot be fetched: deny (default) or no-groups",
+    ),
+    (
+        "OIDC_GROUPS_SOURCE_ORIGINS",
+        "origins a distributed groups claim may be fetched from, comma-separated (default: the issuer's origin and https://graph.microsoft.com)",
+    ),
+    (
+        "OIDC_ALLOWED_HOSTED_DOMAINS",
+        "Google Workspace: only these hosted domains (hd claim) may sign in, comma-separated (default: any)",
+    ),
+    (
+        "OIDC_EXPECTED_AUDIENCE",
+        "an extra ID token audience besides the client id, e.g. ADFS's microsoft:identityserver:<client-id>",
+    ),
+    (
         "OIDC_ALLOW_INSECURE_HTTP",
         "allow http:// IdP endpoints (development only)",
     ),
@@ -320,6 +336,10 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         dpop_paths: v("PORTCULLIS_DPOP_PATHS").map(|s| split_list(&s)),
         dpop_nonce: v("PORTCULLIS_DPOP_NONCE"),
         cors_origins: v("PORTCULLIS_CORS_ORIGINS").map(|s| split_list(&s)),
+        groups_overage: v("OIDC_GROUPS_OVERAGE"),
+        groups_source_origins: v("OIDC_GROUPS_SOURCE_ORIGINS").map(|s| split_list(&s)),
+        allowed_hosted_domains: v("OIDC_ALLOWED_HOSTED_DOMAINS").map(|s| split_list(&s)),
+        expected_audience: v("OIDC_EXPECTED_AUDIENCE"),
         idp_logout: v("PORTCULLIS_IDP_LOGOUT"),
         no_role: v("PORTCULLIS_NO_ROLE"),
         offline_recheck: v("PORTCULLIS_OFFLINE_RECHECK"),

@@ -135,6 +135,13 @@ pub struct OidcConfig {
     pub allow_insecure_http: bool,
     pub ca: Option<CaSource>,
     pub claim_keys: ClaimKeys,
+    /// Groups that did not fit in the token (Entra ID): fetched or refused.
+    pub groups_overage: crate::claim_sources::OverageSettings,
+    /// Google Workspace hosted domains (`hd`) allowed to sign in, lowercase; empty = any.
+    pub allowed_hosted_domains: Vec<String>,
+    /// One more audience an ID token may name besides the client id (ADFS); the client id
+    /// must still be among the audiences.
+    pub expected_audience: Option<String>,
 }
 
 /// Where users and sessions are stored.

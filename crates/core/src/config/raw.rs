@@ -97,6 +97,14 @@ pub struct RawSettings {
     pub assertion_audience: Option<String>,
     pub assertion_lifetime: Option<String>,
     pub assertion_rotation: Option<String>,
+    /// Groups overage (Entra ID): `deny` or `no-groups` when the groups cannot be fetched,
+    /// and the origins a distributed groups claim may be fetched from.
+    pub groups_overage: Option<String>,
+    pub groups_source_origins: Option<Vec<String>>,
+    /// Google Workspace: only these hosted domains (`hd` claim) may sign in.
+    pub allowed_hosted_domains: Option<Vec<String>>,
+    /// ADFS: an extra audience the ID token may carry besides the client id.
+    pub expected_audience: Option<String>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
@@ -153,6 +161,8 @@ impl RawSettings {
         overlay_fields!(self, other; admin_roles, forward_auth_trusted_proxies, metrics_listen,
             trust_request_id, assertion_header, assertion_audience, assertion_lifetime,
             assertion_rotation);
+        overlay_fields!(self, other; groups_overage, groups_source_origins,
+            allowed_hosted_domains, expected_audience);
         overlay_fields!(self, other; client_key_file, client_key_id, client_assertion_alg,
             pushed_authorization_requests);
         overlay_fields!(self.claim_keys, other.claim_keys;

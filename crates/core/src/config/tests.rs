@@ -1291,3 +1291,91 @@ fn client_auth_settings_from_yaml() {
     assert_eq!(c.oidc.client_key.unwrap().kid(), Some("env-kid"));
     assert_eq!(c.oidc.pushed_authorization_requests, ParMode::Off);
 }
+
+/// Provider profile settings: defaults, and every invalid value is a clear problem.
+#[test]
+fn provider_profile_settings_and_their_problems() {
+    use crate::claim_sources::OverageOutcome;
+    let c = load(&env(&base()), None).unwrap();
+    assert_eq!(c.oidc.groups_overage.outcome, OverageOutcome::Deny);
+    assert_eq!(c.oidc.groups_overage.source_origins, None);
+    assert!(c.oidc.allowed_hosted_domains.is_empty());
+    assert_eq!(c.oidc.expected_audience, None);
+
+    let c = load(
+        &env(&with(&[
+            ("OIDC_GROUPS_OVERAGE", "no-groups"),
+            ("OIDC_GROUPS_SOURCE_ORIGINS", "https://groups.corp.example"),
+            ("OIDC_ALLOWED_HOSTED_DOMAINS", "Example.com, corp.example"),
+            (
+                "OIDC_EXPECTED_AUDIENCE",
+                "microsoft:identityserver:portcullis",
+            ),
+        ])),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.oidc.groups_overage.outcome, OverageOutcome::NoGroups);
+    assert_eq!(
+        c.oidc.groups_overage.source_origins,
+        Some(vec!["https://groups.corp.example".to_string()])
+    );
+    assert_eq!(
+        c.oidc.allowed_hosted_domains,
+        vec!["example.com", "corp.example"]
+    );
+    assert_eq!(
+        c.oidc.expected_audience.as_deref(),
+        Some("microsoft:identityserver:portcullis")
+    );
+
+    let p = problems(&with(&[
+        ("OIDC_GROUPS_OVERAGE", "allow"),
+        (
+            "OIDC_GROUPS_SOURCE_ORIGINS",
+            "http://graph.example,https://graph.microsoft.com/v1.0,nonsense",
+        ),
+        ("OIDC_ALLOWED_HOSTED_DOMAINS", "example.com,bad_domain"),
+        ("OIDC_EXPECTED_AUDIENCE", "https://api.example"),
+    ]));
+    let has = |s: &str| p.iter().any(|x| x.contains(s));
+    assert!(
+        has("OIDC_GROUPS_OVERAGE must be deny or no-groups, got `allow`"),
+        "{p:?}"
+    );
+    assert!(has("`http://graph.example` must be https"), "{p:?}");
+    assert!(
+        has("`https://graph.microsoft.com/v1.0` must be an origin only"),
+        "{p:?}"
+    );
+    assert!(has("`nonsense` is not a valid URL"), "{p:?}");
+    assert!(has("`bad_domain` is not a domain name"), "{p:?}");
+    assert!(
+        has("OIDC_EXPECTED_AUDIENCE `https://api.example` must name this client"),
+        "{p:?}"
+    );
+    assert_eq!(p.len(), 6, "{p:?}");
+}
+
+/// YAML (`portcullis:` section, camelCase) carries the same settings.
+#[test]
+fn provider_profile_settings_from_yaml() {
+    let raw = crate::config::parse_file(
+        "c.yaml",
+        "portcullis:\n  groupsOverage: no-groups\n  groupsSourceOrigins: [\"https://graph.microsoft.com\"]\n  allowedHostedDomains: [example.com]\n  expectedAudience: \"microsoft:identityserver:portcullis\"\n",
+    )
+    .unwrap();
+    assert_eq!(raw.groups_overage.as_deref(), Some("no-groups"));
+    assert_eq!(
+        raw.groups_source_origins,
+        Some(vec!["https://graph.microsoft.com".to_string()])
+    );
+    assert_eq!(
+        raw.allowed_hosted_domains,
+        Some(vec!["example.com".to_string()])
+    );
+    assert_eq!(
+        raw.expected_audience.as_deref(),
+        Some("microsoft:identityserver:portcullis")
+    );
+}

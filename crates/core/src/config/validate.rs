@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::claim_sources::{OverageOutcome, OverageSettings};
+
 use super::raw::RawSettings;
 use super::{
     CaSource, ClaimKeys, Config, DatabaseUrl, IdpEndpoints, OidcConfig, Secret, is_loopback_url,
@@ -202,6 +204,18 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     );
 
     let observability = super::observability::check(raw, listen, &mut ctx.problems);
+    let groups_overage = groups_overage(raw, &mut ctx);
+    let allowed_hosted_domains = hosted_domains(raw, &mut ctx);
+    // The alias counts as this client's own audience, so it must name this client: ADFS's
+    // `microsoft:identityserver:<client-id>`. Anything else would accept tokens for others.
+    let expected_audience = raw.expected_audience.clone().filter(|a| a != &client_id);
+    if let Some(a) = &expected_audience
+        && (client_id.is_empty() || !a.ends_with(&format!(":{client_id}")))
+    {
+        ctx.problem(format!(
+            "OIDC_EXPECTED_AUDIENCE `{a}` must name this client: end with `:` and the client id, e.g. microsoft:identityserver:{client_id}"
+        ));
+    }
 
     match (
         listen,
@@ -225,6 +239,9 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
                 allow_insecure_http: ctx.insecure,
                 ca,
                 claim_keys,
+                groups_overage,
+                allowed_hosted_domains,
+                expected_audience,
             },
             jwt_signing_secret: Secret::new(secret),
             previous_jwt_signing_secret: previous.map(Secret::new),
@@ -471,6 +488,65 @@ fn is_reserved_path(p: &str) -> bool {
         p,
         "/" | "/api/login" | "/api/logout" | "/api/session" | "/healthz" | "/readyz"
     ) || p.starts_with("/.portcullis/")
+}
+
+/// `OIDC_GROUPS_OVERAGE` and `OIDC_GROUPS_SOURCE_ORIGINS`.
+fn groups_overage(raw: &RawSettings, ctx: &mut Ctx) -> OverageSettings {
+    let outcome = match raw.groups_overage.as_deref() {
+        None => OverageOutcome::Deny,
+        Some(v) => OverageOutcome::parse(v).unwrap_or_else(|| {
+            ctx.problem(format!(
+                "OIDC_GROUPS_OVERAGE must be deny or no-groups, got `{v}`"
+            ));
+            OverageOutcome::Deny
+        }),
+    };
+    let source_origins = raw.groups_source_origins.as_ref().map(|list| {
+        let mut out = Vec::new();
+        for o in list {
+            match url::Url::parse(o) {
+                Ok(u) if u.path() != "/" || u.query().is_some() || !u.username().is_empty() => {
+                    ctx.problem(format!(
+                        "OIDC_GROUPS_SOURCE_ORIGINS: `{o}` must be an origin only (scheme://host[:port]), without path, query or credentials"
+                    ));
+                }
+                Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && ctx.insecure) => {
+                    out.push(u.origin().ascii_serialization());
+                }
+                Ok(_) => ctx.problem(format!(
+                    "OIDC_GROUPS_SOURCE_ORIGINS: `{o}` must be https (http only with OIDC_ALLOW_INSECURE_HTTP=true)"
+                )),
+                Err(e) => ctx.problem(format!(
+                    "OIDC_GROUPS_SOURCE_ORIGINS: `{o}` is not a valid URL ({e})"
+                )),
+            }
+        }
+        out
+    });
+    OverageSettings {
+        outcome,
+        source_origins,
+    }
+}
+
+/// `OIDC_ALLOWED_HOSTED_DOMAINS`: bare domain names, compared case-insensitively.
+fn hosted_domains(raw: &RawSettings, ctx: &mut Ctx) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in raw.allowed_hosted_domains.iter().flatten() {
+        let d = d.trim().to_ascii_lowercase();
+        let ok = !d.is_empty()
+            && d.contains('.')
+            && d.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if ok {
+            out.push(d);
+        } else {
+            ctx.problem(format!(
+                "OIDC_ALLOWED_HOSTED_DOMAINS: `{d}` is not a domain name (e.g. example.com)"
+            ));
+        }
+    }
+    out
 }
 
 fn claim_keys(raw: &RawSettings, ctx: &mut Ctx) -> ClaimKeys {

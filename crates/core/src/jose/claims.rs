@@ -77,19 +77,33 @@ pub fn check_audience(
     client_id: &str,
     extra: &[String],
 ) -> Result<(), ClaimError> {
+    check_audience_as(c, client_id, None, extra)
+}
+
+/// [`check_audience`] where the client is also known at the issuer by `alias` (ADFS names a
+/// client `microsoft:identityserver:<client-id>`): either value counts as the client's own
+/// audience (OIDC Core 3.1.3.7 step 3: the client must be an audience). An `extra` audience
+/// alone still does not.
+pub fn check_audience_as(
+    c: &Map<String, Value>,
+    client_id: &str,
+    alias: Option<&str>,
+    extra: &[String],
+) -> Result<(), ClaimError> {
     const CLAIM: &str = "aud";
+    let is_client = |a: &str| a == client_id || alias == Some(a);
     match c.get(CLAIM) {
         None => Err(ClaimError::Missing { claim: CLAIM }),
-        Some(Value::String(a)) if a == client_id => Ok(()),
+        Some(Value::String(a)) if is_client(a) => Ok(()),
         Some(Value::String(_)) => Err(ClaimError::Audience),
-        Some(Value::Array(items)) => check_audience_array(items, client_id, extra),
+        Some(Value::Array(items)) => check_audience_array(items, &is_client, extra),
         Some(_) => Err(ClaimError::ClaimType { claim: CLAIM }),
     }
 }
 
 fn check_audience_array(
     items: &[Value],
-    client_id: &str,
+    is_client: &dyn Fn(&str) -> bool,
     extra: &[String],
 ) -> Result<(), ClaimError> {
     let mut has_client = false;
@@ -97,7 +111,7 @@ fn check_audience_array(
         let a = item
             .as_str()
             .ok_or(ClaimError::ClaimType { claim: "aud" })?;
-        if a == client_id {
+        if is_client(a) {
             has_client = true;
         } else if !extra.iter().any(|e| e == a) {
             return Err(ClaimError::Audience);
@@ -264,6 +278,41 @@ mod tests {
     fn r_idt_9_10_audience_and_azp() {
         let extra = vec!["api".to_owned()];
         let aud = |v: Value| check_audience(&obj(json!({ "aud": v })), "c", &extra);
+        // ADFS: the client's alias counts as the client, only when configured.
+        let alias =
+            |v: Value, al: Option<&str>| check_audience_as(&obj(json!({ "aud": v })), "c", al, &[]);
+        assert!(
+            alias(
+                json!("microsoft:identityserver:c"),
+                Some("microsoft:identityserver:c")
+            )
+            .is_ok()
+        );
+        assert!(
+            alias(
+                json!(["microsoft:identityserver:c"]),
+                Some("microsoft:identityserver:c")
+            )
+            .is_ok()
+        );
+        assert!(
+            alias(
+                json!(["c", "microsoft:identityserver:c"]),
+                Some("microsoft:identityserver:c")
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            alias(json!("microsoft:identityserver:c"), None),
+            Err(ClaimError::Audience)
+        );
+        assert_eq!(
+            alias(
+                json!(["microsoft:identityserver:c", "other"]),
+                Some("microsoft:identityserver:c")
+            ),
+            Err(ClaimError::Audience)
+        );
         assert_eq!(aud(json!("c")), Ok(()));
         assert_eq!(aud(json!(["c", "api"])), Ok(()));
         assert_eq!(aud(json!("api")), Err(ClaimError::Audience));

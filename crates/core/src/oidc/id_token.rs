@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 pub use crate::jose::claims::{
-    CLOCK_LEEWAY_SECS, SUB_MAX_LEN, check_audience, check_azp, check_exp, check_iat, check_issuer,
-    check_nbf, check_sub, numeric_date, optional_str, required_numeric_date, required_str,
+    CLOCK_LEEWAY_SECS, SUB_MAX_LEN, check_audience, check_audience_as, check_azp, check_exp,
+    check_iat, check_issuer, check_nbf, check_sub, numeric_date, optional_str,
+    required_numeric_date, required_str,
 };
 use crate::jose::{
     ClaimError, JoseError, Jwks, JwsAlg, UnknownKid, VerifyPolicy, parse_compact, verify_jws,
@@ -38,6 +39,9 @@ pub struct IdTokenExpectations<'a> {
     pub allowed_algs: &'a [JwsAlg],
     /// Other audiences that may appear next to `client_id` (default none, R-IDT-9).
     pub extra_audiences: &'a [String],
+    /// Another name of this client at the issuer that counts as its audience
+    /// (`OIDC_EXPECTED_AUDIENCE`, ADFS); `azp`, when present, must still be `client_id`.
+    pub client_audience: Option<&'a str>,
     /// The access token from the same token response, for `at_hash` (R-IDT-16).
     pub access_token: Option<&'a str>,
     /// Current unix time in seconds.
@@ -146,7 +150,7 @@ pub fn validate_id_token(
     let alg = verify_jws(&jws, jwks, &VerifyPolicy::id_token(exp.allowed_algs))?; // R-IDT-2..7
     let c = &jws.claims;
     let iss = check_issuer(c, exp.issuer)?; // R-IDT-8
-    check_audience(c, exp.client_id, exp.extra_audiences)?; // R-IDT-9
+    check_audience_as(c, exp.client_id, exp.client_audience, exp.extra_audiences)?; // R-IDT-9
     check_azp(c, exp.client_id)?; // R-IDT-10
     let expires = check_exp(c, exp.now)?; // R-IDT-11
     let iat = check_iat(c, exp.now, IAT_MAX_AGE_SECS)?; // R-IDT-12
@@ -249,6 +253,7 @@ mod tests {
             nonce: NONCE,
             allowed_algs: RS256,
             extra_audiences: extra,
+            client_audience: None,
             access_token,
             now: NOW,
         }

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use super::id_token::{
     IAT_MAX_AGE_SECS, ID_TOKEN_MAX_LEN, IdTokenClaims, IdTokenError, MAX_SID_LEN, at_hash,
-    check_audience, check_azp, check_exp, check_iat, check_issuer, check_nbf, check_sub,
+    check_audience_as, check_azp, check_exp, check_iat, check_issuer, check_nbf, check_sub,
     numeric_date, optional_str,
 };
 use crate::jose::json::parse_strict_object;
@@ -88,6 +88,8 @@ pub struct RefreshExpectations<'a> {
     pub client_id: &'a str,
     pub allowed_algs: &'a [JwsAlg],
     pub extra_audiences: &'a [String],
+    /// As [`super::id_token::IdTokenExpectations::client_audience`].
+    pub client_audience: Option<&'a str>,
     /// Current unix time in seconds.
     pub now: i64,
 }
@@ -127,7 +129,7 @@ pub fn validate_refreshed_id_token(
         .map_err(IdTokenError::from)?;
     let c = &jws.claims;
     let iss = check_issuer(c, exp.issuer).map_err(e)?;
-    check_audience(c, exp.client_id, exp.extra_audiences).map_err(e)?;
+    check_audience_as(c, exp.client_id, exp.client_audience, exp.extra_audiences).map_err(e)?;
     check_azp(c, exp.client_id).map_err(e)?;
     let expires = check_exp(c, exp.now).map_err(e)?;
     let iat = check_iat(c, exp.now, IAT_MAX_AGE_SECS).map_err(e)?;
@@ -315,6 +317,7 @@ mod tests {
             client_id: CLIENT,
             allowed_algs: RS256,
             extra_audiences: &[],
+            client_audience: None,
             now: NOW,
         }
     }
@@ -401,6 +404,7 @@ mod tests {
         );
         let exp = RefreshExpectations {
             extra_audiences: &extra,
+            client_audience: None,
             ..expect()
         };
         assert_eq!(

@@ -163,6 +163,24 @@ impl IdpHttp {
         .await
     }
 
+    /// POST a JSON body with a bearer token (a distributed claim source, e.g. Microsoft
+    /// Graph's `getMemberObjects`); not one of the counted IdP calls.
+    pub async fn post_json_uncounted(
+        &self,
+        url: &url::Url,
+        bearer: &str,
+        body: &serde_json::Value,
+        cap: usize,
+    ) -> Result<CappedResponse, IdpError> {
+        let req = self
+            .client
+            .post(url.clone())
+            .header("accept", "application/json")
+            .json(body)
+            .bearer_auth(bearer);
+        read_capped(url, req.send().await, cap).await
+    }
+
     async fn post_form_uncounted(
         &self,
         url: &url::Url,

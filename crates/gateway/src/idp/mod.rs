@@ -1,6 +1,7 @@
 //! Talking to the identity provider: HTTP client, metadata/JWKS, background loading, and the
 //! code-exchange/userinfo calls of the callback.
 
+pub mod claim_source;
 pub mod client;
 pub mod client_auth;
 pub mod exchange;

@@ -219,7 +219,7 @@ async fn complete(
         now,
     )
     .await?;
-    let claims = merged_claims(
+    let mut claims = merged_claims(
         state,
         &provider,
         id.claims.clone(),
@@ -227,6 +227,18 @@ async fn complete(
         &tokens.access_token,
     )
     .await?;
+    // Groups that did not fit in the token: fetched, or refused, never silently partial.
+    crate::idp::claim_source::resolve_groups(
+        &state.idp,
+        &cfg.groups_overage,
+        &id.iss,
+        &cfg.claim_keys.groups,
+        &tokens.access_token,
+        &mut claims,
+    )
+    .await?;
+    // From the signed ID token only: userinfo is not where Google asserts the domain.
+    check_hosted_domain(&cfg.allowed_hosted_domains, &id.claims)?;
     let mapped = map_claims(&id.iss, &id.sub, &claims, &cfg.claim_keys)
         .map_err(|e| WebError::SignInFailed(e.to_string()))?;
     // A person whose groups grant no role, when roles are required: refused before anything
@@ -307,6 +319,29 @@ async fn complete(
     Ok(resp)
 }
 
+/// Google Workspace: with `OIDC_ALLOWED_HOSTED_DOMAINS` set, the validated ID token's `hd`
+/// claim must be one of them. The `hd` authorization parameter is only a hint to Google's
+/// account chooser (anyone can edit it), so the signed claim is what counts; a token without
+/// `hd` (a consumer account) is refused.
+fn check_hosted_domain(allowed: &[String], claims: &Map<String, Value>) -> Result<(), WebError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let hd = claims
+        .get("hd")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase);
+    match hd {
+        Some(d) if allowed.contains(&d) => Ok(()),
+        _ => {
+            tracing::warn!(event = "auth.failure", hd = ?claims.get("hd"), "hosted domain not allowed (OIDC_ALLOWED_HOSTED_DOMAINS)");
+            Err(WebError::Forbidden(
+                "Sign-in refused: this account does not belong to an organisation (Google Workspace domain) allowed here. Please sign in with your organisation's account.".into(),
+            ))
+        }
+    }
+}
+
 /// R-CB-3: the tx cookie must hash to the stored binding (constant time).
 fn check_binding(state: &AppState, headers: &HeaderMap, tx: &LoginTx) -> Result<(), WebError> {
     let cookie = auth::cookies(state, headers)
@@ -359,6 +394,7 @@ async fn validate_with_refetch(
         nonce: &tx.nonce,
         allowed_algs: &cfg.allowed_algs,
         extra_audiences: &[],
+        client_audience: cfg.expected_audience.as_deref(),
         access_token: Some(access_token),
         now,
     };
