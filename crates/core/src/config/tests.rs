@@ -1401,7 +1401,10 @@ fn upstream_client_certificate_and_key_come_together() {
     let f = tls_files();
     let https = ("PORTCULLIS_UPSTREAM", "https://app:8443");
     assert_eq!(
-        upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path())]),
+        upstream_problems(&[
+            https,
+            ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path())
+        ]),
         vec![
             "PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE is set without PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE: give both (the client certificate and its private key) or neither"
         ]
@@ -1435,7 +1438,9 @@ fn unreadable_or_invalid_upstream_tls_files_are_named() {
     let p = upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CA_FILE", missing)]);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
-        p[0].starts_with("PORTCULLIS_UPSTREAM_CA_FILE `/nonexistent/portcullis/ca.pem`: cannot read it: "),
+        p[0].starts_with(
+            "PORTCULLIS_UPSTREAM_CA_FILE `/nonexistent/portcullis/ca.pem`: cannot read it: "
+        ),
         "{p:?}"
     );
 
@@ -1519,8 +1524,7 @@ fn unreadable_or_invalid_upstream_tls_files_are_named() {
         )]
     );
     // A PEM key block whose content is no key rustls can use.
-    let junk_key =
-        KeyFile::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    let junk_key = KeyFile::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
     let p = upstream_problems(&[
         https,
         ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path()),

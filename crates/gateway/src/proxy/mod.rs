@@ -17,8 +17,8 @@ use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 use portcullis_core::config::{Config, STANDARD_METHODS, UpstreamTls};
 
@@ -117,10 +117,7 @@ impl Upstream {
     }
 
     /// [`Upstream::new`] with the header rules resolved now, at start-up.
-    pub fn with_config(
-        base: url::Url,
-        config: &Config,
-    ) -> Result<Upstream, tls::UpstreamTlsError> {
+    pub fn with_config(base: url::Url, config: &Config) -> Result<Upstream, tls::UpstreamTlsError> {
         let workers = crate::workers::count(config.limits.worker_threads);
         let up = Upstream::new(base, workers, &config.upstream_tls)?;
         let _ = up.rules.set(HeaderRules::from_config(config));

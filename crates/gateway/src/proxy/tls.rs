@@ -53,8 +53,8 @@ pub fn connectors(tls: &UpstreamTls, tcp: HttpConnector) -> Result<Connectors, U
 fn client_config(tls: &UpstreamTls) -> Result<ClientConfig, UpstreamTlsError> {
     // An explicit provider: the process default may not be installed (tests, embedding).
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?;
+    let builder =
+        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
     let builder = match &tls.ca_pem {
         // The operator's bundle replaces the default roots: only the app's own CA is trusted.
         Some(pem) => {
