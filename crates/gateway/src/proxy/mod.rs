@@ -48,6 +48,9 @@ pub struct Upstream {
 }
 
 /// One worker's connections to the upstream.
+// One per worker, built once: the size difference costs nothing, boxing would add a pointer
+// hop per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Pool {
     /// `http://`: HTTP/1.1 only (no h2c), exactly as before TLS existed.
