@@ -143,6 +143,8 @@ impl TlsApp {
 /// A hyper server (HTTP/1.1 and h2, as the handshake agreed) over tokio-rustls, answering
 /// `app saw PATH over VERSION` and recording what it saw. WebSocket upgrades on `/socket`
 /// are accepted by tungstenite on the same TLS stream and echo frames.
+// `ErrorResponse` is tungstenite's type for the handshake callback.
+#[allow(clippy::result_large_err)]
 async fn tls_app(config: rustls::ServerConfig) -> TlsApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
