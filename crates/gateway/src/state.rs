@@ -36,6 +36,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    UpstreamTls(#[from] crate::proxy::tls::UpstreamTlsError),
     #[error("cannot start the connection worker threads: {0}")]
     Workers(#[source] std::io::Error),
 }
@@ -132,7 +134,8 @@ impl AppState {
         let upstream = config
             .upstream
             .clone()
-            .map(|u| Upstream::with_config(u, &config));
+            .map(|u| Upstream::with_config(u, &config))
+            .transpose()?;
         let audit = crate::audit::Audit::new(store.clone());
         let header_rules = crate::proxy::headers::HeaderRules::from_config(&config);
         let bcl_limiter = RateLimiter::new(config.limits.backchannel_logouts_per_minute);

@@ -178,7 +178,7 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
     out.push(judge::sessions(&cfg.sessions));
     out.extend(idp_checks(&cfg, sample.as_ref()).await);
     let upstream = match &cfg.upstream {
-        Some(u) => probe::upstream(u).await,
+        Some(u) => probe::upstream(u, &cfg.upstream_tls).await,
         None => judge::UpstreamFacts::NotConfigured,
     };
     out.push(judge::upstream(cfg.upstream.as_ref(), &upstream));

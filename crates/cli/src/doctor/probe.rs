@@ -209,14 +209,25 @@ pub async fn authorize(
     })
 }
 
-/// GET the upstream (no redirects, short timeouts): any HTTP answer means it is up.
-pub async fn upstream(url: &url::Url) -> UpstreamFacts {
-    let client = match reqwest::Client::builder()
+/// GET the upstream (no redirects, short timeouts): any HTTP answer means it is up. An https
+/// upstream is reached as the gateway reaches it: with its CA bundle (replacing the system
+/// roots) and its client certificate, so a TLS mistake shows here too.
+pub async fn upstream(url: &url::Url, tls: &portcullis_core::config::UpstreamTls) -> UpstreamFacts {
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(TIMEOUT)
-        .build()
-    {
+        .timeout(TIMEOUT);
+    let tls_setup = (|| -> Result<reqwest::ClientBuilder, reqwest::Error> {
+        if let Some(pem) = &tls.ca_pem {
+            b = b.tls_certs_only(reqwest::Certificate::from_pem_bundle(pem.as_bytes())?);
+        }
+        if let Some(id) = &tls.client {
+            let pem = format!("{}\n{}", id.cert_pem, id.key_pem.expose());
+            b = b.identity(reqwest::Identity::from_pem(pem.as_bytes())?);
+        }
+        Ok(b)
+    })();
+    let client = match tls_setup.and_then(|b| b.build()) {
         Ok(c) => c,
         Err(e) => {
             return UpstreamFacts::Failed(FetchFailure {

@@ -128,6 +128,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "base URL of the application behind Portcullis",
     ),
     (
+        "PORTCULLIS_UPSTREAM_CA_FILE",
+        "PEM CA bundle that verifies an https upstream (replaces the system roots)",
+    ),
+    (
+        "PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE",
+        "PEM client certificate (chain) presented to an https upstream (mTLS)",
+    ),
+    (
+        "PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE",
+        "PEM private key of the upstream client certificate (PKCS#8, PKCS#1 or SEC1)",
+    ),
+    (
         "PORTCULLIS_DATABASE_URL",
         "sqlite:///path/file.db (default sqlite://portcullis.db)",
     ),
@@ -311,6 +323,9 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         jwt_signing_secret_previous: v("JWT_SIGNING_SECRET_PREVIOUS"),
         listen: v("PORTCULLIS_LISTEN"),
         upstream: v("PORTCULLIS_UPSTREAM"),
+        upstream_ca_file: v("PORTCULLIS_UPSTREAM_CA_FILE"),
+        upstream_client_cert_file: v("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE"),
+        upstream_client_key_file: v("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE"),
         database_url: v("PORTCULLIS_DATABASE_URL"),
         public_url: v("PORTCULLIS_PUBLIC_URL"),
         allow_unverified_email: v("OIDC_ALLOW_UNVERIFIED_EMAIL"),

@@ -14,6 +14,7 @@ mod offline;
 mod proxy;
 mod raw;
 mod session;
+mod upstream_tls;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub use offline::{OFFLINE_ACCESS_SCOPE, OfflineAccess};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
 pub use raw::{RawClaimKeys, RawPolicy, RawSettings};
 pub use session::SessionLifetimes;
+pub use upstream_tls::{ClientIdentity, UpstreamTls};
 pub use validate::{Problem, check_ca_pem, validate};
 
 use crate::jose::JwsAlg;
@@ -162,6 +164,8 @@ pub struct Config {
     pub previous_jwt_signing_secret: Option<Secret>,
     pub listen: SocketAddr,
     pub upstream: Option<url::Url>,
+    /// CA bundle and client certificate for an https upstream (empty for http).
+    pub upstream_tls: UpstreamTls,
     pub database: DatabaseUrl,
     /// The public base URL (`https://<dnsRecord>`), never derived from request headers
     /// (R-CFG-6). No trailing slash.

@@ -39,6 +39,11 @@ pub struct RawSettings {
     pub roles: BTreeMap<String, Vec<String>>,
     pub listen: Option<String>,
     pub upstream: Option<String>,
+    /// PEM CA bundle for an https upstream (replaces the default roots).
+    pub upstream_ca_file: Option<String>,
+    /// PEM client certificate and key for mTLS to the upstream.
+    pub upstream_client_cert_file: Option<String>,
+    pub upstream_client_key_file: Option<String>,
     pub database_url: Option<String>,
     pub public_url: Option<String>,
     /// The callback path when no redirect URL is set: `/api/callback` (seed 000), or
@@ -163,6 +168,8 @@ impl RawSettings {
             assertion_rotation);
         overlay_fields!(self, other; groups_overage, groups_source_origins,
             allowed_hosted_domains, expected_audience);
+        overlay_fields!(self, other; upstream_ca_file, upstream_client_cert_file,
+            upstream_client_key_file);
         overlay_fields!(self, other; client_key_file, client_key_id, client_assertion_alg,
             pushed_authorization_requests);
         overlay_fields!(self.claim_keys, other.claim_keys;

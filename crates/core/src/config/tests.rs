@@ -1379,3 +1379,252 @@ fn provider_profile_settings_from_yaml() {
         Some("microsoft:identityserver:portcullis")
     );
 }
+
+// --- an https upstream: custom CA and client certificate -------------------------------------
+
+/// A CA, a client certificate it issued (with its PKCS#8 key), and a second, unrelated key.
+struct TlsFiles {
+    ca: KeyFile,
+    cert: KeyFile,
+    key: KeyFile,
+    other_key: KeyFile,
+}
+
+fn tls_files() -> TlsFiles {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["portcullis".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    TlsFiles {
+        ca: KeyFile::new(&ca_cert.pem()),
+        cert: KeyFile::new(&cert.pem()),
+        key: KeyFile::new(&key.serialize_pem()),
+        other_key: KeyFile::new(&rcgen::KeyPair::generate().unwrap().serialize_pem()),
+    }
+}
+
+fn upstream_problems(extra: &[(&str, &str)]) -> Vec<String> {
+    let mut pairs: Vec<(&str, &str)> = base();
+    pairs.extend_from_slice(extra);
+    problems(&pairs)
+}
+
+#[test]
+fn https_upstream_loads_ca_and_client_certificate_from_env_and_yaml() {
+    let f = tls_files();
+    let mut pairs: Vec<(&str, &str)> = base();
+    pairs.extend_from_slice(&[
+        ("PORTCULLIS_UPSTREAM", "https://app.internal:8443"),
+        ("PORTCULLIS_UPSTREAM_CA_FILE", f.ca.path()),
+        ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path()),
+        ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", f.key.path()),
+    ]);
+    let c = load(&env(&pairs), None).unwrap();
+    let ca = c.upstream_tls.ca_pem.as_deref().unwrap();
+    assert!(ca.contains("BEGIN CERTIFICATE"));
+    let id = c.upstream_tls.client.as_ref().unwrap();
+    assert!(id.cert_pem.contains("BEGIN CERTIFICATE"));
+    assert!(id.key_pem.expose().contains("PRIVATE KEY"));
+    // No key material in Debug output.
+    assert!(!format!("{c:?}").contains("PRIVATE KEY"));
+
+    // The same from the YAML file, next to `upstream`.
+    let yaml = format!(
+        "clientId: a\nsecret: b\ndiscoveryUri: https://idp.example.com/.well-known/openid-configuration\nportcullis:\n  upstream: https://10.0.0.7:8443\n  upstreamCaFile: {}\n  upstreamClientCertFile: {}\n  upstreamClientKeyFile: {}\n",
+        f.ca.path(),
+        f.cert.path(),
+        f.key.path()
+    );
+    let c = load(
+        &env(&[
+            ("JWT_SIGNING_SECRET", SECRET),
+            ("OIDC_REDIRECT_URL", "https://app.example.com/loginCallback"),
+        ]),
+        Some(("auth.yaml", &yaml)),
+    )
+    .unwrap();
+    assert!(c.upstream_tls.ca_pem.is_some() && c.upstream_tls.client.is_some());
+
+    // Plain http and https without files need nothing.
+    let c = load(&env(&with(&[("PORTCULLIS_UPSTREAM", "https://app")])), None).unwrap();
+    assert_eq!(c.upstream_tls, UpstreamTls::default());
+}
+
+#[test]
+fn upstream_tls_settings_need_an_https_upstream() {
+    let f = tls_files();
+    assert_eq!(
+        upstream_problems(&[
+            ("PORTCULLIS_UPSTREAM", "http://app:8080"),
+            ("PORTCULLIS_UPSTREAM_CA_FILE", f.ca.path()),
+        ]),
+        vec![
+            "PORTCULLIS_UPSTREAM_CA_FILE only apply to an https:// PORTCULLIS_UPSTREAM; the upstream is http://"
+        ]
+    );
+    assert_eq!(
+        upstream_problems(&[
+            ("PORTCULLIS_UPSTREAM", "http://app:8080"),
+            ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path()),
+            ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", f.key.path()),
+        ]),
+        vec![
+            "PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE, PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE only apply to an https:// PORTCULLIS_UPSTREAM; the upstream is http://"
+        ]
+    );
+    assert_eq!(
+        upstream_problems(&[("PORTCULLIS_UPSTREAM_CA_FILE", f.ca.path())]),
+        vec!["PORTCULLIS_UPSTREAM_CA_FILE need an https:// PORTCULLIS_UPSTREAM; none is set"]
+    );
+}
+
+#[test]
+fn upstream_client_certificate_and_key_come_together() {
+    let f = tls_files();
+    let https = ("PORTCULLIS_UPSTREAM", "https://app:8443");
+    assert_eq!(
+        upstream_problems(&[
+            https,
+            ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path())
+        ]),
+        vec![
+            "PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE is set without PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE: give both (the client certificate and its private key) or neither"
+        ]
+    );
+    assert_eq!(
+        upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", f.key.path())]),
+        vec![
+            "PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE is set without PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE: give both (the client certificate and its private key) or neither"
+        ]
+    );
+    // A key that is not the certificate's.
+    assert_eq!(
+        upstream_problems(&[
+            https,
+            ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path()),
+            ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", f.other_key.path()),
+        ]),
+        vec![format!(
+            "PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE `{}` does not belong to PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE `{}`: the key's public key is not the certificate's",
+            f.other_key.path(),
+            f.cert.path()
+        )]
+    );
+}
+
+#[test]
+fn unreadable_or_invalid_upstream_tls_files_are_named() {
+    let f = tls_files();
+    let https = ("PORTCULLIS_UPSTREAM", "https://app:8443");
+    let missing = "/nonexistent/portcullis/ca.pem";
+    let p = upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CA_FILE", missing)]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(
+            "PORTCULLIS_UPSTREAM_CA_FILE `/nonexistent/portcullis/ca.pem`: cannot read it: "
+        ),
+        "{p:?}"
+    );
+
+    let not_pem = KeyFile::new("hello\n");
+    assert_eq!(
+        upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CA_FILE", not_pem.path())]),
+        vec![format!(
+            "PORTCULLIS_UPSTREAM_CA_FILE `{}`: no certificate in it (expected `-----BEGIN CERTIFICATE-----` blocks)",
+            not_pem.path()
+        )]
+    );
+    // A key is not a CA bundle.
+    assert_eq!(
+        upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CA_FILE", f.key.path())]),
+        vec![format!(
+            "PORTCULLIS_UPSTREAM_CA_FILE `{}`: no certificate in it (expected `-----BEGIN CERTIFICATE-----` blocks)",
+            f.key.path()
+        )]
+    );
+    let bad_b64 = KeyFile::new("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+    assert_eq!(
+        upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CA_FILE", bad_b64.path())]),
+        vec![format!(
+            "PORTCULLIS_UPSTREAM_CA_FILE `{}`: a PEM block is not valid base64",
+            bad_b64.path()
+        )]
+    );
+    let garbage = KeyFile::new("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    let p = upstream_problems(&[https, ("PORTCULLIS_UPSTREAM_CA_FILE", garbage.path())]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(&format!(
+            "PORTCULLIS_UPSTREAM_CA_FILE `{}`: certificate 1 is not a valid CA certificate: ",
+            garbage.path()
+        )),
+        "{p:?}"
+    );
+
+    // Client certificate file without a certificate, key file without a key, both reported.
+    let p = upstream_problems(&[
+        https,
+        ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.key.path()),
+        ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", f.cert.path()),
+    ]);
+    assert_eq!(
+        p,
+        vec![
+            format!(
+                "PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE `{}`: no certificate in it (expected `-----BEGIN CERTIFICATE-----` blocks)",
+                f.key.path()
+            ),
+            format!(
+                "PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE `{}`: no private key in it (expected a `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY` block)",
+                f.cert.path()
+            ),
+        ]
+    );
+    let missing_key = "/nonexistent/portcullis/key.pem";
+    let p = upstream_problems(&[
+        https,
+        ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path()),
+        ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", missing_key),
+    ]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE `/nonexistent/portcullis/key.pem`: cannot read it: "),
+        "{p:?}"
+    );
+    let encrypted = KeyFile::new(
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    );
+    assert_eq!(
+        upstream_problems(&[
+            https,
+            ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path()),
+            ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", encrypted.path()),
+        ]),
+        vec![format!(
+            "PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE `{}`: it is an encrypted key; give an unencrypted one",
+            encrypted.path()
+        )]
+    );
+    // A PEM key block whose content is no key rustls can use.
+    let junk_key = KeyFile::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    let p = upstream_problems(&[
+        https,
+        ("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE", f.cert.path()),
+        ("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE", junk_key.path()),
+    ]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(&format!(
+            "PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE `{}` does not belong to PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE `{}`: the key is not usable: ",
+            junk_key.path(),
+            f.cert.path()
+        )),
+        "{p:?}"
+    );
+}

@@ -171,6 +171,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
                 None
             }
         });
+    let upstream_tls = super::upstream_tls::check(raw, upstream.as_ref(), &mut ctx.problems);
     let database = check_database(raw, &mut ctx);
     for p in &raw.problems {
         ctx.problem(p.clone());
@@ -247,6 +248,7 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             previous_jwt_signing_secret: previous.map(Secret::new),
             listen,
             upstream,
+            upstream_tls,
             database,
             public_url,
             roles: raw.roles.clone(),

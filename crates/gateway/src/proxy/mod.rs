@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod headers;
+pub mod tls;
 pub mod tunnel;
 
 use std::net::SocketAddr;
@@ -15,10 +16,11 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
-use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
-use portcullis_core::config::{Config, STANDARD_METHODS};
+use portcullis_core::config::{Config, STANDARD_METHODS, UpstreamTls};
 
 use crate::auth::{Authed, MaybeAuthed};
 use crate::error::{WebError, wants_json};
@@ -40,20 +42,64 @@ pub struct Upstream {
     /// One connection pool per worker thread (index [`crate::workers::current`]; slot 0 for
     /// any other thread): an upstream connection is driven by a task on the thread that
     /// opened it, so sharing it with another worker would wake that thread per request.
-    clients: Box<[Client<HttpConnector, LimitedBody>]>,
+    clients: Box<[Pool]>,
     /// Header names and limits from the configuration, resolved once (see [`Upstream::rules`]).
     rules: OnceLock<HeaderRules>,
 }
 
+/// One worker's connections to the upstream.
+// One per worker, built once: the size difference costs nothing, boxing would add a pointer
+// hop per request.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+enum Pool {
+    /// `http://`: HTTP/1.1 only (no h2c), exactly as before TLS existed.
+    Plain(Client<HttpConnector, LimitedBody>),
+    /// `https://`: `any` negotiates h2 or HTTP/1.1 by ALPN; upgrades go through `h1`, which
+    /// offers only HTTP/1.1 (an upgrade is an HTTP/1.1 exchange).
+    Tls {
+        any: Client<HttpsConnector<HttpConnector>, LimitedBody>,
+        h1: Client<HttpsConnector<HttpConnector>, LimitedBody>,
+    },
+}
+
+impl Pool {
+    fn request(&self, req: axum::http::Request<LimitedBody>, upgrade: bool) -> ResponseFuture {
+        match self {
+            Pool::Plain(c) => c.request(req),
+            Pool::Tls { h1, .. } if upgrade => h1.request(req),
+            Pool::Tls { any, .. } => any.request(req),
+        }
+    }
+}
+
 impl Upstream {
-    /// An upstream for `workers` worker threads (see [`crate::workers`]).
-    pub fn new(base: url::Url, workers: usize) -> Upstream {
+    /// An upstream for `workers` worker threads (see [`crate::workers`]), plain http or https
+    /// with `tls`'s trust and client certificate. The TLS configuration is built here, once.
+    pub fn new(
+        base: url::Url,
+        workers: usize,
+        tls: &UpstreamTls,
+    ) -> Result<Upstream, tls::UpstreamTlsError> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
         connector.set_nodelay(true);
-        let clients = (0..=workers)
-            .map(|_| Client::builder(TokioExecutor::new()).build(connector.clone()))
-            .collect();
+        let client = || Client::builder(TokioExecutor::new());
+        let clients = if base.scheme() == "https" {
+            // The TLS connector sits on top of TCP: the TCP connector must accept https URIs.
+            connector.enforce_http(false);
+            let c = tls::connectors(tls, connector)?;
+            (0..=workers)
+                .map(|_| Pool::Tls {
+                    any: client().build(c.any.clone()),
+                    h1: client().build(c.h1.clone()),
+                })
+                .collect()
+        } else {
+            (0..=workers)
+                .map(|_| Pool::Plain(client().build(connector.clone())))
+                .collect()
+        };
         let target = base.host_str().and_then(|h| {
             let scheme = Scheme::try_from(base.scheme()).ok()?;
             let auth = match base.port() {
@@ -64,21 +110,21 @@ impl Upstream {
             Some((scheme, auth))
         });
         let prefix = base.path().trim_end_matches('/').to_string();
-        Upstream {
+        Ok(Upstream {
             base,
             target,
             prefix,
             clients,
             rules: OnceLock::new(),
-        }
+        })
     }
 
     /// [`Upstream::new`] with the header rules resolved now, at start-up.
-    pub fn with_config(base: url::Url, config: &Config) -> Upstream {
+    pub fn with_config(base: url::Url, config: &Config) -> Result<Upstream, tls::UpstreamTlsError> {
         let workers = crate::workers::count(config.limits.worker_threads);
-        let up = Upstream::new(base, workers);
+        let up = Upstream::new(base, workers, &config.upstream_tls)?;
         let _ = up.rules.set(HeaderRules::from_config(config));
-        up
+        Ok(up)
     }
 
     /// The header rules: resolved at start-up by [`Upstream::with_config`], or once on the
@@ -88,7 +134,7 @@ impl Upstream {
     }
 
     /// The calling thread's connection pool.
-    fn client(&self) -> &Client<HttpConnector, LimitedBody> {
+    fn client(&self) -> &Pool {
         let i = crate::workers::current();
         // Slot 0 exists always; a worker index beyond the pools (not expected) shares it.
         self.clients.get(i).unwrap_or(&self.clients[0])
@@ -274,8 +320,10 @@ async fn forward(
     // below may remove it (`Connection: x-request-id`, `PORTCULLIS_STRIP_HEADERS`).
     let request_id = parts.headers.get(crate::request_id::HEADER).cloned();
     parts.uri = up.uri_for(&parts.uri)?;
-    // The upstream client speaks HTTP/1.1 whatever the client used (h2 requests would fail
-    // with UserUnsupportedVersion); the authority is in the URI and Host is set from it.
+    // Sent as HTTP/1.1 whatever the client used (an h2 request would fail on an HTTP/1.1
+    // connection with UserUnsupportedVersion); on a connection that negotiated h2 the client
+    // sends it as h2 all the same. The authority is in the URI: Host (HTTP/1.1) or
+    // `:authority` (h2) is set from it, the client's Host having been removed.
     parts.version = Version::HTTP_11;
     headers::prepare_request(
         &mut parts.headers,
@@ -300,7 +348,7 @@ async fn forward(
     let sent = std::time::Instant::now();
     let mut resp = match up
         .client()
-        .request(axum::http::Request::from_parts(parts, body))
+        .request(axum::http::Request::from_parts(parts, body), upgrade)
         .await
     {
         Ok(r) => {
@@ -313,7 +361,9 @@ async fn forward(
                 Some(BodyError::Idle) => Err(WebError::RequestTimeout),
                 _ => {
                     state.metrics.upstream_error(UpstreamError::Unreachable);
-                    tracing::warn!(error = %e, "upstream request failed");
+                    // The chain names the cause (refused, unknown CA, wrong name, ...): the
+                    // client error's own text says only "client error (Connect)".
+                    tracing::warn!(error = %error_chain(&e), "upstream request failed");
                     Err(WebError::UpstreamUnavailable)
                 }
             };
@@ -337,6 +387,18 @@ async fn forward(
     let (mut parts, body) = resp.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, false);
     Ok(Response::from_parts(parts, axum::body::Body::new(body)))
+}
+
+/// An error and its sources, `: `-separated (only on the error path).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 #[cfg(test)]
