@@ -27,14 +27,17 @@ const VERIFIED_PER_WORKER: usize = 1024;
 /// ([`SessionClaims::timely`]); revocation, the fingerprint and the user are checked per
 /// request as before. One map per worker thread ([`crate::workers`]), so no lock is ever
 /// contended; per gateway, so a token verified with one secret never counts for another.
-struct Verified(Box<[Mutex<HashMap<Box<str>, SessionClaims>>]>);
+struct Verified(Box<[Remembered]>);
+
+/// One worker's verified tokens, by their text.
+type Remembered = Mutex<HashMap<Box<str>, SessionClaims>>;
 
 impl Verified {
     fn new(workers: usize) -> Verified {
         Verified((0..=workers).map(|_| Mutex::default()).collect())
     }
 
-    fn slot(&self) -> &Mutex<HashMap<Box<str>, SessionClaims>> {
+    fn slot(&self) -> &Remembered {
         let slots = &self.0;
         &slots[crate::workers::current() % slots.len()]
     }
