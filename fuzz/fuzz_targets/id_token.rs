@@ -25,12 +25,17 @@ struct Input {
     extra_audience: bool,
 }
 
+/// An audience alias of the client, as ADFS names it.
+const CLIENT_ALIAS: &str = "microsoft:identityserver:portcullis";
+
 fn check(token: &str, access_token: Option<&str>, extra_audiences: &[String]) {
     let exp = IdTokenExpectations {
         issuer: ISSUER,
         client_id: CLIENT_ID,
         nonce: "nonce-1",
         allowed_algs: ALGS,
+        // With the extra audiences, also ADFS's alias of the client (OIDC_EXPECTED_AUDIENCE).
+        client_audience: (!extra_audiences.is_empty()).then_some(CLIENT_ALIAS),
         extra_audiences,
         access_token,
         now: NOW,
