@@ -64,14 +64,6 @@ impl Workers {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
-    }
-
     /// Run `fut` on the next worker, round-robin.
     pub fn spawn<F>(&self, fut: F)
     where
