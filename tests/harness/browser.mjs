@@ -9,6 +9,8 @@
 //    "submit": "button[type=submit]", "logout": "http://gw/api/logout",
 //    "screenshot_logout": "/tmp/a.png", "screenshot_signed_out": "/tmp/b.png",   (optional)
 //    "screenshot_sign_in": "/tmp/c.png",                                           (optional)
+//    "choose": {"email": "a@b.example" | "name": "Partner Corp", "screenshot": "/tmp/e.png"}  (optional:
+//              several identity providers; out.chooser_title, out.chooser_names)
 //    "api": {"path": "/api/items", "advance_url": "http://127.0.0.1:p/advance"},  (optional)
 //    "demo": {"screenshot": "/tmp/d.png"},                                          (optional)
 //    "account": {"url": "http://gw/.portcullis/account", "name": "laptop",
@@ -74,6 +76,19 @@ try {
     if (r.url().startsWith(origin)) seenRequests.push({ url: r.url(), method: r.method(), headers: r.headers() });
   });
   await page.goto(cfg.url);
+  // Several identity providers: the chooser first (by email, or by the IdP's name).
+  if (cfg.choose) {
+    await page.waitForSelector('ul.idps');
+    out.chooser_title = await page.title();
+    out.chooser_names = await page.$$eval('a.idp', (as) => as.map((a) => a.textContent));
+    if (cfg.choose.screenshot) await page.screenshot({ path: cfg.choose.screenshot, fullPage: true });
+    if (cfg.choose.email) {
+      await page.fill('#email', cfg.choose.email);
+      await page.click('form button[type=submit]');
+    } else {
+      await page.click(`a.idp:text-is("${cfg.choose.name}")`);
+    }
+  }
   // Portcullis's sign-in page passes the browser on to the IdP by script.
   await page.waitForURL((u) => !u.href.startsWith(origin), { timeout: 20000 });
   out.login_page = page.url();

@@ -110,7 +110,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // Print "Open" only once sign-in works: the dev IdP is local, its metadata loads at once
     // (a person who clicks the link straight away must not meet "starting up").
     for _ in 0..500 {
-        if gw.state.provider().is_ok() {
+        if gw.state.primary_idp().provider().is_ok() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -21,23 +21,26 @@ pub const MAX_HEADERS: usize = 16 * 1024;
 
 /// Build the router for `state`.
 pub fn router(state: AppState) -> Router {
-    let callback_path = state.config.callback_path().to_string();
+    // R-CB-1: GET only (axum would answer HEAD with the GET handler); one redirect URI per
+    // IdP, the handler tells them apart by path.
+    let mut callbacks = Router::new();
+    for idp in state.idps.iter() {
+        callbacks = callbacks.route(
+            idp.callback_path(),
+            get(callback::callback).head(method_not_allowed_get),
+        );
+    }
     let ids = std::sync::Arc::new(crate::request_id::IdSource::new(
         state.config.observability.trust_request_id,
     ));
     let front_state = state.clone();
-    Router::new()
+    callbacks
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(crate::assertion::JWKS_PATH, get(crate::assertion::jwks))
         .route("/.portcullis/{file}", get(assets::script))
         .route(admin::PAGE_PATH, get(admin::page))
         .route(crate::pages::SIGNED_OUT_PATH, get(session::signed_out))
-        // R-CB-1: GET only; axum would answer HEAD with the GET handler.
-        .route(
-            &callback_path,
-            get(callback::callback).head(method_not_allowed_get),
-        )
         // The JSON API (session, sign-in and sign-out, back-channel logout, admin), each route
         // registered with its OpenAPI description; nothing else here is under `/api/`.
         // (GET /api/logout only shows a page with a sign-out button, R-CSRF-4.)

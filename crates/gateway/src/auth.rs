@@ -190,7 +190,7 @@ pub async fn authenticate(
 
 /// Put a freshly read user in this replica's cache, with the roles their groups map to.
 pub(crate) fn cache_user(state: &AppState, user: User, now: i64) -> crate::views::Member {
-    let roles = state.config.authz.roles_of(&user.profile.groups);
+    let roles = state.roles_of(&user.profile.issuer, &user.profile.groups);
     state.views.users.put(user, roles, now)
 }
 
@@ -212,7 +212,7 @@ fn needs_proof(state: &AppState, req: &RequestView<'_>) -> bool {
     let path = req.uri.path();
     // Sign-in routes are not session-authenticated: `POST /api/login` checks its own proof
     // (checking it here too would spend its `jti`), the callback is protected by `state`.
-    if path == "/api/login" || path == state.config.callback_path() {
+    if path == "/api/login" || state.idps.by_callback_path(path).is_some() {
         return false;
     }
     state.config.browser.dpop.covers(path)

@@ -17,7 +17,6 @@
 //! Sessions are leased in the store one replica at a time: a refresh token that rotates must
 //! not be used twice (the IdP would take the second use as theft and revoke the grant).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::claims::{MappedUser, map_claims};
@@ -29,7 +28,6 @@ use serde_json::{Map, Value};
 
 use crate::audit;
 use crate::error::WebError;
-use crate::idp::Provider;
 use crate::idp::exchange::refresh_grant;
 use crate::routes::callback::merged_claims;
 use crate::state::AppState;
@@ -88,10 +86,15 @@ pub async fn recheck_due_sessions(state: &AppState) -> PassReport {
     if !state.config.offline.enabled {
         return report;
     }
-    // Until the IdP is loaded nothing can be checked; due sessions wait for the next pass.
-    let Ok(provider) = state.provider() else {
+    // Until an IdP with offline access is loaded nothing can be checked; due sessions wait
+    // for the next pass (a session of an IdP that is still loading is deferred).
+    if !state
+        .idps
+        .iter()
+        .any(|i| i.oidc.offline_access && i.provider().is_ok())
+    {
         return report;
-    };
+    }
     let lease = match portcullis_core::oidc::pkce::random_token() {
         Ok(l) => l,
         Err(e) => {
@@ -115,7 +118,7 @@ pub async fn recheck_due_sessions(state: &AppState) -> PassReport {
         };
         let full = due.len() as i64 == BATCH;
         for d in &due {
-            match recheck(state, &provider, d, &lease).await {
+            match recheck(state, d, &lease).await {
                 Verdict::Refreshed => report.refreshed += 1,
                 Verdict::End(reason) => {
                     end_session(state, d, &reason).await;
@@ -135,13 +138,7 @@ pub async fn recheck_due_sessions(state: &AppState) -> PassReport {
 }
 
 /// Re-check one leased session at the IdP.
-async fn recheck(
-    state: &AppState,
-    provider: &Arc<Provider>,
-    due: &DueRecheck,
-    lease: &str,
-) -> Verdict {
-    let cfg = &state.config.oidc;
+async fn recheck(state: &AppState, due: &DueRecheck, lease: &str) -> Verdict {
     let Some(original) = due
         .id_token
         .as_deref()
@@ -149,13 +146,25 @@ async fn recheck(
     else {
         return Verdict::End("the sign-in's ID token is not available".into());
     };
+    // The IdP the person signed in with, by the sign-in's issuer.
+    let Some(idp) = state.idps.by_issuer(&original.iss) else {
+        return Verdict::End(
+            "the identity provider of this sign-in is no longer configured".into(),
+        );
+    };
+    let provider = match idp.provider() {
+        Ok(p) => p,
+        Err(why) => return Verdict::Retry(format!("the IdP is not loaded: {why}")),
+    };
+    let provider = &provider;
+    let cfg = &idp.oidc;
     let keys = state.sessions.keys();
     let Ok(refresh_token) = keys.open_refresh_token(&due.refresh_token, &due.session_id) else {
         // Another secret (beyond the previous one) or a tampered row: nothing to send.
         return Verdict::End("the stored refresh token cannot be decrypted".into());
     };
     let tokens = match refresh_grant(
-        &state.idp,
+        &idp.http,
         &provider.metadata.token_endpoint,
         cfg,
         &refresh_token,
@@ -189,8 +198,15 @@ async fn recheck(
         let verify = |jwks: &portcullis_core::jose::Jwks| {
             validate_refreshed_id_token(id_token, jwks, &exp, &original, Some(&tokens.access_token))
         };
-        match provider.verify_with_refetch(&state.idp, verify).await {
+        match provider.verify_with_refetch(&idp.http, verify).await {
             Ok(id) => {
+                // Google Workspace: the refreshed token must still name an allowed domain.
+                if let Err(e) = crate::routes::callback::check_hosted_domain(
+                    &cfg.allowed_hosted_domains,
+                    &id.claims,
+                ) {
+                    return Verdict::End(format!("hosted domain: {e}"));
+                }
                 claims = id.claims;
                 have_claims = true;
             }
@@ -199,7 +215,7 @@ async fn recheck(
     }
     if provider.metadata.userinfo_endpoint.is_some() {
         match merged_claims(
-            state,
+            idp,
             provider,
             claims.clone(),
             &original.sub,
@@ -224,7 +240,7 @@ async fn recheck(
     // or the sign-in's outcome (deny ends the session), never silently emptied.
     if have_claims
         && let Err(e) = crate::idp::claim_source::resolve_groups(
-            &state.idp,
+            &idp.http,
             &cfg.groups_overage,
             &original.iss,
             &cfg.claim_keys.groups,
@@ -244,7 +260,7 @@ async fn recheck(
         None
     };
     if let Some(m) = &profile
-        && state.config.authz.roles_of(&m.groups).is_err()
+        && state.roles_of(&original.iss, &m.groups).is_err()
     {
         return Verdict::End("the person's groups no longer grant a role".into());
     }

@@ -30,6 +30,80 @@ pub fn sign_in_page() -> String {
     )
 }
 
+/// One identity provider on the chooser.
+pub struct ChooserEntry<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// Its metadata is loaded (otherwise the button says it cannot be reached now).
+    pub available: bool,
+}
+
+/// With several IdPs, `GET /api/login` without a choice: one button per IdP, and (when email
+/// domains are configured) an email field that picks the IdP by domain. `rd` is carried along;
+/// every value shown or put in a link is escaped.
+pub fn chooser_page(
+    entries: &[ChooserEntry<'_>],
+    rd: Option<&str>,
+    email_field: bool,
+    unknown_domain: Option<&str>,
+) -> String {
+    let rd_param: String = rd
+        .map(|r| {
+            format!(
+                "&rd={}",
+                url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()
+            )
+        })
+        .unwrap_or_default();
+    let buttons: String = entries
+        .iter()
+        .map(|e| {
+            let href = format!(
+                "/api/login?idp={}{rd_param}",
+                url::form_urlencoded::byte_serialize(e.id.as_bytes()).collect::<String>()
+            );
+            let note = if e.available {
+                String::new()
+            } else {
+                " <span class=\"muted\">(cannot be reached right now)</span>".to_string()
+            };
+            format!(
+                "<li><a class=\"idp\" href=\"{}\">{}</a>{note}</li>",
+                html_escape::encode_double_quoted_attribute(&href),
+                html_escape::encode_text(e.name)
+            )
+        })
+        .collect();
+    let unknown = unknown_domain
+        .map(|d| {
+            format!(
+                "<p role=\"alert\">No organisation here signs in people from <strong>{}</strong>. Choose one below.</p>",
+                html_escape::encode_text(d)
+            )
+        })
+        .unwrap_or_default();
+    let email = if email_field {
+        let rd_field = rd
+            .map(|r| {
+                format!(
+                    "<input type=\"hidden\" name=\"rd\" value=\"{}\">",
+                    html_escape::encode_double_quoted_attribute(r)
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "<form method=\"get\" action=\"/api/login\"><label for=\"email\">Work email</label> <input id=\"email\" type=\"email\" name=\"login_hint\" autocomplete=\"email\" required maxlength=\"254\">{rd_field} <button type=\"submit\">Continue</button></form><p class=\"muted\">or choose your organisation:</p>"
+        )
+    } else {
+        String::new()
+    };
+    layout_with(
+        "Sign in",
+        "ul.idps{list-style:none;padding:0}ul.idps li{margin:.6rem 0}a.idp{display:inline-block;min-width:16rem;padding:.6rem 1rem;border:1px solid #1d4ed8;border-radius:4px;text-decoration:none}a.idp:focus-visible{outline:3px solid #0b5cad;outline-offset:2px}input{padding:.45rem;font-size:1rem;border:1px solid #888;border-radius:4px}",
+        &format!("<h1>Sign in</h1>{unknown}{email}<ul class=\"idps\">{buttons}</ul>"),
+    )
+}
+
 fn layout(title: &str, body: &str) -> String {
     layout_with(title, "", body)
 }

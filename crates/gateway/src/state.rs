@@ -1,16 +1,15 @@
 //! Shared state of one gateway process. Everything a request needs is here and in memory:
 //! the request path does no database round trip for a signed-in user (DESIGN.md "State").
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
-use portcullis_core::config::{CaSource, Config, check_ca_pem};
+use portcullis_core::config::{CaSource, Config, OidcConfig, check_ca_pem};
 use portcullis_core::session::{CookieNames, SessionKeys};
 use portcullis_core::time::Clock;
 use portcullis_store::Store;
 
 use crate::dpop::DpopGuard;
-use crate::idp::{IdpHttp, Provider};
+use crate::idp::{Idp, IdpHttp, Idps};
 use crate::limiter::RateLimiter;
 use crate::proxy::Upstream;
 use crate::sessions::SessionService;
@@ -49,7 +48,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Arc<Config>,
     pub store: Store,
-    pub idp: IdpHttp,
+    /// The identity providers (one unless the file lists more).
+    pub idps: Idps,
     /// Browser sessions: keys, lifetimes, cookies.
     pub sessions: SessionService,
     /// Gateway cookie names (the same as `sessions.cookies`).
@@ -78,8 +78,6 @@ pub struct Inner {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The signed identity assertion; `None` when off (the hot path then does nothing).
     pub assertion: Option<crate::assertion::Assertions>,
-    provider: ArcSwapOption<Provider>,
-    not_ready: RwLock<String>,
 }
 
 impl std::ops::Deref for AppState {
@@ -101,9 +99,28 @@ impl AppState {
     ) -> Result<AppState, StartError> {
         let ca = ca_pem;
         let metrics = Arc::new(crate::metrics::Metrics::new());
-        let idp = IdpHttp::new(ca.as_deref())
-            .map_err(|e| StartError::Ca(e.to_string()))?
-            .with_metrics(metrics.clone());
+        let http = |ca: Option<&str>| {
+            IdpHttp::new(ca)
+                .map(|h| h.with_metrics(metrics.clone()))
+                .map_err(|e| StartError::Ca(e.to_string()))
+        };
+        let primary = Arc::new(Idp::new(
+            config.idp_label.clone(),
+            config.oidc.clone(),
+            http(ca.as_deref())?,
+            None,
+        ));
+        let mut more = Vec::new();
+        for extra in &config.more_idps {
+            let ca = load_ca_of(&extra.oidc).await?;
+            more.push(Arc::new(Idp::new(
+                extra.label.clone(),
+                extra.oidc.clone(),
+                http(ca.as_deref())?,
+                extra.roles.clone(),
+            )));
+        }
+        let idps = Idps::new(primary, more);
         let mut keys = SessionKeys::derive(config.jwt_signing_secret.expose());
         if let Some(prev) = &config.previous_jwt_signing_secret {
             keys = keys.with_previous(prev.expose());
@@ -148,7 +165,7 @@ impl AppState {
             public_origin,
             config: Arc::new(config),
             store,
-            idp,
+            idps,
             sessions,
             upstream,
             views,
@@ -159,8 +176,6 @@ impl AppState {
             dpop,
             clock,
             metrics,
-            provider: ArcSwapOption::empty(),
-            not_ready: RwLock::new("loading the IdP's metadata".into()),
         })))
     }
 
@@ -178,42 +193,34 @@ impl AppState {
         self.clock.now()
     }
 
-    /// The loaded IdP, or why it is not loaded.
-    pub fn provider(&self) -> Result<Arc<Provider>, String> {
-        self.provider.load_full().ok_or_else(|| {
-            self.not_ready
-                .read()
-                .map(|r| r.clone())
-                .unwrap_or_else(|_| "not ready".into())
-        })
+    /// The IdP of the environment contract.
+    pub fn primary_idp(&self) -> &Arc<Idp> {
+        self.idps.primary()
     }
 
-    /// The loaded IdP, or the 503 that explains why sign-in is unavailable.
-    pub fn ready_provider(&self) -> Result<Arc<Provider>, crate::error::WebError> {
-        // Until the first attempt fails the loader's reason says "starting up"; after that
-        // the page says the IdP cannot be reached.
-        self.provider()
-            .map_err(|reason| crate::error::WebError::NotReady {
-                starting: reason.starts_with("starting up") || reason.starts_with("loading"),
-                reason,
-            })
-    }
-
-    pub fn set_provider(&self, p: Arc<Provider>) {
-        self.provider.store(Some(p));
-    }
-
-    /// Record why the IdP is not loaded (after a failed attempt).
-    pub fn set_not_ready(&self, reason: String) {
-        if let Ok(mut r) = self.not_ready.write() {
-            *r = reason;
+    /// The roles of a person of IdP `issuer` with `groups`: that IdP's own group lists when
+    /// it has them, else the gateway's; `noRole` applies either way.
+    pub fn roles_of(
+        &self,
+        issuer: &str,
+        groups: &[String],
+    ) -> Result<Vec<String>, portcullis_core::authz::NoRoleRefused> {
+        let authz = &self.config.authz;
+        match self.idps.by_issuer(issuer).and_then(|i| i.roles()) {
+            Some(map) => map.resolve(groups, &authz.no_role),
+            None => authz.roles_of(groups),
         }
     }
 }
 
 /// Read the custom CA: inline PEM, `file://`, or `https://` (system roots) — R-CFG-5.
 pub async fn load_ca(config: &Config) -> Result<Option<String>, StartError> {
-    let pem = match &config.oidc.ca {
+    load_ca_of(&config.oidc).await
+}
+
+/// One IdP's custom CA (see [`load_ca`]).
+async fn load_ca_of(oidc: &OidcConfig) -> Result<Option<String>, StartError> {
+    let pem = match &oidc.ca {
         None => return Ok(None),
         Some(CaSource::Pem(p)) => p.clone(),
         Some(CaSource::Url(u)) if u.scheme() == "file" => {

@@ -107,6 +107,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "an extra ID token audience besides the client id, e.g. ADFS's microsoft:identityserver:<client-id>",
     ),
     (
+        "OIDC_DISPLAY_NAME",
+        "with several IdPs: this IdP's name on the sign-in chooser (default: its host name)",
+    ),
+    (
+        "OIDC_EMAIL_DOMAINS",
+        "with several IdPs: email domains sent straight to this IdP, comma-separated",
+    ),
+    (
         "OIDC_ALLOW_INSECURE_HTTP",
         "allow http:// IdP endpoints (development only)",
     ),
@@ -355,6 +363,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> RawSettings {
         groups_source_origins: v("OIDC_GROUPS_SOURCE_ORIGINS").map(|s| split_list(&s)),
         allowed_hosted_domains: v("OIDC_ALLOWED_HOSTED_DOMAINS").map(|s| split_list(&s)),
         expected_audience: v("OIDC_EXPECTED_AUDIENCE"),
+        idp_name: v("OIDC_DISPLAY_NAME"),
+        idp_email_domains: v("OIDC_EMAIL_DOMAINS").map(|s| split_list(&s)),
         idp_logout: v("PORTCULLIS_IDP_LOGOUT"),
         no_role: v("PORTCULLIS_NO_ROLE"),
         offline_recheck: v("PORTCULLIS_OFFLINE_RECHECK"),

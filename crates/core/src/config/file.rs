@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::raw::{RawClaimKeys, RawPolicy, RawSettings, non_empty, split_list};
+use super::raw::{RawClaimKeys, RawIdp, RawPolicy, RawSettings, non_empty, split_list};
 
 /// The four standard roles of seed 001, accepted at the top level of the file.
 pub const STANDARD_ROLES: [&str; 4] = ["guest", "powerUser", "admin", "platformAdmin"];
@@ -165,6 +165,116 @@ struct Own {
     metrics_listen: Option<String>,
     trust_request_id: Option<bool>,
     assertion: Option<Assertion>,
+    idp_name: Option<String>,
+    idp_email_domains: Option<Vec<String>>,
+    identity_providers: Option<Vec<FileIdp>>,
+}
+
+/// One entry of `portcullis.identityProviders`: an IdP besides the top-level one, with the
+/// same keys as the top level (seed 001's names where they exist) and its own role lists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileIdp {
+    id: Option<String>,
+    name: Option<String>,
+    email_domains: Option<Vec<String>>,
+    discovery_uri: Option<String>,
+    issuer: Option<String>,
+    jwks_uri: Option<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    client_id: Option<String>,
+    secret: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    client_key_file: Option<String>,
+    client_key_id: Option<String>,
+    client_assertion_alg: Option<String>,
+    pushed_authorization_requests: Option<String>,
+    jws_algorithm: Option<String>,
+    scope: Option<Vec<String>>,
+    custom_parameters: Option<BTreeMap<String, String>>,
+    #[serde(alias = "access_type")]
+    access_type: Option<String>,
+    redirect_uri: Option<String>,
+    signer_pem_url: Option<String>,
+    allow_unverified_email: Option<bool>,
+    username_field: Option<String>,
+    groups_field: Option<String>,
+    claims: Option<FileClaims>,
+    groups_overage: Option<String>,
+    groups_source_origins: Option<Vec<String>>,
+    allowed_hosted_domains: Option<Vec<String>>,
+    expected_audience: Option<String>,
+    roles: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Claim keys of an additional IdP (seed 000's `OIDC_USER_*_KEY`s by their meaning).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileClaims {
+    id: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    picture: Option<String>,
+    provider: Option<String>,
+    username: Option<String>,
+    groups: Option<String>,
+}
+
+impl FileIdp {
+    fn into_raw(self) -> RawIdp {
+        let s = |v: Option<String>| non_empty(v);
+        let c = self.claims.unwrap_or_default();
+        let mut custom = self.custom_parameters.unwrap_or_default();
+        custom.retain(|k, _| !k.trim().is_empty());
+        RawIdp {
+            id: s(self.id),
+            name: s(self.name),
+            email_domains: self.email_domains,
+            roles: self.roles,
+            settings: RawSettings {
+                discovery_url: s(self.discovery_uri),
+                issuer: s(self.issuer),
+                jwks_uri: s(self.jwks_uri),
+                authorization_endpoint: s(self.authorization_endpoint),
+                token_endpoint: s(self.token_endpoint),
+                userinfo_endpoint: s(self.userinfo_endpoint),
+                client_id: s(self.client_id),
+                client_secret: s(self.secret),
+                token_endpoint_auth_method: s(self.token_endpoint_auth_method),
+                client_key_file: s(self.client_key_file),
+                client_key_id: s(self.client_key_id),
+                client_assertion_alg: s(self.client_assertion_alg),
+                pushed_authorization_requests: s(self.pushed_authorization_requests),
+                jws_algorithms: s(self.jws_algorithm).map(|a| split_list(&a)),
+                scopes: self.scope,
+                custom_parameters: (!custom.is_empty()).then_some(custom),
+                access_type: s(self.access_type),
+                redirect_url: s(self.redirect_uri),
+                signer_pem_url: s(self.signer_pem_url),
+                allow_unverified_email: self.allow_unverified_email.map(|b| b.to_string()),
+                claim_keys: RawClaimKeys {
+                    id: s(c.id),
+                    email: s(c.email),
+                    name: s(c.name),
+                    given_name: s(c.given_name),
+                    family_name: s(c.family_name),
+                    picture: s(c.picture),
+                    provider: s(c.provider),
+                    username: s(c.username).or(s(self.username_field)),
+                    groups: s(c.groups).or(s(self.groups_field)),
+                },
+                groups_overage: s(self.groups_overage),
+                groups_source_origins: self.groups_source_origins,
+                allowed_hosted_domains: self.allowed_hosted_domains,
+                expected_audience: s(self.expected_audience),
+                ..RawSettings::default()
+            },
+        }
+    }
 }
 
 /// `portcullis.assertion`: the signed identity assertion (off without `header`).
@@ -354,6 +464,14 @@ impl FileConfig {
             assertion_audience: s(asr.audience),
             assertion_lifetime: num(asr.lifetime),
             assertion_rotation: num(asr.rotation),
+            idp_name: s(own.idp_name),
+            idp_email_domains: own.idp_email_domains,
+            identity_providers: own
+                .identity_providers
+                .unwrap_or_default()
+                .into_iter()
+                .map(FileIdp::into_raw)
+                .collect(),
             problems: Vec::new(),
         }
     }

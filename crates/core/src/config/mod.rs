@@ -9,6 +9,7 @@ mod client_auth;
 mod env;
 mod file;
 mod forward_auth;
+mod idps;
 mod observability;
 mod offline;
 mod proxy;
@@ -30,7 +31,7 @@ pub use forward_auth::ForwardAuthSettings;
 pub use observability::{MAX_REQUEST_ID_LEN, ObservabilitySettings, SUGGESTED_METRICS_LISTEN};
 pub use offline::{OFFLINE_ACCESS_SCOPE, OfflineAccess};
 pub use proxy::{ConnectionLimits, IdentityHeaderNames, ProxySettings, STANDARD_METHODS, is_token};
-pub use raw::{RawClaimKeys, RawPolicy, RawSettings};
+pub use raw::{RawClaimKeys, RawIdp, RawPolicy, RawSettings};
 pub use session::SessionLifetimes;
 pub use upstream_tls::{ClientIdentity, UpstreamTls};
 pub use validate::{Problem, check_ca_pem, validate};
@@ -144,6 +145,48 @@ pub struct OidcConfig {
     /// One more audience an ID token may name besides the client id (ADFS); the client id
     /// must still be among the audiences.
     pub expected_audience: Option<String>,
+    /// Refresh tokens are kept and sessions re-checked (`offline_access` scope or
+    /// `access_type: offline`).
+    pub offline_access: bool,
+}
+
+impl OidcConfig {
+    /// The issuer this IdP will have, when the configuration already says it: the configured
+    /// issuer, else the one a discovery URL implies (OIDC Discovery §4.3 requires the two to
+    /// match, and loading checks it). `None` with manual endpoints and no issuer.
+    pub fn expected_issuer(&self) -> Option<String> {
+        if let Some(i) = &self.endpoints.issuer {
+            return Some(i.clone());
+        }
+        let d = self.endpoints.discovery_url.as_ref()?;
+        d.as_str()
+            .strip_suffix(crate::oidc::discovery::WELL_KNOWN)
+            .map(str::to_string)
+    }
+}
+
+/// How one identity provider is named and chosen when a gateway has several.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdpLabel {
+    /// Short id (`[a-z0-9-]`): `/api/login?idp=<id>` and the default callback path of an
+    /// additional IdP. The IdP of the environment contract is [`PRIMARY_IDP_ID`].
+    pub id: String,
+    /// What the sign-in chooser shows.
+    pub name: String,
+    /// Lower-case email domains whose people sign in here without the chooser.
+    pub email_domains: Vec<String>,
+}
+
+/// The id of the IdP configured by the environment contract (or the file's top level).
+pub const PRIMARY_IDP_ID: &str = "default";
+
+/// One more identity provider (`portcullis.identityProviders` in the YAML file).
+#[derive(Clone, Debug)]
+pub struct AdditionalIdp {
+    pub label: IdpLabel,
+    pub oidc: OidcConfig,
+    /// This IdP's group lists per role; `None` uses the gateway's mapping.
+    pub roles: Option<crate::authz::RoleMap>,
 }
 
 /// Where users and sessions are stored.
@@ -158,7 +201,12 @@ pub enum DatabaseUrl {
 /// The validated configuration of one gateway.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The identity provider of the environment contract (seed 000), always present.
     pub oidc: OidcConfig,
+    /// Its id, chooser name and email domains.
+    pub idp_label: IdpLabel,
+    /// More identity providers, in the file's order (none unless the file lists them).
+    pub more_idps: Vec<AdditionalIdp>,
     pub jwt_signing_secret: Secret,
     /// The secret before the last rotation: sessions it signed stay valid until they expire.
     pub previous_jwt_signing_secret: Option<Secret>,

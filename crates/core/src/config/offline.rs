@@ -35,20 +35,18 @@ impl Default for OfflineAccess {
     }
 }
 
-/// Decide offline access from the scopes and authorization parameters (which already hold
-/// `access_type` from the file), and read the interval.
+/// Whether one IdP's sign-ins ask for offline access: the `offline_access` scope, or
+/// `access_type=offline` in the authorization parameters (which already hold it from the
+/// file).
 ///
 /// Google issues a refresh token only when the person is shown the consent screen, so with
 /// `access_type=offline` Portcullis asks for it with `prompt=consent` unless
 /// `customParameters` sets `prompt` itself (then the operator decides).
-pub(super) fn check(
-    raw: &RawSettings,
+pub(super) fn idp_wants_offline(
     scopes: &[String],
     params: &mut BTreeMap<String, String>,
-    session_max_lifetime: i64,
     problems: &mut Vec<Problem>,
-    warnings: &mut Vec<String>,
-) -> OfflineAccess {
+) -> bool {
     let access_type = params.get("access_type").map(String::as_str);
     let google = match access_type {
         None | Some("online") => false,
@@ -65,7 +63,17 @@ pub(super) fn check(
             .entry("prompt".into())
             .or_insert_with(|| "consent".into());
     }
-    let enabled = google || scopes.iter().any(|s| s == OFFLINE_ACCESS_SCOPE);
+    google || scopes.iter().any(|s| s == OFFLINE_ACCESS_SCOPE)
+}
+
+/// The gateway's offline access: on when any IdP asks for it; the re-check interval.
+pub(super) fn check(
+    raw: &RawSettings,
+    enabled: bool,
+    session_max_lifetime: i64,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) -> OfflineAccess {
     let recheck_interval = super::proxy::number(
         "PORTCULLIS_OFFLINE_RECHECK",
         &raw.offline_recheck,

@@ -110,9 +110,25 @@ pub struct RawSettings {
     pub allowed_hosted_domains: Option<Vec<String>>,
     /// ADFS: an extra audience the ID token may carry besides the client id.
     pub expected_audience: Option<String>,
+    /// The chooser name and email domains of the IdP above (when there are several).
+    pub idp_name: Option<String>,
+    pub idp_email_domains: Option<Vec<String>>,
+    /// More identity providers (the YAML file's `portcullis.identityProviders`).
+    pub identity_providers: Vec<RawIdp>,
     /// Problems found while reading (e.g. invalid JSON in a variable), reported by validation
     /// with all the others.
     pub problems: Vec<String>,
+}
+
+/// One additional identity provider as written: its own label, role lists, and the IdP
+/// settings of [`RawSettings`] (only those are read from `settings`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RawIdp {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email_domains: Option<Vec<String>>,
+    pub roles: Option<BTreeMap<String, Vec<String>>>,
+    pub settings: RawSettings,
 }
 
 /// One path policy as written (YAML `portcullis.policies` or `PORTCULLIS_POLICIES`). Missing
@@ -172,6 +188,10 @@ impl RawSettings {
             upstream_client_key_file);
         overlay_fields!(self, other; client_key_file, client_key_id, client_assertion_alg,
             pushed_authorization_requests);
+        overlay_fields!(self, other; idp_name, idp_email_domains);
+        if !other.identity_providers.is_empty() {
+            self.identity_providers = other.identity_providers.clone();
+        }
         overlay_fields!(self.claim_keys, other.claim_keys;
             id, email, name, given_name, family_name, picture, provider, username, groups);
         for (role, groups) in &other.roles {

@@ -1628,3 +1628,161 @@ fn unreadable_or_invalid_upstream_tls_files_are_named() {
         "{p:?}"
     );
 }
+
+/// Several identity providers: the environment's IdP plus the file's list.
+const TWO_IDPS: &str = r#"
+portcullis:
+  idpName: Example Staff
+  idpEmailDomains: [Example.com]
+  identityProviders:
+    - id: partner
+      name: Partner Corp
+      emailDomains: ["@partner.example", partner.example.org]
+      discoveryUri: https://login.partner.example/.well-known/openid-configuration
+      clientId: gw-at-partner
+      secret: partner-secret
+      scope: [openid, email, offline_access]
+      claims:
+        groups: roles
+      roles:
+        admin: [partner-admins]
+"#;
+
+fn load_yaml(yaml: &str, extra: &[(&'static str, &'static str)]) -> Result<Config, Vec<String>> {
+    load(&env(&with(extra)), Some(("portcullis.yaml", yaml)))
+        .map_err(|p| p.into_iter().map(|p| p.0).collect())
+}
+
+#[test]
+fn several_idps_load_from_the_file_list() {
+    let c = load_yaml(TWO_IDPS, &[]).unwrap();
+    assert_eq!(c.idp_label.id, PRIMARY_IDP_ID);
+    assert_eq!(c.idp_label.name, "Example Staff");
+    assert_eq!(c.idp_label.email_domains, vec!["example.com"]);
+    assert_eq!(c.more_idps.len(), 1);
+    let p = &c.more_idps[0];
+    assert_eq!(p.label.id, "partner");
+    assert_eq!(p.label.name, "Partner Corp");
+    assert_eq!(
+        p.label.email_domains,
+        vec!["partner.example", "partner.example.org"]
+    );
+    assert_eq!(p.oidc.client_id, "gw-at-partner");
+    assert_eq!(p.oidc.client_secret.expose(), "partner-secret");
+    assert_eq!(p.oidc.claim_keys.groups, "roles");
+    // Its own callback: the top-level callback path plus its id (RFC 9700 §4.4.2).
+    assert_eq!(
+        p.oidc.redirect_url.as_str(),
+        "https://app.example.com/api/callback/partner"
+    );
+    assert_eq!(
+        p.oidc.expected_issuer().as_deref(),
+        Some("https://login.partner.example")
+    );
+    assert!(p.oidc.offline_access);
+    assert!(!c.oidc.offline_access);
+    // Offline access is on for the gateway when any IdP asks for it.
+    assert!(c.offline.enabled);
+    assert!(p.roles.as_ref().unwrap().contains("admin"));
+    // The environment's IdP is unchanged by the list.
+    assert_eq!(c.oidc.client_id, "portcullis");
+    assert_eq!(c.callback_path(), "/api/callback");
+}
+
+#[test]
+fn a_single_idp_gets_a_default_chooser_name() {
+    let c = load(&env(&base()), None).unwrap();
+    assert_eq!(c.idp_label.name, "idp.example.com");
+    assert!(c.more_idps.is_empty());
+    let c = load(
+        &env(&with(&[
+            ("OIDC_DISPLAY_NAME", "Staff"),
+            ("OIDC_EMAIL_DOMAINS", "a.example,b.example"),
+        ])),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.idp_label.name, "Staff");
+    assert_eq!(c.idp_label.email_domains, vec!["a.example", "b.example"]);
+}
+
+#[test]
+fn r_cfg_several_idps_must_be_told_apart() {
+    let yaml = r#"
+portcullis:
+  idpEmailDomains: [example.com]
+  identityProviders:
+    - name: No id
+      discoveryUri: https://a.example/.well-known/openid-configuration
+      clientId: a
+      secret: s
+    - id: Bad_Id
+      discoveryUri: https://b.example/.well-known/openid-configuration
+      clientId: b
+      secret: s
+    - id: default
+      discoveryUri: https://c.example/.well-known/openid-configuration
+      clientId: c
+      secret: s
+    - id: same-issuer
+      discoveryUri: https://idp.example.com/.well-known/openid-configuration
+      clientId: d
+      secret: s
+    - id: same-domain
+      emailDomains: [example.com, "not a domain"]
+      discoveryUri: https://e.example/.well-known/openid-configuration
+      clientId: e
+      secret: s
+    - id: same-path
+      redirectUri: https://app.example.com/api/callback
+      discoveryUri: https://f.example/.well-known/openid-configuration
+      clientId: f
+      secret: s
+    - id: elsewhere
+      redirectUri: https://evil.example/api/callback
+      discoveryUri: https://g.example/.well-known/openid-configuration
+      clientId: g
+      secret: s
+    - id: manual
+      authorizationEndpoint: https://h.example/authorize
+      tokenEndpoint: https://h.example/token
+      clientId: h
+      secret: s
+    - id: no-client
+      discoveryUri: http://i.example/.well-known/openid-configuration
+"#;
+    let p = load_yaml(yaml, &[]).unwrap_err();
+    let has = |needle: &str| {
+        assert!(
+            p.iter().any(|x| x.contains(needle)),
+            "no problem containing {needle:?} in {p:#?}"
+        )
+    };
+    has("identityProviders[0] (#0): `id` is required");
+    has("identityProviders[1] (#1): id `Bad_Id` must be");
+    has("identityProviders[2] (#2): id `default` is used twice");
+    has(
+        "identityProviders[3] (same-issuer): issuer `https://idp.example.com` is also IdP `default`'s",
+    );
+    has(
+        "identityProviders[4] (same-domain): email domain `example.com` is already routed to IdP `default`",
+    );
+    has("identityProviders[4] (same-domain): emailDomains: `not a domain` is not a domain name");
+    has(
+        "identityProviders[5] (same-path): redirectUri path `/api/callback` is already IdP `default`'s",
+    );
+    has(
+        "identityProviders[6] (elsewhere): redirectUri `https://evil.example/api/callback` must have the same origin",
+    );
+    has("identityProviders[7] (manual): set discoveryUri (or issuer)");
+    has("identityProviders[8] (no-client): OIDC_CLIENT_ID (clientId) is required");
+    has("identityProviders[8] (no-client): OIDC_DISCOVERY_URL uses plain http");
+}
+
+#[test]
+fn r_cfg_idp_list_typo_is_an_error_with_line() {
+    let yaml = "portcullis:\n  identityProviders:\n    - id: x\n      clientID: y\n";
+    let p = load_yaml(yaml, &[]).unwrap_err();
+    assert!(p[0].contains("clientID"), "{p:?}");
+    assert!(p[0].contains("line"), "{p:?}");
+}

@@ -9,7 +9,8 @@ use crate::claim_sources::{OverageOutcome, OverageSettings};
 
 use super::raw::RawSettings;
 use super::{
-    CaSource, ClaimKeys, Config, DatabaseUrl, IdpEndpoints, OidcConfig, Secret, is_loopback_url,
+    CaSource, ClaimKeys, Config, DatabaseUrl, IdpEndpoints, IdpLabel, OidcConfig, Secret,
+    is_loopback_url,
 };
 use crate::jose::JwsAlg;
 
@@ -48,14 +49,14 @@ const PROTECTED_PARAMS: &[&str] = &[
 /// Minimum length of `JWT_SIGNING_SECRET` (seed 000; R-CFG-1).
 pub const MIN_SECRET_LEN: usize = 32;
 
-struct Ctx {
-    problems: Vec<Problem>,
-    warnings: Vec<String>,
-    insecure: bool,
+pub(super) struct Ctx {
+    pub(super) problems: Vec<Problem>,
+    pub(super) warnings: Vec<String>,
+    pub(super) insecure: bool,
 }
 
 impl Ctx {
-    fn problem(&mut self, s: impl Into<String>) {
+    pub(super) fn problem(&mut self, s: impl Into<String>) {
         self.problems.push(Problem::new(s));
     }
 
@@ -129,28 +130,8 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
             "JWT_SIGNING_SECRET_PREVIOUS must be at least {MIN_SECRET_LEN} characters"
         ));
     }
-    let client_id = raw.client_id.clone().unwrap_or_else(|| {
-        ctx.problem("OIDC_CLIENT_ID (clientId) is required");
-        String::new()
-    });
-    // The secret (or private_key_jwt key) and PAR, reported where the secret always was.
-    let client_auth = super::client_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
-    let endpoints = check_endpoints(raw, &mut ctx);
-    let allowed_algs = check_algs(raw, &mut ctx);
-    let scopes = raw
-        .scopes
-        .clone()
-        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
-    if !scopes.iter().any(|s| s == "openid") {
-        ctx.problem(format!(
-            "scopes must include `openid`, got `{}`",
-            scopes.join(",")
-        ));
-    }
-    let mut custom_parameters = check_custom_params(raw, &mut ctx);
-    let ca = check_ca(raw, &mut ctx);
     let (public_url, redirect_url) = check_urls(raw, &mut ctx);
-    let claim_keys = claim_keys(raw, &mut ctx);
+    let oidc = check_oidc(raw, redirect_url, &mut ctx);
 
     let listen = raw.listen.as_deref().unwrap_or("0.0.0.0:8080");
     let listen: Option<SocketAddr> = listen.parse().ok().or_else(|| {
@@ -195,55 +176,25 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
     let sessions = super::session::check(raw, &mut ctx.problems);
     let browser = super::browser::check(raw, ctx.insecure, &mut ctx.problems);
     let forward_auth = super::forward_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
+    let idp_label = primary_label(raw, oidc.as_ref(), &mut ctx);
+    let more_idps = super::idps::check(raw, &public_url, oidc.as_ref(), &idp_label, &mut ctx);
+    let any_offline = oidc.as_ref().is_some_and(|o| o.offline_access)
+        || more_idps.iter().any(|i| i.oidc.offline_access);
     let offline = super::offline::check(
         raw,
-        &scopes,
-        &mut custom_parameters,
+        any_offline,
         sessions.absolute,
         &mut ctx.problems,
         &mut ctx.warnings,
     );
 
     let observability = super::observability::check(raw, listen, &mut ctx.problems);
-    let groups_overage = groups_overage(raw, &mut ctx);
-    let allowed_hosted_domains = hosted_domains(raw, &mut ctx);
-    // The alias counts as this client's own audience, so it must name this client: ADFS's
-    // `microsoft:identityserver:<client-id>`. Anything else would accept tokens for others.
-    let expected_audience = raw.expected_audience.clone().filter(|a| a != &client_id);
-    if let Some(a) = &expected_audience
-        && (client_id.is_empty() || !a.ends_with(&format!(":{client_id}")))
-    {
-        ctx.problem(format!(
-            "OIDC_EXPECTED_AUDIENCE `{a}` must name this client: end with `:` and the client id, e.g. microsoft:identityserver:{client_id}"
-        ));
-    }
 
-    match (
-        listen,
-        public_url,
-        redirect_url,
-        database,
-        ctx.problems.is_empty(),
-    ) {
-        (Some(listen), Some(public_url), Some(redirect_url), Some(database), true) => Ok(Config {
-            oidc: OidcConfig {
-                endpoints,
-                client_id,
-                client_secret: Secret::new(client_auth.secret.unwrap_or_default()),
-                auth_method: client_auth.method,
-                client_key: client_auth.key,
-                pushed_authorization_requests: client_auth.par,
-                scopes,
-                allowed_algs,
-                custom_parameters,
-                redirect_url,
-                allow_insecure_http: ctx.insecure,
-                ca,
-                claim_keys,
-                groups_overage,
-                allowed_hosted_domains,
-                expected_audience,
-            },
+    match (listen, public_url, oidc, database, ctx.problems.is_empty()) {
+        (Some(listen), Some(public_url), Some(oidc), Some(database), true) => Ok(Config {
+            oidc,
+            idp_label,
+            more_idps,
             jwt_signing_secret: Secret::new(secret),
             previous_jwt_signing_secret: previous.map(Secret::new),
             listen,
@@ -265,6 +216,119 @@ pub fn validate(raw: &RawSettings) -> Result<Config, Vec<Problem>> {
         }),
         _ => Err(ctx.problems),
     }
+}
+
+/// One identity provider's client settings (the top level's, or one entry of
+/// `identityProviders`); `None` without a redirect URL (its problem is already reported).
+pub(super) fn check_oidc(
+    raw: &RawSettings,
+    redirect_url: Option<url::Url>,
+    ctx: &mut Ctx,
+) -> Option<OidcConfig> {
+    let client_id = raw.client_id.clone().unwrap_or_else(|| {
+        ctx.problem("OIDC_CLIENT_ID (clientId) is required");
+        String::new()
+    });
+    // The secret (or private_key_jwt key) and PAR, reported where the secret always was.
+    let client_auth = super::client_auth::check(raw, &mut ctx.problems, &mut ctx.warnings);
+    let endpoints = check_endpoints(raw, ctx);
+    let allowed_algs = check_algs(raw, ctx);
+    let scopes = raw
+        .scopes
+        .clone()
+        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    if !scopes.iter().any(|s| s == "openid") {
+        ctx.problem(format!(
+            "scopes must include `openid`, got `{}`",
+            scopes.join(",")
+        ));
+    }
+    let mut custom_parameters = check_custom_params(raw, ctx);
+    let ca = check_ca(raw, ctx);
+    let claim_keys = claim_keys(raw, ctx);
+    let offline_access =
+        super::offline::idp_wants_offline(&scopes, &mut custom_parameters, &mut ctx.problems);
+    let groups_overage = groups_overage(raw, ctx);
+    let allowed_hosted_domains = hosted_domains(raw, ctx);
+    // The alias counts as this client's own audience, so it must name this client: ADFS's
+    // `microsoft:identityserver:<client-id>`. Anything else would accept tokens for others.
+    let expected_audience = raw.expected_audience.clone().filter(|a| a != &client_id);
+    if let Some(a) = &expected_audience
+        && (client_id.is_empty() || !a.ends_with(&format!(":{client_id}")))
+    {
+        ctx.problem(format!(
+            "OIDC_EXPECTED_AUDIENCE `{a}` must name this client: end with `:` and the client id, e.g. microsoft:identityserver:{client_id}"
+        ));
+    }
+    Some(OidcConfig {
+        endpoints,
+        client_id,
+        client_secret: Secret::new(client_auth.secret.unwrap_or_default()),
+        auth_method: client_auth.method,
+        client_key: client_auth.key,
+        pushed_authorization_requests: client_auth.par,
+        scopes,
+        allowed_algs,
+        custom_parameters,
+        redirect_url: redirect_url?,
+        allow_insecure_http: ctx.insecure,
+        ca,
+        claim_keys,
+        groups_overage,
+        allowed_hosted_domains,
+        expected_audience,
+        offline_access,
+    })
+}
+
+/// The chooser name and email domains of the top-level IdP (only shown with several).
+fn primary_label(raw: &RawSettings, oidc: Option<&OidcConfig>, ctx: &mut Ctx) -> IdpLabel {
+    let name = raw.idp_name.clone().unwrap_or_else(|| {
+        oidc.and_then(|o| {
+            o.expected_issuer().or_else(|| {
+                o.endpoints
+                    .authorization_endpoint
+                    .as_ref()
+                    .map(|u| u.to_string())
+            })
+        })
+        .and_then(|u| url::Url::parse(&u).ok())
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "Single sign-on".into())
+    });
+    let email_domains = email_domains("OIDC_EMAIL_DOMAINS", raw.idp_email_domains.as_ref(), ctx);
+    IdpLabel {
+        id: super::PRIMARY_IDP_ID.into(),
+        name,
+        email_domains,
+    }
+}
+
+/// Email domains routed to one IdP: bare domain names, lower-cased.
+pub(super) fn email_domains(what: &str, list: Option<&Vec<String>>, ctx: &mut Ctx) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in list.into_iter().flatten() {
+        let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
+        if is_domain(&d) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        } else {
+            ctx.problem(format!(
+                "{what}: `{d}` is not a domain name (e.g. example.com)"
+            ));
+        }
+    }
+    out
+}
+
+fn is_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.contains('.')
+        && !d.starts_with('.')
+        && !d.ends_with('.')
+        && d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 fn check_secret(raw: &RawSettings, ctx: &mut Ctx) -> String {
@@ -485,7 +549,7 @@ fn check_urls(raw: &RawSettings, ctx: &mut Ctx) -> (Option<url::Url>, Option<url
 }
 
 /// Portcullis's own routes that a custom callback path may not take over.
-fn is_reserved_path(p: &str) -> bool {
+pub(super) fn is_reserved_path(p: &str) -> bool {
     matches!(
         p,
         "/" | "/api/login" | "/api/logout" | "/api/session" | "/healthz" | "/readyz"

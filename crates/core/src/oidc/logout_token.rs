@@ -170,6 +170,17 @@ fn claim_description(e: &ClaimError) -> &'static str {
     }
 }
 
+/// The `iss` a logout token claims, before anything is verified: only to choose which IdP's
+/// keys and expectations [`validate_logout_token`] then judges it by, when a gateway has
+/// several. `None` when the token does not parse or names no issuer.
+pub fn claimed_issuer(token: &str) -> Option<String> {
+    let jws = parse_compact(token, MAX_LOGOUT_TOKEN).ok()?;
+    jws.claims
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
 /// Validate a logout token (R-BCL validation 1–10, in order) except the replay check of step 8,
 /// which the caller does with [`LogoutClaims::replay_ttl`]. Any error means: 400, no state
 /// change. On [`LogoutTokenError::is_unknown_kid`], refetch the JWKS once and call again.

@@ -8,6 +8,8 @@ pub mod exchange;
 pub mod loader;
 pub mod par;
 pub mod provider;
+pub mod registry;
 
 pub use client::{IdpError, IdpHttp};
 pub use provider::{Metadata, Provider};
+pub use registry::{Idp, Idps};

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use portcullis_core::config::{Config, IdpEndpoints, ParMode};
+use portcullis_core::config::{IdpEndpoints, OidcConfig, ParMode};
 use portcullis_core::jose::{Jwks, UnknownKid};
 use portcullis_core::oidc::discovery::{
     DiscoveryError, check_algs, discovery_candidates, merge, parse_discovery,
@@ -112,22 +112,22 @@ pub enum LoadError {
 
 /// Load metadata and keys. Never called on a request path; the loader task retries it.
 pub async fn load(
-    config: &Config,
+    oidc: &OidcConfig,
     http: &IdpHttp,
     clock: Arc<dyn Clock>,
 ) -> Result<Provider, LoadError> {
-    let ep = &config.oidc.endpoints;
+    let ep = &oidc.endpoints;
     let discovered = match &ep.discovery_url {
-        Some(url) => Some(fetch_discovery(http, url, config.oidc.allow_insecure_http).await?),
+        Some(url) => Some(fetch_discovery(http, url, oidc.allow_insecure_http).await?),
         None if ep.issuer.is_none() || ep.jwks_uri.is_none() => {
-            Some(discover_from_endpoints(http, ep, config.oidc.allow_insecure_http).await?)
+            Some(discover_from_endpoints(http, ep, oidc.allow_insecure_http).await?)
         }
         None => None,
     };
     let metadata = merge(ep, discovered.as_ref())?;
-    check_par(config.oidc.pushed_authorization_requests, &metadata)?;
+    check_par(oidc.pushed_authorization_requests, &metadata)?;
     let jwks = fetch_jwks(http, &metadata.jwks_uri).await?;
-    check_algs(discovered.as_ref(), &config.oidc.allowed_algs, &jwks)?;
+    check_algs(discovered.as_ref(), &oidc.allowed_algs, &jwks)?;
     Ok(Provider {
         metadata,
         jwks: ArcSwap::from_pointee(jwks),

@@ -205,9 +205,7 @@ fn needed_roles(state: &AppState) -> String {
 
 fn roles_of(state: &AppState, user: &User) -> Vec<String> {
     state
-        .config
-        .authz
-        .roles_of(&user.profile.groups)
+        .roles_of(&user.profile.issuer, &user.profile.groups)
         .unwrap_or_default()
 }
 

@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::oidc::logout_token::{
-    LogoutExpectations, MAX_LOGOUT_TOKEN, logout_token_from_form, validate_logout_token,
+    LogoutExpectations, MAX_LOGOUT_TOKEN, claimed_issuer, logout_token_from_form,
+    validate_logout_token,
 };
 use serde_json::json;
 
@@ -119,7 +120,22 @@ pub async fn backchannel_logout(
         Ok(t) => t,
         Err(e) => return refused(&state, peer.ip(), e.description(), &e),
     };
-    let provider = match state.ready_provider() {
+    // With several IdPs the token's (unverified) issuer picks whose keys judge it; the
+    // validation below then requires exactly that issuer.
+    let idp = if state.idps.several() {
+        claimed_issuer(&token).and_then(|iss| state.idps.by_issuer(&iss))
+    } else {
+        Some(state.idps.primary())
+    };
+    let Some(idp) = idp else {
+        return refused(
+            &state,
+            peer.ip(),
+            "the logout token's issuer is not a configured identity provider",
+            &"unknown issuer",
+        );
+    };
+    let provider = match idp.ready_provider() {
         Ok(p) => p,
         Err(e) => {
             return refused(
@@ -130,7 +146,7 @@ pub async fn backchannel_logout(
             );
         }
     };
-    let cfg = &state.config.oidc;
+    let cfg = &idp.oidc;
     let exp = LogoutExpectations {
         issuer: &provider.metadata.issuer,
         client_id: &cfg.client_id,
@@ -139,7 +155,7 @@ pub async fn backchannel_logout(
         now,
     };
     let claims = match provider
-        .verify_with_refetch(&state.idp, |jwks| validate_logout_token(&token, jwks, &exp))
+        .verify_with_refetch(&idp.http, |jwks| validate_logout_token(&token, jwks, &exp))
         .await
     {
         Ok(c) => c,

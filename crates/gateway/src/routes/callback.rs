@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use portcullis_core::claims::map_claims;
 use portcullis_core::jose::JsonError;
@@ -20,8 +20,8 @@ use subtle::ConstantTimeEq;
 use super::login::binding_hash;
 use super::{no_store, set_cookie};
 use crate::error::WebError;
-use crate::idp::Provider;
 use crate::idp::exchange::{ExchangeError, UserInfoBody, exchange_code, fetch_userinfo};
+use crate::idp::{Idp, Provider};
 use crate::metrics::SignIn;
 use crate::pages;
 use crate::sessions::{Kept, Offline};
@@ -72,6 +72,7 @@ fn parse_params(query: Option<&str>) -> Result<Params, WebError> {
 pub async fn callback(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -81,6 +82,7 @@ pub async fn callback(
     let ip = peer.ip();
     let outcome = complete(
         &state,
+        uri.path(),
         &headers,
         query.as_deref(),
         &mut bound,
@@ -157,6 +159,7 @@ impl From<ExchangeError> for WebError {
 
 async fn complete(
     state: &AppState,
+    path: &str,
     headers: &HeaderMap,
     query: Option<&str>,
     bound: &mut bool,
@@ -164,7 +167,15 @@ async fn complete(
     ip: std::net::IpAddr,
 ) -> Result<Response, Outcome> {
     let params = parse_params(query)?;
-    let provider = state.ready_provider()?;
+    // Every IdP answers on its own redirect URI: the path says which one this response is
+    // from (the router only sends configured callback paths here).
+    let idp = state
+        .idps
+        .by_callback_path(path)
+        .ok_or(WebError::BadRequest(
+            "no identity provider answers on this path",
+        ))?;
+    let provider = idp.ready_provider()?;
     let st = params
         .state
         .as_deref()
@@ -180,6 +191,13 @@ async fn complete(
     let tx = tx.ok_or(WebError::BadRequest("unknown, expired or consumed state"))?;
     check_binding(state, headers, &tx)?;
     *bound = true;
+    // Mix-up defence (RFC 9700 §4.4.2): a response for a sign-in started with another IdP
+    // arriving on this IdP's redirect URI is refused before its code goes anywhere.
+    if !idp.has_issuer(&tx.issuer) {
+        return Err(
+            WebError::BadRequest("the sign-in was started with another identity provider").into(),
+        );
+    }
     // R-DP-B: with DPoP on, no unbound session may exist; a transaction started without a
     // proof (e.g. while DPoP was off) cannot finish.
     if state.dpop.is_some() && tx.dpop_jkt.is_none() {
@@ -198,10 +216,10 @@ async fn complete(
         .as_deref()
         .ok_or(WebError::BadRequest("missing code"))?;
 
-    let cfg = &state.config.oidc;
+    let cfg = &idp.oidc;
     let meta = &provider.metadata;
     let tokens = exchange_code(
-        &state.idp,
+        &idp.http,
         &meta.token_endpoint,
         cfg,
         code,
@@ -211,7 +229,7 @@ async fn complete(
     .await
     .map_err(WebError::from)?;
     let id = validate_with_refetch(
-        state,
+        idp,
         &provider,
         &tokens.id_token,
         &tokens.access_token,
@@ -220,7 +238,7 @@ async fn complete(
     )
     .await?;
     let mut claims = merged_claims(
-        state,
+        idp,
         &provider,
         id.claims.clone(),
         &id.sub,
@@ -229,7 +247,7 @@ async fn complete(
     .await?;
     // Groups that did not fit in the token: fetched, or refused, never silently partial.
     crate::idp::claim_source::resolve_groups(
-        &state.idp,
+        &idp.http,
         &cfg.groups_overage,
         &id.iss,
         &cfg.claim_keys.groups,
@@ -244,9 +262,7 @@ async fn complete(
     // A person whose groups grant no role, when roles are required: refused before anything
     // is written, with a page naming the groups that would grant access.
     let roles = state
-        .config
-        .authz
-        .roles_of(&mapped.groups)
+        .roles_of(&mapped.issuer, &mapped.groups)
         .map_err(WebError::NoAccess)?;
 
     // Everything checked: now, and only now, write (user and session in one transaction).
@@ -263,7 +279,7 @@ async fn complete(
                 offline: tokens
                     .refresh_token
                     .as_deref()
-                    .filter(|_| state.config.offline.enabled)
+                    .filter(|_| cfg.offline_access)
                     .map(|rt| Offline {
                         refresh_token: rt,
                         recheck_interval: state.config.offline.recheck_interval,
@@ -323,7 +339,10 @@ async fn complete(
 /// claim must be one of them. The `hd` authorization parameter is only a hint to Google's
 /// account chooser (anyone can edit it), so the signed claim is what counts; a token without
 /// `hd` (a consumer account) is refused.
-fn check_hosted_domain(allowed: &[String], claims: &Map<String, Value>) -> Result<(), WebError> {
+pub(crate) fn check_hosted_domain(
+    allowed: &[String],
+    claims: &Map<String, Value>,
+) -> Result<(), WebError> {
     if allowed.is_empty() {
         return Ok(());
     }
@@ -380,14 +399,14 @@ fn check_iss(params: &Params, tx: &LoginTx, provider: &Provider) -> Result<(), W
 
 /// R-IDT with one JWKS refetch on an unknown `kid` (Core §10.1.1).
 async fn validate_with_refetch(
-    state: &AppState,
+    idp: &Idp,
     provider: &Arc<Provider>,
     id_token: &str,
     access_token: &str,
     tx: &LoginTx,
     now: i64,
 ) -> Result<IdTokenClaims, WebError> {
-    let cfg = &state.config.oidc;
+    let cfg = &idp.oidc;
     let exp = IdTokenExpectations {
         issuer: &provider.metadata.issuer,
         client_id: &cfg.client_id,
@@ -399,7 +418,7 @@ async fn validate_with_refetch(
         now,
     };
     provider
-        .verify_with_refetch(&state.idp, |jwks| validate_id_token(id_token, jwks, &exp))
+        .verify_with_refetch(&idp.http, |jwks| validate_id_token(id_token, jwks, &exp))
         .await
         .map_err(|e| WebError::SignInFailed(format!("ID token rejected: {e}")))
 }
@@ -407,7 +426,7 @@ async fn validate_with_refetch(
 /// Claims of the ID token with UserInfo's on top (R-UI); `sub` must match. Also used by the
 /// offline re-check (with a refreshed ID token's claims, or none).
 pub(crate) async fn merged_claims(
-    state: &AppState,
+    idp: &Idp,
     provider: &Arc<Provider>,
     mut claims: Map<String, Value>,
     sub: &str,
@@ -416,8 +435,8 @@ pub(crate) async fn merged_claims(
     let Some(url) = &provider.metadata.userinfo_endpoint else {
         return Ok(claims);
     };
-    let cfg = &state.config.oidc;
-    let info = match fetch_userinfo(&state.idp, url, access_token).await? {
+    let cfg = &idp.oidc;
+    let info = match fetch_userinfo(&idp.http, url, access_token).await? {
         UserInfoBody::Json(body) => parse_userinfo_json(&body, sub),
         UserInfoBody::Jwt(token) => {
             let verify = |jwks: &portcullis_core::jose::Jwks| {
@@ -430,7 +449,7 @@ pub(crate) async fn merged_claims(
                     sub,
                 )
             };
-            provider.verify_with_refetch(&state.idp, verify).await
+            provider.verify_with_refetch(&idp.http, verify).await
         }
     }
     .map_err(|e| match e {

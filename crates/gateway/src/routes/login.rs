@@ -10,6 +10,7 @@
 //! `request_uri`; a failed push answers 502 and drops the transaction.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -29,6 +30,7 @@ use serde_json::json;
 
 use super::{no_store, set_cookie};
 use crate::error::WebError;
+use crate::idp::Idp;
 use crate::idp::par::{self, PushError};
 use crate::pages;
 use crate::state::AppState;
@@ -54,12 +56,85 @@ pub fn binding_hash(state: &AppState, cookie: &str) -> String {
 
 /// The `rd` / `return_to` parameter, only if present exactly once.
 fn requested_target(query: Option<&str>) -> Option<String> {
+    single(query, &["rd", "return_to"])
+}
+
+/// A query parameter (under any of `names`), only if present exactly once.
+fn single(query: Option<&str>, names: &[&str]) -> Option<String> {
     let q = query?;
     let vals: Vec<String> = url::form_urlencoded::parse(q.as_bytes())
-        .filter(|(k, _)| k == "rd" || k == "return_to")
+        .filter(|(k, _)| names.contains(&k.as_ref()))
         .map(|(_, v)| v.into_owned())
         .collect();
     (vals.len() == 1).then(|| vals.into_iter().next()).flatten()
+}
+
+/// Longest `login_hint` taken (an email address is at most 254 characters).
+const MAX_LOGIN_HINT: usize = 254;
+
+/// Which IdP a sign-in goes to.
+enum Choice {
+    Idp(Arc<Idp>),
+    /// Several IdPs and nothing chose one: the chooser (naming the email domain no IdP
+    /// takes, when that was the hint).
+    Chooser {
+        unknown_domain: Option<String>,
+    },
+}
+
+/// `idp=<id>` picks by id; else a `login_hint` (an email address) whose domain an IdP lists;
+/// else the only IdP; else the chooser.
+fn choose(state: &AppState, query: Option<&str>) -> Result<Choice, WebError> {
+    if let Some(id) = single(query, &["idp"]) {
+        return state
+            .idps
+            .get(&id)
+            .map(|i| Choice::Idp(i.clone()))
+            .ok_or(WebError::BadRequest("unknown identity provider"));
+    }
+    if !state.idps.several() {
+        return Ok(Choice::Idp(state.idps.primary().clone()));
+    }
+    let hint = login_hint(query);
+    if let Some(h) = &hint
+        && let Some(i) = state.idps.for_email(h)
+    {
+        return Ok(Choice::Idp(i.clone()));
+    }
+    Ok(Choice::Chooser {
+        unknown_domain: hint.and_then(|h| h.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase())),
+    })
+}
+
+/// The `login_hint` (OIDC Core §3.1.2.1), if short and printable; passed on to the IdP.
+fn login_hint(query: Option<&str>) -> Option<String> {
+    single(query, &["login_hint"])
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.len() <= MAX_LOGIN_HINT && !h.chars().any(char::is_control))
+}
+
+/// The chooser page for `query`'s return target.
+fn chooser(state: &AppState, query: Option<&str>, unknown_domain: Option<&str>) -> Response {
+    let entries: Vec<pages::ChooserEntry<'_>> = state
+        .idps
+        .iter()
+        .map(|i| pages::ChooserEntry {
+            id: &i.label.id,
+            name: &i.label.name,
+            available: i.provider().is_ok(),
+        })
+        .collect();
+    let rd = requested_target(query).filter(|t| t.len() <= MAX_RETURN_TO);
+    let email_field = state.idps.iter().any(|i| !i.label.email_domains.is_empty());
+    let mut resp = Html(pages::chooser_page(
+        &entries,
+        rd.as_deref(),
+        email_field,
+        unknown_domain,
+    ))
+    .into_response();
+    no_store(&mut resp);
+    resp
 }
 
 fn random() -> Result<String, WebError> {
@@ -87,15 +162,21 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    let idp = match choose(&state, query.as_deref())? {
+        Choice::Idp(i) => i,
+        Choice::Chooser { unknown_domain } => {
+            return Ok(chooser(&state, query.as_deref(), unknown_domain.as_deref()));
+        }
+    };
     if state.dpop.is_some() {
         // Not ready: say so here rather than after the script ran.
-        state.ready_provider()?;
+        idp.ready_provider()?;
         let mut resp = Html(pages::sign_in_page()).into_response();
         pages::allow_own_scripts(&mut resp);
         no_store(&mut resp);
         return Ok(resp);
     }
-    let (url, tx_cookie) = begin(&state, peer, query.as_deref(), None).await?;
+    let (url, tx_cookie) = begin(&state, &idp, peer, query.as_deref(), None).await?;
     let mut resp = (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response();
     set_cookie(&mut resp, tx_cookie);
     no_store(&mut resp);
@@ -135,9 +216,17 @@ pub async fn start(
     {
         return Err(WebError::Csrf("sign-in started from another origin"));
     }
+    let idp = match choose(&state, query.as_deref())? {
+        Choice::Idp(i) => i,
+        Choice::Chooser { .. } => {
+            return Err(WebError::BadRequest(
+                "several identity providers: choose one with idp=<id> (GET /api/login shows them)",
+            ));
+        }
+    };
     let jkt = match &state.dpop {
         Some(guard) => {
-            state.ready_provider()?;
+            idp.ready_provider()?;
             let now = state.now();
             state
                 .login_limiter
@@ -148,7 +237,7 @@ pub async fn start(
         }
         None => None,
     };
-    let (url, tx_cookie) = begin(&state, peer, query.as_deref(), jkt).await?;
+    let (url, tx_cookie) = begin(&state, &idp, peer, query.as_deref(), jkt).await?;
     let mut resp = Json(json!({ "authorization_url": url.as_str() })).into_response();
     set_cookie(&mut resp, tx_cookie);
     no_store(&mut resp);
@@ -158,11 +247,12 @@ pub async fn start(
 /// Store a new transaction and build the authorization URL; returns it with the tx cookie.
 async fn begin(
     state: &AppState,
+    idp: &Idp,
     peer: SocketAddr,
     query: Option<&str>,
     dpop_jkt: Option<String>,
 ) -> Result<(url::Url, String), WebError> {
-    let provider = state.ready_provider()?;
+    let provider = idp.ready_provider()?;
     let now = state.now();
     // With DPoP the POST handler counted this start before checking the proof.
     if dpop_jkt.is_none() {
@@ -172,7 +262,7 @@ async fn begin(
             .map_err(|retry| WebError::RateLimited("sign-in starts", retry))?;
     }
     let meta = &provider.metadata;
-    let cfg = &state.config.oidc;
+    let cfg = &idp.oidc;
     let return_to = requested_target(query)
         .filter(|t| t.len() <= MAX_RETURN_TO)
         .and_then(|t| validate_return_to(&t, &state.config.public_url))
@@ -196,6 +286,18 @@ async fn begin(
     };
     state.store.login_tx.insert_login_tx(&tx, TX_LIMITS).await?;
 
+    // A login_hint goes on to the IdP (it pre-fills the account); the configured
+    // parameters are copied only then.
+    let hinted;
+    let custom_parameters = match login_hint(query) {
+        Some(h) if !cfg.custom_parameters.contains_key("login_hint") => {
+            let mut p = cfg.custom_parameters.clone();
+            p.insert("login_hint".into(), h);
+            hinted = p;
+            &hinted
+        }
+        _ => &cfg.custom_parameters,
+    };
     let request = AuthorizationRequest {
         client_id: &cfg.client_id,
         redirect_uri: cfg.redirect_url.as_str(),
@@ -203,13 +305,13 @@ async fn begin(
         state: &st,
         nonce: &nonce,
         code_challenge: &pkce_challenge(&verifier),
-        custom_parameters: &cfg.custom_parameters,
+        custom_parameters,
     };
     let url = match par::endpoint(cfg, meta) {
         None => authorization_url(&meta.authorization_endpoint, &request),
         Some(endpoint) => {
             let pushed = par::push(
-                &state.idp,
+                &idp.http,
                 &endpoint,
                 cfg,
                 &meta.issuer,

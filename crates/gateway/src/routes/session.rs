@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{no_store, set_cookie};
 use crate::auth::MaybeAuthed;
 use crate::error::{WebError, wants_json};
+use crate::idp::Idp;
 use crate::pages;
 use crate::state::AppState;
 
@@ -94,23 +95,28 @@ pub async fn logout_page(
 /// Where the sign-out script lands once the session has ended, and where the IdP sends the
 /// browser back after ending its own session (`post_logout_redirect_uri`).
 pub async fn signed_out(State(state): State<AppState>) -> Response {
-    Html(pages::signed_out_page(idp_logout_state(&state))).into_response()
+    Html(pages::signed_out_page(idp_logout_state(&state, None))).into_response()
 }
 
 /// The IdP's end-session URL for this sign-out, when RP-initiated logout is on and the IdP
 /// offers it.
-fn idp_end_session_url(state: &AppState, id_token_hint: Option<&str>) -> Option<url::Url> {
+fn idp_end_session_url(
+    state: &AppState,
+    idp: Option<&Idp>,
+    id_token_hint: Option<&str>,
+) -> Option<url::Url> {
     if !state.config.browser.idp_logout {
         return None;
     }
-    let provider = state.provider().ok()?;
+    let idp = idp?;
+    let provider = idp.provider().ok()?;
     let endpoint = provider.metadata.end_session_endpoint.as_ref()?;
     let redirect = format!("{}{}", state.public_origin, pages::SIGNED_OUT_PATH);
     let st = portcullis_core::oidc::pkce::random_token().ok()?;
     Some(end_session_url(
         endpoint,
         &EndSessionRequest {
-            client_id: &state.config.oidc.client_id,
+            client_id: &idp.oidc.client_id,
             post_logout_redirect_uri: &redirect,
             state: &st,
             id_token_hint,
@@ -118,12 +124,17 @@ fn idp_end_session_url(state: &AppState, id_token_hint: Option<&str>) -> Option<
     ))
 }
 
-/// What the signed-out page says about the IdP session.
-fn idp_logout_state(state: &AppState) -> pages::IdpSession {
-    let offers = state
-        .provider()
-        .ok()
-        .is_some_and(|p| p.metadata.end_session_endpoint.is_some());
+/// What the signed-out page says about the IdP session: of the person's IdP, or (not known,
+/// e.g. back from the IdP's own sign-out) whether any IdP offers ending it.
+fn idp_logout_state(state: &AppState, idp: Option<&Idp>) -> pages::IdpSession {
+    let offers_end = |i: &Idp| {
+        i.provider()
+            .is_ok_and(|p| p.metadata.end_session_endpoint.is_some())
+    };
+    let offers = match idp {
+        Some(i) => offers_end(i),
+        None => state.idps.iter().any(|i| offers_end(i)),
+    };
     match (state.config.browser.idp_logout, offers) {
         (true, true) => pages::IdpSession::Ended,
         (false, true) => pages::IdpSession::KeptByConfiguration,
@@ -166,6 +177,9 @@ pub async fn logout(
     }
     // The ID token of the sign-in, for `id_token_hint` (read before the session ends).
     let mut id_token_hint = None;
+    // The person's IdP (by their issuer), whose session RP-initiated logout ends; with a
+    // single IdP, that one even without a session.
+    let mut idp: Option<&Idp> = (!state.idps.several()).then(|| &**state.idps.primary());
     if let MaybeAuthed(Some(a)) = &auth
         && let Some(claims) = a.session()
     {
@@ -179,6 +193,7 @@ pub async fn logout(
                 return Err(WebError::Csrf("no valid CSRF token with the sign-out"));
             }
         }
+        idp = state.idps.by_issuer(&a.user.profile.issuer).map(|i| &**i);
         id_token_hint = match state.store.sessions.session(&claims.sid).await {
             Ok(s) => s.and_then(|s| s.id_token),
             Err(e) => {
@@ -206,7 +221,7 @@ pub async fn logout(
     // RP-Initiated Logout: the IdP session ends too, or the next visit signs the person
     // straight back in. JSON callers (the browser client) get the URL to go to; a plain form
     // is redirected there.
-    let end_session = idp_end_session_url(&state, id_token_hint.as_deref());
+    let end_session = idp_end_session_url(&state, idp, id_token_hint.as_deref());
     let mut resp = if wants_json(&headers) {
         Json(json!({
             "status": "signed_out",
@@ -220,7 +235,7 @@ pub async fn logout(
         )
             .into_response()
     } else {
-        Html(pages::signed_out_page(idp_logout_state(&state))).into_response()
+        Html(pages::signed_out_page(idp_logout_state(&state, idp))).into_response()
     };
     for c in state.sessions.clear_cookies() {
         set_cookie(&mut resp, c);
