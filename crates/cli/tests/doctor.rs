@@ -796,3 +796,56 @@ async fn private_key_jwt_with_pushed_authorization_requests() {
     );
     assert_eq!(r.code, 1);
 }
+
+/// Several IdPs: the file's further IdPs are checked too, each finding naming its IdP; the
+/// first IdP's checks are unaffected.
+#[tokio::test]
+async fn every_identity_provider_is_checked() {
+    let s = setup().await;
+    let port = closed_port();
+    let file = s._dir.0.join("portcullis.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "portcullis:\n  identityProviders:\n    - id: partner\n      discoveryUri: https://127.0.0.1:{port}/partner/.well-known/openid-configuration\n      clientId: gw\n      secret: partner-secret\n"
+        ),
+    )
+    .unwrap();
+    let r = doctor(&["--json", "--config", file.to_str().unwrap()], &s.env).await;
+    let f = r.json();
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let partner: Vec<&Value> = f
+        .iter()
+        .filter(|x| x["detail"].as_str().unwrap().starts_with("IdP `partner`: "))
+        .collect();
+    let discovery = partner
+        .iter()
+        .find(|x| x["check"] == "discovery")
+        .unwrap_or_else(|| panic!("no partner discovery finding: {f:#?}"));
+    assert_eq!(discovery["verdict"], "problem", "{discovery}");
+    assert!(
+        discovery["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{discovery}"
+    );
+    // The partner's redirect URI is its own callback.
+    assert!(
+        f.iter().any(|x| x["check"] == "redirect-uri"
+            && x["detail"]
+                .as_str()
+                .unwrap()
+                .contains("/api/callback/partner")),
+        "{f:#?}"
+    );
+    // The first IdP still passes its checks.
+    let first_discovery = f.iter().find(|x| x["check"] == "discovery").unwrap();
+    assert_eq!(first_discovery["verdict"], "ok", "{first_discovery}");
+    assert!(
+        !first_discovery["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("IdP `")
+    );
+}

@@ -104,7 +104,11 @@ fn render(values: &[&Path]) -> BTreeMap<String, Value> {
     let objects: Vec<Value> = serde_json::from_str(&json).unwrap();
     let mut by_kind = BTreeMap::new();
     for o in objects {
-        let kind = o["kind"].as_str().unwrap().to_string();
+        let mut kind = o["kind"].as_str().unwrap().to_string();
+        // The further identity providers' configuration file is a second Secret.
+        if kind == "Secret" && o["metadata"]["name"].as_str().unwrap().ends_with("-idps") {
+            kind = "Secret/idps".into();
+        }
         assert!(by_kind.insert(kind.clone(), o).is_none(), "two {kind}s");
     }
     by_kind
@@ -248,9 +252,16 @@ fn assert_secrets_by_reference(objects: &BTreeMap<String, Value>) {
 }
 
 /// Run `portcullis serve --check` with exactly the rendered environment, secret references
-/// resolved from the rendered Secret: the chart's output is a configuration that loads.
+/// resolved from the rendered Secret (and the identity providers' file from its Secret, where
+/// the pod mounts it): the chart's output is a configuration that loads.
 fn assert_loads(objects: &BTreeMap<String, Value>) {
     let secrets = secret_data(objects);
+    let idps_file = objects.get("Secret/idps").map(|o| {
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(o["data"]["portcullis.yaml"].as_str().unwrap())
+            .unwrap();
+        values_file("idps-portcullis.yaml", &String::from_utf8(text).unwrap())
+    });
     let mut c = Command::new(BIN);
     c.env_clear()
         .args(["serve", "--check"])
@@ -262,6 +273,13 @@ fn assert_loads(objects: &BTreeMap<String, Value>) {
                 .get(&k)
                 .unwrap_or_else(|| panic!("{name}: key {k} is not in the Secret"))
                 .clone(),
+        };
+        let value = match (&idps_file, name.as_str()) {
+            (Some(f), "PORTCULLIS_CONFIG") => {
+                assert_eq!(value, "/etc/portcullis/identity-providers/portcullis.yaml");
+                f.display().to_string()
+            }
+            _ => value,
         };
         c.env(name, value);
     }
@@ -804,4 +822,147 @@ fn kubernetes_validate_refuses_a_bad_object() {
     assert_ne!(bad, yaml);
     let err = kubernetes_validate(&bad, "bad").unwrap_err();
     assert!(err.contains("imagePulPolicy"), "{err}");
+}
+
+/// Several identity providers: the list goes into a Secret of its own, mounted where
+/// PORTCULLIS_CONFIG points, and loads; private_key_jwt, PAR and an https upstream's CA and
+/// client certificate come from Secrets mounted read-only.
+#[test]
+fn identity_providers_client_key_and_upstream_tls() {
+    let own = values_file(
+        "idps.yaml",
+        r#"global: {dnsRecord: auth.example.com}
+secrets:
+  oidc: {oidc_discovery_url: "https://idp.example.com/.well-known/openid-configuration", oidc_client_id: c, oidc_client_secret: s}
+  auth: {jwt_signing_secret: "0123456789abcdef0123456789abcdef-x"}
+portcullis:
+  upstream: http://app:8080
+  idpName: Example Staff
+  idpEmailDomains: [example.com]
+  identityProviders:
+    - id: partner
+      name: Partner Corp
+      emailDomains: [partner.example]
+      discoveryUri: https://login.partner.example/.well-known/openid-configuration
+      clientId: gateway
+      secret: partner-client-secret-value
+      claims: {groups: realm_access.roles}
+      roles: {admin: [platform-admin]}
+"#,
+    );
+    let objects = render_valid("idps", &[&own]);
+    let env = env_of(&objects);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, e)| e.clone());
+    assert_eq!(get("OIDC_DISPLAY_NAME"), Some(v("Example Staff")));
+    assert_eq!(get("OIDC_EMAIL_DOMAINS"), Some(v("example.com")));
+    assert_eq!(
+        get("PORTCULLIS_CONFIG"),
+        Some(v("/etc/portcullis/identity-providers/portcullis.yaml"))
+    );
+    // The partner's secret is in its Secret only, never in the Deployment.
+    let deployment = objects["Deployment"].to_string();
+    assert!(!deployment.contains("partner-client-secret-value"));
+    let pod = &objects["Deployment"]["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "identity-providers"
+                && v["secret"]["secretName"] == "auth-portcullis-idps"),
+        "{pod}"
+    );
+    assert!(
+        objects["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+            ["checksum/identity-providers"]
+            .is_string()
+    );
+    assert_loads(&objects);
+
+    // A Secret of the operator's instead: mounted, nothing rendered.
+    let theirs = values_file(
+        "idps-existing.yaml",
+        "portcullis:\n  identityProvidersSecret: my-idps\n",
+    );
+    let objects = render_valid("idps-existing", &[&own, &theirs]);
+    assert!(!objects.contains_key("Secret/idps"));
+    assert!(
+        objects["Deployment"]
+            .to_string()
+            .contains("\"secretName\":\"my-idps\"")
+    );
+
+    // private_key_jwt with PAR, and an https upstream with a CA and a client certificate.
+    let tls = values_file(
+        "client-key.yaml",
+        r#"secrets:
+  oidc: {oidc_client_secret: ""}
+portcullis:
+  upstream: https://app:8443
+  tokenEndpointAuthMethod: private_key_jwt
+  pushedAuthorizationRequests: required
+  clientKey: {secretName: gw-client-key, keyId: key-1, alg: ES256}
+  upstreamTls: {caSecretName: app-ca, clientCertSecretName: gw-client-cert}
+"#,
+    );
+    let objects = render_valid("client-key", &[&own, &tls]);
+    let env = env_of(&objects);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, e)| e.clone());
+    assert_eq!(
+        get("OIDC_TOKEN_ENDPOINT_AUTH_METHOD"),
+        Some(v("private_key_jwt"))
+    );
+    assert_eq!(
+        get("OIDC_PUSHED_AUTHORIZATION_REQUESTS"),
+        Some(v("required"))
+    );
+    assert_eq!(
+        get("OIDC_CLIENT_KEY_FILE"),
+        Some(v("/etc/portcullis/client-key/client-key.pem"))
+    );
+    assert_eq!(get("OIDC_CLIENT_KEY_ID"), Some(v("key-1")));
+    assert_eq!(get("OIDC_CLIENT_ASSERTION_ALG"), Some(v("ES256")));
+    assert_eq!(
+        get("PORTCULLIS_UPSTREAM_CA_FILE"),
+        Some(v("/etc/portcullis/upstream-ca/ca.crt"))
+    );
+    assert_eq!(
+        get("PORTCULLIS_UPSTREAM_CLIENT_CERT_FILE"),
+        Some(v("/etc/portcullis/upstream-client/tls.crt"))
+    );
+    assert_eq!(
+        get("PORTCULLIS_UPSTREAM_CLIENT_KEY_FILE"),
+        Some(v("/etc/portcullis/upstream-client/tls.key"))
+    );
+    let mounts = container(&objects)["volumeMounts"].to_string();
+    for m in [
+        "/etc/portcullis/client-key",
+        "/etc/portcullis/upstream-ca",
+        "/etc/portcullis/upstream-client",
+    ] {
+        assert!(mounts.contains(m), "{m} not mounted: {mounts}");
+    }
+
+    // private_key_jwt needs the key's Secret; a typo in an entry is refused by the schema.
+    for (name, text, want) in [
+        (
+            "client-key-missing.yaml",
+            "secrets:\n  oidc: {oidc_client_secret: \"\"}\nportcullis:\n  tokenEndpointAuthMethod: private_key_jwt\n",
+            "portcullis.clientKey.secretName",
+        ),
+        (
+            "idp-typo.yaml",
+            "portcullis:\n  identityProviders:\n    - id: x\n      clientId: y\n      clientSecrte: z\n",
+            "'clientSecrte' was unexpected",
+        ),
+        (
+            "idp-bad-id.yaml",
+            "portcullis:\n  identityProviders:\n    - id: Not_Valid\n      clientId: y\n",
+            "does not match",
+        ),
+    ] {
+        let bad = values_file(name, text);
+        let err = render_yaml(&[&own, &bad]).unwrap_err();
+        assert!(err.contains(want), "{name}: {err}");
+    }
 }

@@ -219,7 +219,7 @@ pub async fn load_ca(config: &Config) -> Result<Option<String>, StartError> {
 }
 
 /// One IdP's custom CA (see [`load_ca`]).
-async fn load_ca_of(oidc: &OidcConfig) -> Result<Option<String>, StartError> {
+pub async fn load_ca_of(oidc: &OidcConfig) -> Result<Option<String>, StartError> {
     let pem = match &oidc.ca {
         None => return Ok(None),
         Some(CaSource::Pem(p)) => p.clone(),

@@ -38,7 +38,6 @@ struct Setup {
     dpop: bool,
 }
 
-
 async fn two(s: Setup) -> Two {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use portcullis_core::config::{self, Config, RawSettings};
+use portcullis_core::config::{self, Config, OidcConfig, RawSettings};
 use portcullis_core::doctor::{self as judge, Finding};
 use portcullis_core::oidc::authorize::{
     AuthorizationRequest, authorization_params, authorization_url,
@@ -176,7 +176,19 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
         &cfg.public_origin(),
     ));
     out.push(judge::sessions(&cfg.sessions));
-    out.extend(idp_checks(&cfg, sample.as_ref()).await);
+    out.extend(idp_checks(&cfg, &cfg.oidc, Some(sample.as_ref())).await);
+    // The file's further IdPs, each checked the same way (the claims sample is the first's).
+    for extra in &cfg.more_idps {
+        let mut found = vec![judge::redirect_uri(
+            &extra.oidc.redirect_url,
+            &cfg.public_url,
+        )];
+        found.extend(idp_checks(&cfg, &extra.oidc, None).await);
+        for f in &mut found {
+            f.detail = format!("IdP `{}`: {}", extra.label.id, f.detail);
+        }
+        out.extend(found);
+    }
     let upstream = match &cfg.upstream {
         Some(u) => probe::upstream(u, &cfg.upstream_tls).await,
         None => judge::UpstreamFacts::NotConfigured,
@@ -188,11 +200,16 @@ async fn collect(args: &DoctorArgs) -> Result<Vec<Finding>, DoctorError> {
 
 /// Discovery, issuer, TLS, clock, JWKS, algorithms, metadata support, the probe authorization
 /// request, claims.
-async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Finding> {
+async fn idp_checks(
+    cfg: &Config,
+    oidc: &OidcConfig,
+    // `None`: no claims check (the further IdPs; the sample is the first IdP's).
+    sample: Option<Option<&Map<String, Value>>>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
-    let insecure = cfg.oidc.allow_insecure_http;
+    let insecure = oidc.allow_insecure_http;
     // The custom CA, read exactly as `serve` reads it (file://, https:// or inline).
-    let ca = match portcullis_gateway::state::load_ca(cfg).await {
+    let ca = match portcullis_gateway::state::load_ca_of(oidc).await {
         Ok(ca) => ca,
         Err(e) => {
             out.push(Finding::problem(
@@ -230,7 +247,7 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
     };
 
     // Discovery: configured, or (manual endpoints) looked for the way the gateway does.
-    let ep = &cfg.oidc.endpoints;
+    let ep = &oidc.endpoints;
     let mut doc: Option<Map<String, Value>> = None;
     match &ep.discovery_url {
         Some(url) => {
@@ -298,20 +315,20 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
     out.extend(judge::jwks(
         &meta.jwks_uri,
         &jwks,
-        &cfg.oidc.allowed_algs,
+        &oidc.allowed_algs,
         doc.as_ref(),
     ));
     match &doc {
         Some(d) => {
             out.extend(judge::metadata_support(
                 d,
-                &cfg.oidc.scopes,
-                cfg.oidc.auth_method,
-                &cfg.oidc.custom_parameters,
+                &oidc.scopes,
+                oidc.auth_method,
+                &oidc.custom_parameters,
             ));
             out.push(judge::pushed_authorization(
                 d,
-                cfg.oidc.pushed_authorization_requests,
+                oidc.pushed_authorization_requests,
             ));
             out.push(judge::backchannel_logout(d, &cfg.public_origin()));
         }
@@ -326,22 +343,22 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
         (Ok(state), Ok(nonce), Ok(verifier)) => {
             let challenge = pkce_challenge(&verifier);
             let request = AuthorizationRequest {
-                client_id: &cfg.oidc.client_id,
-                redirect_uri: cfg.oidc.redirect_url.as_str(),
-                scopes: &cfg.oidc.scopes,
+                client_id: &oidc.client_id,
+                redirect_uri: oidc.redirect_url.as_str(),
+                scopes: &oidc.scopes,
                 state: &state,
                 nonce: &nonce,
                 code_challenge: &challenge,
-                custom_parameters: &cfg.oidc.custom_parameters,
+                custom_parameters: &oidc.custom_parameters,
             };
             // As a sign-in does: with PAR the parameters are pushed first (which also tries
             // the client authentication at the IdP), and only the reference is probed.
-            let url = match portcullis_gateway::idp::par::endpoint(&cfg.oidc, &meta) {
+            let url = match portcullis_gateway::idp::par::endpoint(oidc, &meta) {
                 None => Some(authorization_url(&meta.authorization_endpoint, &request)),
                 Some(endpoint) => match portcullis_gateway::idp::par::push(
                     &http,
                     &endpoint,
-                    &cfg.oidc,
+                    oidc,
                     &meta.issuer,
                     authorization_params(&request),
                     now(),
@@ -350,7 +367,7 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
                 {
                     Ok(p) => Some(par_authorization_url(
                         &meta.authorization_endpoint,
-                        &cfg.oidc.client_id,
+                        &oidc.client_id,
                         &p.request_uri,
                     )),
                     Err(e) => {
@@ -366,8 +383,8 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
             if let Some(url) = url {
                 let answer = probe::authorize(&client, &url).await;
                 out.push(judge::authorization_probe(
-                    cfg.oidc.redirect_url.as_str(),
-                    &cfg.oidc.client_id,
+                    oidc.redirect_url.as_str(),
+                    &oidc.client_id,
                     &answer,
                 ));
             }
@@ -377,7 +394,9 @@ async fn idp_checks(cfg: &Config, sample: Option<&Map<String, Value>>) -> Vec<Fi
             "the system random generator failed",
         )),
     }
-    out.extend(judge::claims(sample, &cfg.oidc.claim_keys, &cfg.authz));
+    if let Some(sample) = sample {
+        out.extend(judge::claims(sample, &oidc.claim_keys, &cfg.authz));
+    }
     out
 }
 

@@ -130,6 +130,18 @@ rule). Emitted already indented for the env list, so that a left-out one leaves 
 {{- printf "\n            - name: %s\n              valueFrom:\n                secretKeyRef:\n                  name: %s\n                  key: %s" (index . 0) (index . 1) (index . 2) -}}
 {{- end -}}
 
+{{/*
+The Secret holding the further identity providers' configuration file (key portcullis.yaml):
+one of yours, or the chart's when portcullis.identityProviders lists any; empty: none.
+*/}}
+{{- define "portcullis.idpsSecret" -}}
+{{- if .Values.portcullis.identityProvidersSecret -}}
+{{- .Values.portcullis.identityProvidersSecret -}}
+{{- else if .Values.portcullis.identityProviders -}}
+{{- printf "%s-idps" (include "portcullis.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Refuse combinations that would not work, with one clear line each. */}}
 {{- define "portcullis.validate" -}}
 {{- if ne .Values.global.authType "OIDC" -}}
@@ -145,12 +157,15 @@ rule). Emitted already indented for the env list, so that a left-out one leaves 
 {{- if not (include "portcullis.clientId" .) -}}
 {{- fail "secrets.oidc.oidc_client_id (or clientId) is required, or name a Secret in portcullis.existingSecret" -}}
 {{- end -}}
-{{- if not (include "portcullis.clientSecret" .) -}}
+{{- if and (not (include "portcullis.clientSecret" .)) (ne (.Values.portcullis.tokenEndpointAuthMethod | default "") "private_key_jwt") -}}
 {{- fail "secrets.oidc.oidc_client_secret (or secret) is required, or name a Secret in portcullis.existingSecret" -}}
 {{- end -}}
 {{- if lt (len .Values.secrets.auth.jwt_signing_secret) 32 -}}
 {{- fail "secrets.auth.jwt_signing_secret must be at least 32 characters (openssl rand -base64 32), or name a Secret in portcullis.existingSecret" -}}
 {{- end -}}
+{{- end -}}
+{{- if and (eq (.Values.portcullis.tokenEndpointAuthMethod | default "") "private_key_jwt") (not .Values.portcullis.clientKey.secretName) -}}
+{{- fail "portcullis.tokenEndpointAuthMethod is private_key_jwt: name the Secret holding the client's PEM private key in portcullis.clientKey.secretName" -}}
 {{- end -}}
 {{- if not (or (include "portcullis.discoveryUrl" .) (and .Values.secrets.oidc.oidc_authorization_endpoint .Values.secrets.oidc.oidc_token_endpoint .Values.secrets.oidc.oidc_userinfo_endpoint)) -}}
 {{- fail "set secrets.oidc.oidc_discovery_url (or discoveryUri), or all three of oidc_authorization_endpoint, oidc_token_endpoint and oidc_userinfo_endpoint" -}}
