@@ -116,16 +116,19 @@ pub enum IdpCall {
     Refresh,
     /// A pushed authorization request (RFC 9126) at sign-in.
     Par,
+    /// Fetching a distributed groups claim (Entra ID's groups overage).
+    GroupsSource,
 }
 
 impl IdpCall {
-    const ALL: [IdpCall; 6] = [
+    const ALL: [IdpCall; 7] = [
         IdpCall::Discovery,
         IdpCall::Jwks,
         IdpCall::Token,
         IdpCall::Userinfo,
         IdpCall::Refresh,
         IdpCall::Par,
+        IdpCall::GroupsSource,
     ];
 
     pub fn label(self) -> &'static str {
@@ -136,6 +139,7 @@ impl IdpCall {
             IdpCall::Userinfo => "userinfo",
             IdpCall::Refresh => "refresh",
             IdpCall::Par => "par",
+            IdpCall::GroupsSource => "groups_source",
         }
     }
 }
@@ -174,8 +178,8 @@ pub struct Metrics {
     verifications: [[Counter; 5]; 2],
     proxy_duration: Histogram,
     upstream_errors: [Counter; 2],
-    idp_duration: [Histogram; 6],
-    idp_errors: [Counter; 6],
+    idp_duration: [Histogram; IdpCall::ALL.len()],
+    idp_errors: [Counter; IdpCall::ALL.len()],
     /// `[trigger][ok, error]`.
     jwks_refreshes: [[Counter; 2]; 2],
     /// Set by [`crate::metrics::sample_active_sessions`], never per request.

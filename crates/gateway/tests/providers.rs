@@ -170,6 +170,14 @@ async fn entra_overage_groups_are_fetched_and_grant_the_role() {
     let b = Browser::new();
     b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
     assert_eq!(env.op.calls("/groups-source").await, 1);
+    // Counted with the IdP calls.
+    let metrics = env.gw.state.metrics.encode(None).unwrap();
+    assert!(
+        metrics.contains(
+            r#"portcullis_idp_request_duration_seconds_count{endpoint="groups_source"} 1"#
+        ),
+        "{metrics}"
+    );
     let s = session(&b, &env).await;
     assert_eq!(s["roles"], json!(["admin"]));
     assert_eq!(s["user"]["groups"], json!([G_ADMINS, G_OTHER]));
@@ -605,6 +613,42 @@ async fn entra_overage_at_offline_recheck_fetches_or_ends_the_session() {
 
     env.op
         .mode(json!({"paths": {"/groups-source": {"status": 503, "raw": "{}"}}}))
+        .await;
+    clock.advance(61);
+    let r = portcullis_gateway::offline::recheck_due_sessions(&env.gw.state).await;
+    assert_eq!((r.refreshed, r.ended), (0, 1), "{r:?}");
+    assert_eq!(b.session_status(&env.base).await, 401);
+}
+
+/// Google Workspace with offline access: a refreshed ID token must still name an allowed
+/// hosted domain; one that names another ends the session at that re-check.
+#[tokio::test]
+async fn google_workspace_hosted_domain_is_checked_again_at_offline_rechecks() {
+    let clock = portcullis_core::time::ManualClock::at_now();
+    let env = TestEnv::start_with(Options {
+        clock: Some(clock.clone()),
+        op_extra: json!({"refresh_tokens": "google"}),
+        tweak: Box::new(|raw, _| {
+            google(raw);
+            raw.offline_recheck = Some("60".into());
+        }),
+        ..Default::default()
+    })
+    .await;
+    env.gw.stop_offline_rechecks();
+    env.op
+        .mode(json!({"id_token": {"sign": "valid", "claims": {"hd": "example.com"}}}))
+        .await;
+    let b = Browser::new();
+    b.sign_in(&env, "/", ALICE.0, ALICE.1).await;
+
+    clock.advance(61);
+    let r = portcullis_gateway::offline::recheck_due_sessions(&env.gw.state).await;
+    assert_eq!((r.refreshed, r.ended), (1, 0), "{r:?}");
+    assert_eq!(b.session_status(&env.base).await, 200);
+
+    env.op
+        .mode(json!({"id_token": {"sign": "valid", "claims": {"hd": "evil.example"}}}))
         .await;
     clock.advance(61);
     let r = portcullis_gateway::offline::recheck_due_sessions(&env.gw.state).await;

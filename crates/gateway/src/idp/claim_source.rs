@@ -6,8 +6,7 @@
 //! without groups. Never a silent partial role set.
 
 use portcullis_core::claim_sources::{
-    MAX_SOURCE_BYTES, Overage, OverageOutcome, OverageSettings, detect, insert_groups,
-    parse_source, source_allowed,
+    Overage, OverageOutcome, OverageSettings, detect, insert_groups, parse_source, source_allowed,
 };
 use serde_json::{Map, Value};
 
@@ -88,7 +87,12 @@ async fn fetch(
     let url = url::Url::parse(endpoint).map_err(|_| FetchError::Url)?;
     let body = serde_json::json!({"securityEnabledOnly": false});
     let r = http
-        .post_json_uncounted(&url, access_token, &body, MAX_SOURCE_BYTES)
+        .post_json(
+            &url,
+            access_token,
+            &body,
+            super::client::IdpCall::GroupsSource,
+        )
         .await?;
     if r.status != 200 {
         return Err(FetchError::Status(r.status));

@@ -60,6 +60,7 @@ impl IdpCall {
             IdpCall::Token | IdpCall::Refresh => CAP_TOKEN,
             IdpCall::Userinfo => CAP_USERINFO,
             IdpCall::Par => CAP_PAR,
+            IdpCall::GroupsSource => portcullis_core::claim_sources::MAX_SOURCE_BYTES,
         }
     }
 }
@@ -164,13 +165,13 @@ impl IdpHttp {
     }
 
     /// POST a JSON body with a bearer token (a distributed claim source, e.g. Microsoft
-    /// Graph's `getMemberObjects`); not one of the counted IdP calls.
-    pub async fn post_json_uncounted(
+    /// Graph's `getMemberObjects`), counted as `call`.
+    pub async fn post_json(
         &self,
         url: &url::Url,
         bearer: &str,
         body: &serde_json::Value,
-        cap: usize,
+        call: IdpCall,
     ) -> Result<CappedResponse, IdpError> {
         let req = self
             .client
@@ -178,7 +179,10 @@ impl IdpHttp {
             .header("accept", "application/json")
             .json(body)
             .bearer_auth(bearer);
-        read_capped(url, req.send().await, cap).await
+        self.counted(call, async {
+            read_capped(url, req.send().await, call.cap()).await
+        })
+        .await
     }
 
     async fn post_form_uncounted(
