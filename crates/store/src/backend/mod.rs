@@ -1019,33 +1019,42 @@ macro_rules! sql_backend {
         #[async_trait]
         impl AdminStore for $store {
             async fn list_users(&self, q: &UserQuery) -> Result<Vec<User>, StoreError> {
-                let search = q
+                let text = q
                     .search
                     .as_deref()
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .map(|s| crate::backend::contains_pattern(s));
+                    .map(crate::backend::search_text);
                 // Fixed fragments only; the search text and the cursor are bound.
                 let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE TRUE");
-                let mut n = 0;
-                let mut param = || {
-                    n += 1;
-                    format!("${n}")
+                let mut binds: Vec<String> = Vec::new();
+                let mut param = |value: String| {
+                    binds.push(value);
+                    format!("${}", binds.len())
                 };
-                if search.is_some() {
-                    let p = param();
+                if let Some(text) = &text {
+                    // The backend's index narrows the candidates where it can; the LIKE test
+                    // below still decides, so the answers are those of a scan.
+                    if let Some(value) = Self::search_index_query(text) {
+                        let p = param(value);
+                        sql += &Self::search_candidates(&p);
+                    }
+                    let p = param(crate::backend::contains_pattern(text));
                     sql += &format!(
                         " AND (lower(email) LIKE {p} ESCAPE '\\' OR lower(name) LIKE {p} ESCAPE '\\' \
                          OR lower(username) LIKE {p} ESCAPE '\\' OR lower(subject) LIKE {p} ESCAPE '\\')"
                     );
                 }
-                if q.after_id.is_some() {
-                    sql += &format!(" AND id > {}", param());
+                if let Some(after) = &q.after_id {
+                    sql += &format!(" AND id > {}", param(after.clone()));
                 }
-                sql += &format!(" ORDER BY id LIMIT {}", param());
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for v in [&search, &q.after_id].into_iter().flatten() {
-                    query = query.bind(v.as_str());
+                sql += &format!(" ORDER BY id LIMIT ${}", binds.len() + 1);
+                // Not a cached prepared statement: PostgreSQL then plans each search for its
+                // own text (a cached generic plan cannot tell a rare text, best read from the
+                // trigram indexes, from a common one, best read in id order).
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                for v in binds {
+                    query = query.bind(v);
                 }
                 let rows = query
                     .bind(q.limit.clamp(1, USERS_MAX_PAGE))
@@ -1152,17 +1161,21 @@ macro_rules! sql_backend {
 
 pub(crate) use sql_backend;
 
-/// A `LIKE … ESCAPE '\'` pattern matching `text` anywhere, lower-cased and taken literally:
+/// The search text as compared: cut to [`crate::USER_SEARCH_MAX`] characters, lower-cased.
+pub(crate) fn search_text(text: &str) -> String {
+    text.chars()
+        .take(crate::USER_SEARCH_MAX)
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A `LIKE … ESCAPE '\'` pattern matching `text` ([`search_text`]) anywhere, taken literally:
 /// `%`, `_` and the escape character itself are escaped, so user input never becomes a
-/// wildcard. Cut to [`crate::USER_SEARCH_MAX`] characters first.
+/// wildcard.
 pub(crate) fn contains_pattern(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('%');
-    for c in text
-        .chars()
-        .take(crate::USER_SEARCH_MAX)
-        .flat_map(char::to_lowercase)
-    {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
@@ -1178,10 +1191,10 @@ mod tests {
 
     #[test]
     fn contains_pattern_escapes_wildcards() {
-        assert_eq!(contains_pattern("Ab"), "%ab%");
+        assert_eq!(contains_pattern(&search_text("Ab")), "%ab%");
         assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
         assert_eq!(
-            contains_pattern(&"x".repeat(1000)).len(),
+            contains_pattern(&search_text(&"x".repeat(1000))).len(),
             crate::USER_SEARCH_MAX + 2
         );
     }

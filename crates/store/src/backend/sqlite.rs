@@ -60,6 +60,22 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// What the FTS5 trigram index of the user search (migration 0011) is asked for `text`
+    /// (already [`super::search_text`]): the whole text as one phrase, which with the trigram
+    /// tokenizer means "contains it", any case. `None` under 3 characters, which that tokenizer
+    /// cannot look up (it matches nothing shorter): such a search scans `users`.
+    fn search_index_query(text: &str) -> Option<String> {
+        (text.chars().count() >= 3).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
+    }
+
+    /// The condition on `users` that keeps the index's candidates for the query bound as `p`.
+    fn search_candidates(p: &str) -> String {
+        format!(
+            " AND id IN (SELECT user_id FROM users_search_keys WHERE k IN \
+             (SELECT rowid FROM users_search WHERE users_search MATCH {p}))"
+        )
+    }
+
     /// Nothing to do inside the transaction: followers in this process are woken after the
     /// commit.
     async fn announce(
