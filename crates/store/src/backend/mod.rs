@@ -1035,7 +1035,7 @@ macro_rules! sql_backend {
                 if let Some(text) = &text {
                     // The backend's index narrows the candidates where it can; the LIKE test
                     // below still decides, so the answers are those of a scan.
-                    if let Some(value) = Self::search_index_query(text) {
+                    if let Some(value) = self.search_index_query(text).await? {
                         let p = param(value);
                         sql += &Self::search_candidates(&p);
                     }

@@ -60,9 +60,10 @@ impl PgStore {
     }
 
     /// Nothing extra: the trigram GIN indexes (migration 0010) serve the search's
-    /// `lower(col) LIKE` tests themselves.
-    fn search_index_query(_text: &str) -> Option<String> {
-        None
+    /// `lower(col) LIKE` tests themselves, and PostgreSQL's planner chooses between them and
+    /// reading in id order from its statistics.
+    async fn search_index_query(&self, _text: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
     }
 
     fn search_candidates(_p: &str) -> String {
