@@ -7,6 +7,9 @@
 -- it cannot be installed (not available, or not permitted) the migration still succeeds,
 -- without the indexes: search then scans the table as before, and the gateway warns at
 -- start-up. Refusing to start over a missing search index would take sign-in down with it.
+-- IF NOT EXISTS: an operator may build the indexes beforehand with CREATE INDEX CONCURRENTLY
+-- (same names and definitions, see the README), so that the upgrade does not hold the
+-- users table's write lock while they are built.
 DO $$
 DECLARE
     ext_schema name;
@@ -21,10 +24,10 @@ BEGIN
     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
     WHERE e.extname = 'pg_trgm';
     IF ext_schema IS NOT NULL THEN
-        EXECUTE format('CREATE INDEX users_email_trgm ON users USING gin (lower(email) %I.gin_trgm_ops)', ext_schema);
-        EXECUTE format('CREATE INDEX users_name_trgm ON users USING gin (lower(name) %I.gin_trgm_ops)', ext_schema);
-        EXECUTE format('CREATE INDEX users_username_trgm ON users USING gin (lower(username) %I.gin_trgm_ops)', ext_schema);
-        EXECUTE format('CREATE INDEX users_subject_trgm ON users USING gin (lower(subject) %I.gin_trgm_ops)', ext_schema);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS users_email_trgm ON users USING gin (lower(email) %I.gin_trgm_ops)', ext_schema);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS users_name_trgm ON users USING gin (lower(name) %I.gin_trgm_ops)', ext_schema);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS users_username_trgm ON users USING gin (lower(username) %I.gin_trgm_ops)', ext_schema);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS users_subject_trgm ON users USING gin (lower(subject) %I.gin_trgm_ops)', ext_schema);
     END IF;
 END
 $$;

@@ -103,7 +103,8 @@ async fn warn_without_search_indexes(pool: &PgPool) -> Result<(), StoreError> {
     if found < SEARCH_INDEXES.len() as i64 {
         tracing::warn!(
             "the admin user search has no trigram indexes (the pg_trgm extension could not be \
-             installed), so each search reads every user; see the README, \"The admin search\""
+             installed), so each search reads every user; to add them, see the README: \
+             \"The admin user search uses the pg_trgm extension\""
         );
     }
     Ok(())
