@@ -6,14 +6,16 @@
 #
 # Each backend gets the gateway's migrations (crates/store/migrations/*, applied with the
 # sqlite3 shell and psql), N users, sessions and API tokens from bench/scale/seed-*.sql, and
-# one user Alice. Then, for each search text, the query the gateway sends for it (first page,
-# 25 users; the text inlined here, bound in the gateway), its plan and its time:
-#   SQLite      "scan": the query before the index (lower(col) LIKE over every user);
-#               "index": the FTS5 trigram candidates (migration 0011), then the same LIKE
-#   PostgreSQL  the same query with the pg_trgm indexes (migration 0010) and, in a transaction
-#               rolled back, with them dropped
-# Times: SQLite, the shell's `.timer` (best of 3, CPU user+sys); PostgreSQL, EXPLAIN ANALYZE's
-# execution time (best of 3). Needs sqlite3 (3.34+, for the trigram tokenizer) and PostgreSQL's
+# one user Alice. Then, for each search text, the queries the gateway sends for it (first
+# page, 25 users; the text inlined here, bound in the gateway), their plans and times:
+#   "scan"   the query before the index: lower(col) LIKE over the users in id order (on
+#            PostgreSQL with the pg_trgm indexes dropped, in a transaction rolled back)
+#   "index"  what the gateway does now: a probe for up to 2 000 matches (SQLite: in the FTS5
+#            trigram table of migration 0011; PostgreSQL: the LIKE tests, which its trigram
+#            indexes of migration 0010 serve), then, with fewer, the matches collected and
+#            sorted; with more, the scan's query (a common text fills its page soon)
+# Times (probe and query together, best of 3): SQLite, the shell's `.timer` (CPU user+sys);
+# PostgreSQL, EXPLAIN ANALYZE's execution times. Needs sqlite3 (3.34+, for the trigram tokenizer) and PostgreSQL's
 # server binaries (scripts/postgres-test-cluster). BACKENDS (default "sqlite postgres").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,9 +72,9 @@ for backend in $backends; do
         probe="SELECT count(*) FROM (SELECT rowid FROM users_search WHERE users_search MATCH '\"$t\"' LIMIT 2000)"
         candidates=$(sqlite3 "$db" "$probe")
         [ "$candidates" -lt 2000 ] &&
-          index="SELECT $cols FROM users WHERE TRUE AND id IN (SELECT user_id FROM users_search_keys \
-WHERE k IN (SELECT rowid FROM users_search WHERE users_search MATCH '\"$t\"')) AND $(like "$t") \
-ORDER BY id LIMIT 25"
+          index="WITH found AS MATERIALIZED (SELECT $cols FROM users WHERE TRUE AND id IN \
+(SELECT user_id FROM users_search_keys WHERE k IN (SELECT rowid FROM users_search \
+WHERE users_search MATCH '\"$t\"')) AND $(like "$t")) SELECT * FROM found ORDER BY id LIMIT 25"
       fi
       for kind in scan index; do
         sql=${!kind}
@@ -101,17 +103,37 @@ ORDER BY id LIMIT 25"
     echo "seeded in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }') s; database $(psql -At "$url" -c "SELECT pg_database_size(current_database())" | awk '{ printf "%.0f MB", $1 / 1e6 }'), trigram indexes $(psql -At "$url" -c "SELECT pg_size_pretty(sum(pg_relation_size(indexname::regclass))) FROM pg_indexes WHERE indexname LIKE 'users\_%\_trgm'")"
     drop="DROP INDEX users_email_trgm, users_name_trgm, users_username_trgm, users_subject_trgm;"
     for t in $texts; do
-      sql="SELECT $cols FROM users WHERE TRUE AND $(like "$t") ORDER BY id LIMIT 25"
-      rows=$(psql -At "$url" -c "SELECT count(*) FROM ($sql) r")
-      for kind in index scan; do
+      scan="SELECT $cols FROM users WHERE TRUE AND $(like "$t") ORDER BY id LIMIT 25"
+      # As the gateway does: 3+ characters probe for up to 2 000 matches (through the indexes
+      # for a rare text); fewer found, they are collected first, then sorted; else the scan's
+      # query, which PostgreSQL answers in id order.
+      probe="SELECT 0"
+      index="$scan"
+      candidates="-"
+      if [ ${#t} -ge 3 ]; then
+        probe="SELECT count(*) FROM (SELECT 1 FROM users WHERE $(like "$t") LIMIT 2000) t"
+        candidates=$(psql -At "$url" -c "$probe")
+        [ "$candidates" -lt 2000 ] &&
+          index="WITH found AS MATERIALIZED (SELECT $cols FROM users WHERE TRUE AND $(like "$t")) \
+SELECT * FROM found ORDER BY id LIMIT 25"
+      fi
+      rows=$(psql -At "$url" -c "SELECT count(*) FROM ($index) r")
+      for kind in scan index; do
+        sql=${!kind}
         pre=""
         [ $kind = scan ] && pre=$drop
-        out=$(for _ in 1 2 3; do
-          printf 'BEGIN;\n%s\nEXPLAIN (ANALYZE, COSTS OFF) %s;\nROLLBACK;\n' "$pre" "$sql" | psql -q -At "$url"
-        done)
-        best=$(grep 'Execution Time' <<<"$out" | awk '{ t = $3 / 1000; if (NR == 1 || t < b) b = t } END { printf "%.3f", b }')
-        plan=$(awk '/Execution Time/ { exit } { print }' <<<"$out" | grep -E 'Scan|Sort\b|BitmapOr|Limit' | grep -v 'Sort Method' |
-          sed -E 's/ +\(actual.*//; s/^ *(->)? *//' | paste -sd';' | cut -c1-150)
+        out=$(for r in 1 2 3; do
+          printf 'BEGIN;\n%s\n' "$pre"
+          [ $kind = index ] && printf 'EXPLAIN (ANALYZE, COSTS OFF) %s;\n' "$probe"
+          printf 'EXPLAIN (ANALYZE, COSTS OFF) %s;\nROLLBACK;\n' "$sql"
+        done | psql -q -At "$url")
+        # Per run: the probe's and the query's execution times together; then the best run.
+        best=$(grep 'Execution Time' <<<"$out" |
+          awk -v per=$([ $kind = index ] && echo 2 || echo 1) '{ t += $3; if (NR % per == 0) {
+            if (b == "" || t < b) b = t; t = 0 } } END { printf "%.3f", b / 1000 }')
+        plan=$(grep -E 'Scan|Sort\b|BitmapOr|Limit' <<<"$out" | grep -v 'Sort Method' | tail -n +1 |
+          sed -E 's/ +\(actual.*//; s/^ *(->)? *//' | awk '!seen[$0]++' | paste -sd';' | cut -c1-200)
+        [ $kind = index ] && plan="matches (probe, at most 2000): $candidates; $plan"
         printf '  q=%-10s %-6s %3s rows  %7s s      plan: %s\n' "$t" "$kind" "$rows" "$best" "$plan"
       done
     done

@@ -11,11 +11,6 @@ use sqlx::sqlite::{
 };
 use tokio::sync::Notify;
 
-/// A search text in this many users or more is searched by reading users in id order (see
-/// `search_index_query`). Measured at 200 000 users: the index answers a text in 2 000 users in
-/// a few ms; reading in id order finds a page of 25 among 1 user in 100 in about as much.
-const SEARCH_INDEX_MAX_CANDIDATES: i64 = 2000;
-
 /// The SQLite backend.
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -65,19 +60,16 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// What to ask the FTS5 trigram index of the user search (migration 0011) for `text`
-    /// (already [`super::search_text`]), or `None` to scan `users` in id order instead:
-    /// - under 3 characters, which the trigram tokenizer cannot look up (it matches nothing
-    ///   shorter);
-    /// - when the text is in [`SEARCH_INDEX_MAX_CANDIDATES`] users or more (a probe of the
-    ///   index, which stops there): reading every candidate would then cost more than reading
-    ///   users in id order until the page is full, which a common text does soon.
+    /// How to serve a search for `text` (already [`super::search_text`]): from the FTS5
+    /// trigram index (migration 0011) when a probe of it finds fewer than
+    /// [`super::SEARCH_INDEX_MAX_CANDIDATES`] candidates; in id order under 3 characters (the
+    /// trigram tokenizer matches nothing shorter) or for a common text.
     ///
-    /// The query is the whole text as one phrase, which with the trigram tokenizer means
+    /// The index query is the whole text as one phrase, which with the trigram tokenizer means
     /// "contains it", any case; inside the quotes nothing is FTS5 syntax.
-    async fn search_index_query(&self, text: &str) -> Result<Option<String>, StoreError> {
+    async fn search_plan(&self, text: &str) -> Result<super::SearchPlan, StoreError> {
         if text.chars().count() < 3 {
-            return Ok(None);
+            return Ok(super::SearchPlan::IdOrder);
         }
         let query = format!("\"{}\"", text.replace('"', "\"\""));
         let candidates: i64 = sqlx::query_scalar(
@@ -85,10 +77,16 @@ impl SqliteStore {
              LIMIT $2)",
         )
         .bind(&query)
-        .bind(SEARCH_INDEX_MAX_CANDIDATES)
+        .bind(super::SEARCH_INDEX_MAX_CANDIDATES)
         .fetch_one(&self.pool)
         .await?;
-        Ok((candidates < SEARCH_INDEX_MAX_CANDIDATES).then_some(query))
+        Ok(if candidates < super::SEARCH_INDEX_MAX_CANDIDATES {
+            super::SearchPlan::Index {
+                narrow: Some(query),
+            }
+        } else {
+            super::SearchPlan::IdOrder
+        })
     }
 
     /// The condition on `users` that keeps the index's candidates for the query bound as `p`.
