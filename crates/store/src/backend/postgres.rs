@@ -17,6 +17,8 @@ pub struct PgStore {
     wake: Arc<Notify>,
     proofs: super::ProofBudget,
     listener: tokio::task::JoinHandle<()>,
+    /// Whether the admin user search's trigram indexes exist (checked at start).
+    search_indexed: bool,
 }
 
 impl Drop for PgStore {
@@ -40,6 +42,7 @@ impl PgStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let search_indexed = search_indexes_present(&pool).await?;
         let wake = Arc::new(Notify::new());
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
@@ -49,6 +52,7 @@ impl PgStore {
             wake,
             proofs: super::ProofBudget::default(),
             listener,
+            search_indexed,
         })
     }
 
@@ -56,6 +60,38 @@ impl PgStore {
     /// need nothing special).
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
+    }
+
+    /// How to serve a search for `text` (already [`super::search_text`]): through the trigram
+    /// GIN indexes (migration 0010), which serve the LIKE tests themselves, when a probe finds
+    /// fewer than [`super::SEARCH_INDEX_MAX_CANDIDATES`] matches; in id order under 3
+    /// characters (pg_trgm would read its whole index), for a common text, or without the
+    /// indexes (the probe would then read every user too).
+    async fn search_plan(&self, text: &str) -> Result<super::SearchPlan, StoreError> {
+        if !self.search_indexed || text.chars().count() < 3 {
+            return Ok(super::SearchPlan::IdOrder);
+        }
+        // Unnamed (not cached): planned for this text, so a rare one is looked up in the
+        // indexes and a common one stops after the limit.
+        let found: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM (SELECT 1 FROM users WHERE {} LIMIT $2) t",
+            super::search_like("$1")
+        )))
+        .persistent(false)
+        .bind(super::contains_pattern(text))
+        .bind(super::SEARCH_INDEX_MAX_CANDIDATES)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(if found < super::SEARCH_INDEX_MAX_CANDIDATES {
+            super::SearchPlan::Index { narrow: None }
+        } else {
+            super::SearchPlan::IdOrder
+        })
+    }
+
+    /// No extra condition: the indexes serve the LIKE tests.
+    fn search_candidates(_p: &str) -> String {
+        String::new()
     }
 
     async fn announce(
@@ -68,6 +104,36 @@ impl PgStore {
             .await?;
         Ok(())
     }
+}
+
+/// The trigram indexes migration 0010 creates when it may install pg_trgm.
+const SEARCH_INDEXES: [&str; 4] = [
+    "users_email_trgm",
+    "users_name_trgm",
+    "users_username_trgm",
+    "users_subject_trgm",
+];
+
+/// Whether the search's trigram indexes exist. Migration 0010 goes on without them when
+/// pg_trgm cannot be installed (the gateway works, the admin user search reads every user):
+/// say so at every start, with the fix.
+async fn search_indexes_present(pool: &PgPool) -> Result<bool, StoreError> {
+    let found: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'users' \
+         AND indexname = ANY($1)",
+    )
+    .bind(SEARCH_INDEXES)
+    .fetch_one(pool)
+    .await?;
+    let present = found == SEARCH_INDEXES.len() as i64;
+    if !present {
+        tracing::warn!(
+            "the admin user search has no trigram indexes (the pg_trgm extension could not be \
+             installed), so each search reads every user; to add them, see the README: \
+             \"The admin user search uses the pg_trgm extension\""
+        );
+    }
+    Ok(present)
 }
 
 /// Wake followers on every notification; after a lost connection (notifications sent

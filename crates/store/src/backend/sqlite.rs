@@ -60,6 +60,43 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// How to serve a search for `text` (already [`super::search_text`]): from the FTS5
+    /// trigram index (migration 0011) when a probe of it finds fewer than
+    /// [`super::SEARCH_INDEX_MAX_CANDIDATES`] candidates; in id order under 3 characters (the
+    /// trigram tokenizer matches nothing shorter) or for a common text.
+    ///
+    /// The index query is the whole text as one phrase, which with the trigram tokenizer means
+    /// "contains it", any case; inside the quotes nothing is FTS5 syntax.
+    async fn search_plan(&self, text: &str) -> Result<super::SearchPlan, StoreError> {
+        if text.chars().count() < 3 {
+            return Ok(super::SearchPlan::IdOrder);
+        }
+        let query = format!("\"{}\"", text.replace('"', "\"\""));
+        let candidates: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT rowid FROM users_search WHERE users_search MATCH $1 \
+             LIMIT $2)",
+        )
+        .bind(&query)
+        .bind(super::SEARCH_INDEX_MAX_CANDIDATES)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(if candidates < super::SEARCH_INDEX_MAX_CANDIDATES {
+            super::SearchPlan::Index {
+                narrow: Some(query),
+            }
+        } else {
+            super::SearchPlan::IdOrder
+        })
+    }
+
+    /// The condition on `users` that keeps the index's candidates for the query bound as `p`.
+    fn search_candidates(p: &str) -> String {
+        format!(
+            " AND id IN (SELECT user_id FROM users_search_keys WHERE k IN \
+             (SELECT rowid FROM users_search WHERE users_search MATCH {p}))"
+        )
+    }
+
     /// Nothing to do inside the transaction: followers in this process are woken after the
     /// commit.
     async fn announce(
