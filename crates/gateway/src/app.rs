@@ -1,13 +1,22 @@
 //! The router: Portcullis's own endpoints, the proxy fallback, and the request limits.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::Request;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::get;
+use hyper::body::Incoming;
+use tower::ServiceExt;
 use tracing::Instrument;
 
+use crate::auth::MaybeAuthed;
 use crate::error::{self, WebError, wants_json};
 use crate::metrics::{Credential, Verification};
 use crate::routes::{admin, callback, health, session};
@@ -30,17 +39,25 @@ pub fn router(state: AppState) -> Router {
             get(callback::callback).head(method_not_allowed_get),
         );
     }
-    let ids = std::sync::Arc::new(crate::request_id::IdSource::new(
+    let ids = Arc::new(crate::request_id::IdSource::new(
         state.config.observability.trust_request_id,
     ));
     let front_state = state.clone();
+    // Every path here is one [`is_own_path`] knows (requests for other paths never come here).
+    let own = |p: &'static str| {
+        debug_assert!(is_own_prefix(p), "{p} is not under Portcullis's own paths");
+        p
+    };
     callbacks
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route(crate::assertion::JWKS_PATH, get(crate::assertion::jwks))
-        .route("/.portcullis/{file}", get(assets::script))
-        .route(admin::PAGE_PATH, get(admin::page))
-        .route(crate::pages::SIGNED_OUT_PATH, get(session::signed_out))
+        .route(own("/healthz"), get(health::healthz))
+        .route(own("/readyz"), get(health::readyz))
+        .route(
+            own(crate::assertion::JWKS_PATH),
+            get(crate::assertion::jwks),
+        )
+        .route(own("/.portcullis/{file}"), get(assets::script))
+        .route(own(admin::PAGE_PATH), get(admin::page))
+        .route(own(crate::pages::SIGNED_OUT_PATH), get(session::signed_out))
         // The JSON API (session, sign-in and sign-out, back-channel logout, admin), each route
         // registered with its OpenAPI description; nothing else here is under `/api/`.
         // (GET /api/logout only shows a page with a sign-out button, R-CSRF-4.)
@@ -52,22 +69,93 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(security_headers))
         .fallback(proxy::gate)
         // The one middleware (each layer costs allocations and a hop on every request).
-        .layer(middleware::from_fn(move |req, next| {
-            front(front_state.clone(), ids.clone(), req, next)
+        .layer(middleware::from_fn(move |req, next: Next| {
+            front(front_state.clone(), ids.clone(), req, move |r| next.run(r))
         }))
         .with_state(state)
+}
+
+/// Whether `path` may name one of Portcullis's own endpoints: everything under `/api/` and
+/// `/.portcullis/`, the health checks and the IdPs' callback paths. Every route [`router`]
+/// registers is one of these (checked in the tests); other paths only ever reach the proxy.
+pub fn is_own_path(state: &AppState, path: &str) -> bool {
+    is_own_prefix(path) || state.idps.by_callback_path(path).is_some()
+}
+
+/// [`is_own_path`] without the callback paths (which come from the configuration).
+fn is_own_prefix(path: &str) -> bool {
+    path.starts_with("/api/")
+        || path.starts_with("/.portcullis/")
+        || path == "/healthz"
+        || path == "/readyz"
+}
+
+/// Every request's way in. Portcullis's own paths ([`is_own_path`]) go through the router;
+/// all others, the app's pages, go straight to the proxy through the same front door
+/// ([`front`]): the router would only find its fallback for them, at the cost of its layers
+/// (boxed futures, extractors, route lookup) on the hot path.
+#[derive(Clone)]
+pub struct Entry(Arc<EntryParts>);
+
+struct EntryParts {
+    router: Router,
+    state: AppState,
+    ids: Arc<crate::request_id::IdSource>,
+}
+
+impl Entry {
+    pub fn new(state: AppState) -> Entry {
+        Entry(Arc::new(EntryParts {
+            router: router(state.clone()),
+            ids: Arc::new(crate::request_id::IdSource::new(
+                state.config.observability.trust_request_id,
+            )),
+            state,
+        }))
+    }
+
+    /// Answer one request from `peer`.
+    pub async fn call(&self, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
+        let this = &self.0;
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        if is_own_path(&this.state, req.uri().path()) {
+            let Ok(resp) = this.router.clone().oneshot(req).await;
+            return resp;
+        }
+        let state = this.state.clone();
+        front(
+            this.state.clone(),
+            this.ids.clone(),
+            req,
+            move |mut req: Request| async move {
+                let authed = auth::take_authed(req.extensions_mut());
+                match authed {
+                    Ok(a) => proxy::gate(State(state), ConnectInfo(peer), MaybeAuthed(a), req)
+                        .await
+                        .into_response(),
+                    Err(e) => e.into_response(),
+                }
+            },
+        )
+        .await
+    }
 }
 
 /// The front door of every request: its id (in the request towards the handlers and the
 /// upstream, in the response, and as the `request` span every log line of the request
 /// carries), then [`checked`]. Failures are logged once, with their cause, where they are
 /// rendered (error.rs); a debug line per request says how it ended.
-async fn front(
+async fn front<N, F>(
     state: AppState,
-    ids: std::sync::Arc<crate::request_id::IdSource>,
+    ids: Arc<crate::request_id::IdSource>,
     mut req: Request,
-    next: Next,
-) -> Response {
+    next: N,
+) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let id = ids.id_for(req.headers());
     req.headers_mut()
         .insert(crate::request_id::HEADER, id.clone());
@@ -91,7 +179,11 @@ async fn front(
 /// Size limits (R-RS-1: 414, 431), authentication (its outcome left in the request's
 /// extensions for the handlers), and rendering of any [`WebError`] a handler returned, as
 /// JSON or HTML for this client.
-async fn checked(state: AppState, mut req: Request, next: Next) -> Response {
+async fn checked<N, F>(state: AppState, mut req: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let uri_len = req
         .uri()
         .path_and_query()
@@ -151,7 +243,7 @@ async fn checked(state: AppState, mut req: Request, next: Next) -> Response {
         refresh = outcome.refresh(&state);
         req.extensions_mut().insert(outcome);
     }
-    let mut resp = error::render_pending(next.run(req).await, json);
+    let mut resp = error::render_pending(next(req).await, json);
     // A handler that set or cleared the session itself (sign-in, logout) has the last word.
     if !sets_cookie(&resp, state.cookies.session) {
         if stale {
@@ -226,4 +318,40 @@ fn cookie_len(h: &HeaderMap) -> usize {
 
 fn header_len(h: &HeaderMap) -> usize {
     h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every documented API path is one the entry sends to the router, never to the proxy.
+    #[test]
+    fn every_api_route_is_an_own_path() {
+        let doc: serde_json::Value = serde_json::from_str(api::document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() > 10, "{paths:?}");
+        for p in paths.keys() {
+            assert!(is_own_prefix(p), "{p}");
+        }
+        for p in [
+            crate::routes::api_tokens::ACCOUNT_PATH,
+            crate::routes::cli_login::CONSENT_PATH,
+            admin::PAGE_PATH,
+            crate::pages::SIGNED_OUT_PATH,
+            crate::assertion::JWKS_PATH,
+        ] {
+            assert!(is_own_prefix(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/app",
+            "/api",
+            "/healthz/x",
+            "/API/session",
+            "/.portcullisx",
+        ] {
+            assert!(!is_own_prefix(p), "{p}");
+        }
+    }
 }

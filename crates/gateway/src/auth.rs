@@ -8,7 +8,7 @@
 //! in-memory revocation view and user state. No database on the hot path except the first
 //! request for a user after a restart or after [`crate::views::USER_TTL`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -17,6 +17,7 @@ use portcullis_core::session::{Cookies, SessionClaims};
 use portcullis_store::User;
 
 use crate::error::WebError;
+use crate::proxy::headers::{IdentityHeaders, IdentityNames, identity_headers};
 use crate::state::AppState;
 use crate::views::Roles;
 
@@ -42,9 +43,20 @@ pub struct Authed {
     /// The user's roles, mapped from their groups by the configured role map; `Err` when no
     /// group grants one and the configuration refuses such people. Shared with the user cache.
     pub roles: Arc<Roles>,
+    /// The user's encoded identity headers, shared with the user cache (built once per user).
+    pub identity: Arc<OnceLock<IdentityHeaders>>,
 }
 
 impl Authed {
+    /// The identity headers for the app (R-HD-2/3): encoded on the first request of this
+    /// cached user, reused afterwards (the cache entry is replaced when the user changes).
+    pub fn identity_headers(&self, names: &IdentityNames) -> &IdentityHeaders {
+        self.identity.get_or_init(|| {
+            let roles = self.roles.as_deref().unwrap_or_default();
+            identity_headers(&self.user.profile, roles, names)
+        })
+    }
+
     /// The browser session, when the credential is one.
     pub fn session(&self) -> Option<&SessionClaims> {
         match &self.credential {
@@ -185,6 +197,7 @@ pub async fn authenticate(
         csrf,
         csrf_cookie: cookies.csrf,
         roles: member.roles,
+        identity: member.identity,
     }))
 }
 
@@ -270,16 +283,34 @@ pub(crate) async fn outcome(state: &AppState, req: RequestView<'_>) -> Option<Ou
 fn from_parts(parts: &Parts) -> Result<Option<Authed>, WebError> {
     match parts.extensions.get::<Outcome>() {
         None => Ok(None),
-        Some(Outcome(o)) => match o.as_ref() {
-            Ok(a) => Ok(a.clone()),
-            Err(WebError::Unauthorized) => Err(WebError::Unauthorized),
-            Err(WebError::InvalidDpop(why)) => Err(WebError::InvalidDpop(why)),
-            Err(WebError::UseDpopNonce(n)) => Err(WebError::UseDpopNonce(n.clone())),
-            Err(WebError::Busy(what)) => Err(WebError::Busy(what)),
-            Err(WebError::StoreUnavailable(w)) => Err(WebError::StoreUnavailable(w.clone())),
-            Err(WebError::RateLimited(what, secs)) => Err(WebError::RateLimited(what, *secs)),
-            Err(e) => Err(WebError::Internal(e.to_string())),
+        Some(Outcome(o)) => of_outcome(o),
+    }
+}
+
+/// The caller, taken out of the request's extensions (the proxy's way: no copy of the
+/// outcome when nothing else holds it).
+pub(crate) fn take_authed(ext: &mut axum::http::Extensions) -> Result<Option<Authed>, WebError> {
+    match ext.remove::<Outcome>() {
+        None => Ok(None),
+        Some(Outcome(o)) => match Arc::try_unwrap(o) {
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(e)) => of_outcome(&Err(e)),
+            Err(shared) => of_outcome(&shared),
         },
+    }
+}
+
+/// The caller, or the error to answer with, from an authentication outcome.
+fn of_outcome(o: &Result<Option<Authed>, WebError>) -> Result<Option<Authed>, WebError> {
+    match o {
+        Ok(a) => Ok(a.clone()),
+        Err(WebError::Unauthorized) => Err(WebError::Unauthorized),
+        Err(WebError::InvalidDpop(why)) => Err(WebError::InvalidDpop(why)),
+        Err(WebError::UseDpopNonce(n)) => Err(WebError::UseDpopNonce(n.clone())),
+        Err(WebError::Busy(what)) => Err(WebError::Busy(what)),
+        Err(WebError::StoreUnavailable(w)) => Err(WebError::StoreUnavailable(w.clone())),
+        Err(WebError::RateLimited(what, secs)) => Err(WebError::RateLimited(what, *secs)),
+        Err(e) => Err(WebError::Internal(e.to_string())),
     }
 }
 

@@ -20,9 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
 
-use crate::app::router;
+use crate::app::Entry;
 use crate::idp::loader;
 use crate::state::{AppState, StartError};
 
@@ -155,7 +154,7 @@ pub async fn start_with_clock(
     let offline = crate::offline::spawn(state.clone());
     let metrics = metrics_listener.map(|l| crate::metrics::serve(state.clone(), l));
     let (tx, rx) = oneshot::channel::<()>();
-    let app = router(state.clone());
+    let app = Entry::new(state.clone());
     let limits = state.config.limits.clone();
     let server = tokio::spawn(serve(listener, app, limits, workers, rx));
     tracing::info!(%addr, "Portcullis listening");
@@ -185,12 +184,11 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// graceful draining.
 async fn serve(
     listener: TcpListener,
-    app: axum::Router,
+    app: Entry,
     limits: ConnectionLimits,
     workers: crate::workers::Workers,
     mut shutdown: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -243,7 +241,7 @@ async fn serve(
                 continue;
             }
         };
-        let Ok(svc) = make.call(peer).await;
+        let svc = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let limits = limits.clone();
@@ -270,7 +268,7 @@ async fn serve(
                 let guard = RequestGuard::new(&w);
                 let svc = svc.clone();
                 async move {
-                    let Ok(resp) = svc.oneshot(req).await;
+                    let resp = svc.call(peer, req).await;
                     Ok::<_, Infallible>(resp.map(|inner| Tracked {
                         inner,
                         _guard: guard,

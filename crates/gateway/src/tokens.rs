@@ -285,6 +285,7 @@ pub async fn authenticate(
         csrf: Ok(()),
         csrf_cookie: None,
         roles: member.roles,
+        identity: member.identity,
     })
 }
 

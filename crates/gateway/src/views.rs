@@ -3,10 +3,12 @@
 //! of a change anywhere); a cached user is also re-read after [`USER_TTL`] as a backstop.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use portcullis_core::authz::NoRoleRefused;
 use portcullis_store::{Change, User};
+
+use crate::proxy::headers::IdentityHeaders;
 
 /// Longest time a cached user is trusted without re-reading it (the feed normally evicts a
 /// changed user within a second; this bounds the damage if the feed is down).
@@ -65,6 +67,9 @@ pub type Roles = Result<Vec<String>, NoRoleRefused>;
 pub struct Member {
     pub user: Arc<User>,
     pub roles: Arc<Roles>,
+    /// The identity headers sent to the app for this user, encoded on the first proxied
+    /// request and then reused by every request until the entry is evicted.
+    pub identity: Arc<OnceLock<IdentityHeaders>>,
 }
 
 /// Signed-in users by internal id, with the time each was read.
@@ -86,6 +91,7 @@ impl UserCache {
         let member = Member {
             user: Arc::new(user),
             roles: Arc::new(roles),
+            identity: Arc::default(),
         };
         if let Ok(mut m) = self.users.write() {
             if m.len() >= USER_CACHE_MAX {

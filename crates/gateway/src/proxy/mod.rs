@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod headers;
+pub mod pool;
 pub mod tls;
 pub mod tunnel;
 
@@ -17,8 +18,8 @@ use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 use portcullis_core::config::{Config, STANDARD_METHODS, UpstreamTls};
 
@@ -53,8 +54,8 @@ pub struct Upstream {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Pool {
-    /// `http://`: HTTP/1.1 only (no h2c), exactly as before TLS existed.
-    Plain(Client<HttpConnector, LimitedBody>),
+    /// `http://`: HTTP/1.1 only (no h2c), on this crate's own keep-alive pool.
+    Plain(pool::H1Pool),
     /// `https://`: `any` negotiates h2 or HTTP/1.1 by ALPN; upgrades go through `h1`, which
     /// offers only HTTP/1.1 (an upgrade is an HTTP/1.1 exchange).
     Tls {
@@ -63,13 +64,19 @@ enum Pool {
     },
 }
 
+/// The upstream's answer, or why there is none (boxed: only on the error path).
+type Sent = Result<Response, Box<dyn std::error::Error + Send + Sync>>;
+
 impl Pool {
-    fn request(&self, req: axum::http::Request<LimitedBody>, upgrade: bool) -> ResponseFuture {
-        match self {
-            Pool::Plain(c) => c.request(req),
-            Pool::Tls { h1, .. } if upgrade => h1.request(req),
-            Pool::Tls { any, .. } => any.request(req),
-        }
+    /// Send `req`, whose URI is in absolute form (the https client needs it; the plain pool
+    /// sends the origin form it is given with [`Upstream::origin_form`]).
+    async fn send(&self, req: axum::http::Request<LimitedBody>, upgrade: bool) -> Sent {
+        let resp = match self {
+            Pool::Plain(p) => p.send(req).await?.map(axum::body::Body::new),
+            Pool::Tls { h1, .. } if upgrade => h1.request(req).await?.map(axum::body::Body::new),
+            Pool::Tls { any, .. } => any.request(req).await?.map(axum::body::Body::new),
+        };
+        Ok(resp)
     }
 }
 
@@ -81,13 +88,13 @@ impl Upstream {
         workers: usize,
         tls: &UpstreamTls,
     ) -> Result<Upstream, tls::UpstreamTlsError> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-        connector.set_nodelay(true);
-        let client = || Client::builder(TokioExecutor::new());
         let clients = if base.scheme() == "https" {
+            let mut connector = HttpConnector::new();
+            connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+            connector.set_nodelay(true);
             // The TLS connector sits on top of TCP: the TCP connector must accept https URIs.
             connector.enforce_http(false);
+            let client = || Client::builder(TokioExecutor::new());
             let c = tls::connectors(tls, connector)?;
             (0..=workers)
                 .map(|_| Pool::Tls {
@@ -96,8 +103,18 @@ impl Upstream {
                 })
                 .collect()
         } else {
+            let no_host = || tls::UpstreamTlsError::Host(base.to_string());
+            let host = host_for_authority(&base, base.host_str().ok_or_else(no_host)?);
+            let port = base.port_or_known_default().unwrap_or(80);
+            let addr: std::sync::Arc<str> = format!("{host}:{port}").into();
+            // Exactly what hyper-util's client sent: the authority, with a non-default port.
+            let host = match base.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            };
+            let host = axum::http::HeaderValue::try_from(host).map_err(|_| no_host())?;
             (0..=workers)
-                .map(|_| Pool::Plain(client().build(connector.clone())))
+                .map(|_| Pool::Plain(pool::H1Pool::new(addr.clone(), host.clone())))
                 .collect()
         };
         let target = base.host_str().and_then(|h| {
@@ -138,6 +155,22 @@ impl Upstream {
         let i = crate::workers::current();
         // Slot 0 exists always; a worker index beyond the pools (not expected) shares it.
         self.clients.get(i).unwrap_or(&self.clients[0])
+    }
+
+    /// The origin-form URI (path and query) for the plain pool: the request's own, or with
+    /// the base path prefix in front.
+    fn origin_form(&self, uri: &Uri) -> Result<Uri, WebError> {
+        let pq = uri.path_and_query();
+        if self.prefix.is_empty() {
+            let pq = pq
+                .cloned()
+                .unwrap_or_else(|| axum::http::uri::PathAndQuery::from_static("/"));
+            return Ok(Uri::from(pq));
+        }
+        let pq = pq.map(|p| p.as_str()).unwrap_or("/");
+        format!("{}{pq}", self.prefix)
+            .parse()
+            .map_err(|_| WebError::BadRequest("invalid request URI"))
     }
 
     /// The upstream URI for a request path and query (a base path prefix is kept).
@@ -319,7 +352,11 @@ async fn forward(
     // Set by the front middleware (client copies replaced); kept aside because the header rules
     // below may remove it (`Connection: x-request-id`, `PORTCULLIS_STRIP_HEADERS`).
     let request_id = parts.headers.get(crate::request_id::HEADER).cloned();
-    parts.uri = up.uri_for(&parts.uri)?;
+    let pool = up.client();
+    parts.uri = match pool {
+        Pool::Plain(_) => up.origin_form(&parts.uri)?,
+        Pool::Tls { .. } => up.uri_for(&parts.uri)?,
+    };
     // Sent as HTTP/1.1 whatever the client used (an h2 request would fail on an HTTP/1.1
     // connection with UserUnsupportedVersion); on a connection that negotiated h2 the client
     // sends it as h2 all the same. The authority is in the URI: Host (HTTP/1.1) or
@@ -327,10 +364,7 @@ async fn forward(
     parts.version = Version::HTTP_11;
     headers::prepare_request(
         &mut parts.headers,
-        authed.as_ref().map(|a| {
-            let roles = a.roles.as_deref().unwrap_or_default();
-            (&a.user.profile, roles)
-        }),
+        authed.as_ref().map(|a| a.identity_headers(&rules.identity)),
         &state.cookies,
         Some(peer.ip()),
         rules,
@@ -346,9 +380,8 @@ async fn forward(
     }
     let body = LimitedBody::new(body, rules.max_body_bytes, rules.body_timeout);
     let sent = std::time::Instant::now();
-    let mut resp = match up
-        .client()
-        .request(axum::http::Request::from_parts(parts, body), upgrade)
+    let mut resp = match pool
+        .send(axum::http::Request::from_parts(parts, body), upgrade)
         .await
     {
         Ok(r) => {
@@ -356,14 +389,14 @@ async fn forward(
             r
         }
         Err(e) => {
-            return match BodyError::find(&e) {
+            return match BodyError::find(&*e) {
                 Some(BodyError::TooLarge) => Err(WebError::TooLarge(StatusCode::PAYLOAD_TOO_LARGE)),
                 Some(BodyError::Idle) => Err(WebError::RequestTimeout),
                 _ => {
                     state.metrics.upstream_error(UpstreamError::Unreachable);
                     // The chain names the cause (refused, unknown CA, wrong name, ...): the
                     // client error's own text says only "client error (Connect)".
-                    tracing::warn!(error = %error_chain(&e), "upstream request failed");
+                    tracing::warn!(error = %error_chain(&*e), "upstream request failed");
                     Err(WebError::UpstreamUnavailable)
                 }
             };
@@ -384,9 +417,8 @@ async fn forward(
         headers::strip_hop_by_hop(&mut parts.headers, true);
         return Ok(Response::from_parts(parts, axum::body::Body::empty()));
     }
-    let (mut parts, body) = resp.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers, false);
-    Ok(Response::from_parts(parts, axum::body::Body::new(body)))
+    headers::strip_hop_by_hop(resp.headers_mut(), false);
+    Ok(resp)
 }
 
 /// An error and its sources, `: `-separated (only on the error path).

@@ -22,6 +22,9 @@ pub enum UpstreamTlsError {
     ClientCert(String),
     #[error("upstream TLS: {0}")]
     Tls(#[from] rustls::Error),
+    /// Not a TLS problem, but found while building the upstream's clients like the others.
+    #[error("upstream URL {0}: its host cannot be sent as a Host header")]
+    Host(String),
 }
 
 /// The two connectors of an https upstream: one offering `h2` and `http/1.1` by ALPN for

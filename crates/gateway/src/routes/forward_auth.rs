@@ -21,7 +21,7 @@ use portcullis_core::forward_auth::{self as fa, ForwardAuthError, SignIn};
 use super::{no_store, set_cookie};
 use crate::auth::{self, Authed, RequestView};
 use crate::error::{WebError, wants_json};
-use crate::proxy::{self, headers as proxy_headers};
+use crate::proxy;
 use crate::state::AppState;
 
 /// Where the endpoint is served.
@@ -184,11 +184,10 @@ fn sign_in(
 /// and, when the session is due, its refreshed cookie (R-SJ-4).
 fn allowed(state: &AppState, a: &Authed, headers: &HeaderMap) -> Response {
     let rules = state.header_rules();
-    let roles = a.roles.as_deref().unwrap_or_default();
     let mut resp = StatusCode::OK.into_response();
     let h = resp.headers_mut();
-    for (n, v) in proxy_headers::identity_headers(&a.user.profile, roles, &rules.identity) {
-        h.insert(n, v);
+    for (n, v) in a.identity_headers(&rules.identity).iter() {
+        h.insert(n.clone(), v.clone());
     }
     // Every identity name is present, empty when there is no value: a proxy that copies named
     // headers must overwrite each of them, so a client's copy can never survive (Caddy 2.6
