@@ -48,9 +48,15 @@ impl IdSource {
             }
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        // Written by hand, not with `format!`: this runs on every request.
+        let mut id = [0u8; 32];
+        for (i, d) in id.iter_mut().enumerate() {
+            let word = if i < 16 { self.prefix } else { n };
+            let nibble = (word >> (4 * (15 - i % 16))) & 0xf;
+            *d = b"0123456789abcdef"[nibble as usize];
+        }
         // 32 hex digits are always a valid header value; the fallback is never taken.
-        HeaderValue::try_from(format!("{:016x}{n:016x}", self.prefix))
-            .unwrap_or(HeaderValue::from_static("0"))
+        HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
     }
 }
 
@@ -86,6 +92,15 @@ mod tests {
             assert_eq!(v.len(), 32);
             assert!(v.as_bytes().iter().all(u8::is_ascii_hexdigit));
         }
+        // The replica's prefix, then the counter, in lower-case hex.
+        let want = |n: u64| format!("{:016x}{n:016x}", s.prefix);
+        assert_eq!(a.to_str().unwrap(), want(0));
+        assert_eq!(b.to_str().unwrap(), want(1));
+        s.counter.store(0xfedc_ba98_7654_3210, Ordering::Relaxed);
+        assert_eq!(
+            s.id_for(&HeaderMap::new()).to_str().unwrap(),
+            want(0xfedc_ba98_7654_3210)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use portcullis_core::config::{Config, ConnectionLimits, DatabaseUrl};
 use portcullis_store::Store;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::time::Instant;
 
 use crate::app::Entry;
@@ -278,22 +278,18 @@ async fn serve(
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
             let conn = watcher.watch(conn.into_owned());
             tokio::pin!(conn);
+            // The watchdog looks at least every `step`, and exactly at a deadline within it.
+            // Every deadline is set at least `step` after the moment it is set (a request
+            // head's timeout, or the keep-alive), so it is never earlier than the time the
+            // watchdog will look anyway: nothing needs to wake it, and a busy connection
+            // costs it no work per request.
+            let step = limits
+                .header_read_timeout
+                .min(limits.keep_alive_timeout)
+                .max(Duration::from_millis(10));
             loop {
-                let changed = watch.changed.notified();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                let mut at = watch
-                    .deadline()
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                watch.armed(at);
-                // A deadline moved earlier between the read and `armed` is caught here; one
-                // moved after `armed` wakes us (both sides use SeqCst: store, then load).
-                if let Some(d) = watch.deadline()
-                    && d < at
-                {
-                    at = d;
-                    watch.armed(at);
-                }
+                let now = Instant::now();
+                let at = watch.deadline().map_or(now + step, |d| d.min(now + step));
                 tokio::select! {
                     r = &mut conn => {
                         if let Err(e) = r {
@@ -301,7 +297,6 @@ async fn serve(
                         }
                         break;
                     }
-                    () = &mut changed => {}
                     () = tokio::time::sleep_until(at) => {
                         if watch.expired(Instant::now()) {
                             tracing::debug!(%peer, "no complete request head in time, or idle too long; closing");
@@ -363,12 +358,6 @@ struct ConnWatch {
     deadline_ms: AtomicU64,
     /// HTTP/1: bytes of the next request head arrived since the connection went idle.
     head_started: AtomicBool,
-    /// Wakes the watchdog when the deadline moves earlier than the time it sleeps until.
-    changed: Notify,
-    /// When the watchdog will next look (milliseconds after `start`). A deadline that moves
-    /// later needs no wake-up: the watchdog re-reads it when it looks. So on a busy
-    /// keep-alive connection it wakes about once per timeout, not twice per request.
-    armed_ms: AtomicU64,
 }
 
 impl ConnWatch {
@@ -380,29 +369,11 @@ impl ConnWatch {
             in_flight: AtomicUsize::new(0),
             deadline_ms: AtomicU64::new(millis(limits.header_read_timeout)),
             head_started: AtomicBool::new(false),
-            changed: Notify::new(),
-            armed_ms: AtomicU64::new(u64::MAX),
         }
     }
 
     fn now_ms(&self, extra: Duration) -> u64 {
         millis(Instant::now().saturating_duration_since(self.start) + extra)
-    }
-
-    /// The watchdog sleeps until `at`.
-    fn armed(&self, at: Instant) {
-        self.armed_ms.store(
-            millis(at.saturating_duration_since(self.start)),
-            Ordering::SeqCst,
-        );
-    }
-
-    /// Set deadline `ms` (after `store`/`fetch_min`) and wake the watchdog only if it would
-    /// otherwise look too late.
-    fn wake_if_earlier(&self, ms: u64) {
-        if ms < self.armed_ms.load(Ordering::SeqCst) {
-            self.changed.notify_one();
-        }
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -423,7 +394,6 @@ impl ConnWatch {
         {
             let ms = self.now_ms(self.head_timeout);
             self.deadline_ms.fetch_min(ms, Ordering::SeqCst);
-            self.wake_if_earlier(ms);
         }
     }
 }
@@ -450,7 +420,6 @@ impl Drop for RequestGuard {
             w.head_started.store(false, Ordering::Release);
             let ms = w.now_ms(w.keep_alive);
             w.deadline_ms.store(ms, Ordering::SeqCst);
-            w.wake_if_earlier(ms);
         }
     }
 }

@@ -201,6 +201,25 @@ fn strip_gateway_cookies(h: &mut HeaderMap, cookies: &CookieNames) {
     }
 }
 
+/// `X-Forwarded-For` for `ip`. The last address's value is kept per thread: a keep-alive
+/// connection sends many requests from one address, and this saves formatting it each time.
+fn forwarded_for(ip: IpAddr) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if let Some((at, v)) = last.as_ref()
+            && *at == ip
+        {
+            return Some(v.clone());
+        }
+        let v = HeaderValue::try_from(ip.to_string()).ok()?;
+        *last = Some((ip, v.clone()));
+        Some(v)
+    })
+}
+
 /// The identity headers of a user, encoded (R-HD-3), at most one of each. Used for proxied
 /// requests and, as response headers, by forward-auth.
 #[derive(Debug, Default)]
@@ -297,9 +316,7 @@ pub fn prepare_request(
     }
     // R-HD-6: forwarding headers from the TCP peer and the configured public URL only.
     strip_gateway_cookies(h, cookies);
-    if let Some(ip) = peer_ip
-        && let Ok(v) = HeaderValue::try_from(ip.to_string())
-    {
+    if let Some(v) = peer_ip.and_then(forwarded_for) {
         h.insert(X_FORWARDED_FOR, v);
     }
     h.insert(X_FORWARDED_PROTO, rules.forwarded_proto.clone());
