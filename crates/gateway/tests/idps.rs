@@ -545,3 +545,108 @@ fn screenshot(name: &str) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name).display().to_string()
 }
+
+/// A `login_hint` that is too long or carries a control character is neither used to pick
+/// an IdP nor passed on to one; a script's `POST /api/login` must say which IdP when there
+/// are several (400, nothing stored, no cookie).
+#[tokio::test]
+async fn unusable_hints_and_unchosen_script_sign_ins_are_refused() {
+    let t = two(Setup::default()).await;
+    let b = Browser::new();
+    let long = format!("{}%40partner.example", "a".repeat(250));
+    for hint in [
+        long.as_str(),
+        "carol%0A%40partner.example",
+        "carol%40partner.example%00",
+    ] {
+        let r = b
+            .get(&format!("{}/api/login?login_hint={hint}", t.env.base))
+            .await;
+        // Not routed by its domain: the chooser, naming no domain.
+        assert_eq!(r.status, 200, "{hint}: {}", r.body);
+        assert!(r.body.contains("Partner Corp"), "{}", r.body);
+        assert!(!r.body.contains("partner.example"), "{hint}: {}", r.body);
+        // Chosen by id: the IdP gets no login_hint.
+        let r = b
+            .get(&format!(
+                "{}/api/login?idp=partner&login_hint={hint}",
+                t.env.base
+            ))
+            .await;
+        assert_eq!(r.status, 302, "{}", r.body);
+        let to = url::Url::parse(&r.location().unwrap()).unwrap();
+        assert!(to.as_str().starts_with(&t.partner.issuer), "{to}");
+        assert!(
+            !to.query_pairs().any(|(k, _)| k == "login_hint"),
+            "{hint}: {to}"
+        );
+    }
+
+    let before = t.env.login_txs().await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/login", t.env.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("set-cookie").is_none());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request", "{v}");
+    assert_eq!(t.env.login_txs().await, before);
+    assert_eq!(t.env.op.calls("/token").await, 0);
+}
+
+/// Two IdPs whose issuer is only known once loaded (the environment's names three manual
+/// endpoints; the other's discovery document is the same OP's): the second to load is
+/// refused, so sessions and back-channel logouts can never be matched to the wrong one.
+#[tokio::test]
+async fn an_idp_whose_loaded_issuer_is_anothers_is_refused() {
+    let env = TestEnv::start_with(Options {
+        tweak: Box::new(|raw, op| {
+            raw.discovery_url = None;
+            raw.authorization_endpoint = Some(format!("{}/auth", op.issuer));
+            raw.token_endpoint = Some(format!("{}/token", op.issuer));
+            raw.userinfo_endpoint = Some(format!("{}/me", op.issuer));
+            let mut p = RawIdp {
+                id: Some("twin".into()),
+                name: Some("Twin".into()),
+                ..Default::default()
+            };
+            p.settings.discovery_url = Some(op.discovery_url());
+            p.settings.client_id = Some("twin-client".into());
+            p.settings.client_secret = Some("twin-secret-0123456789".into());
+            raw.identity_providers = vec![p];
+        }),
+        ..Default::default()
+    })
+    .await;
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (_, v) = Browser::new()
+            .get_json(&format!("{}/readyz", env.base))
+            .await;
+        let idps = v["identity_providers"].as_array().unwrap().clone();
+        let refused: Vec<&Value> = idps
+            .iter()
+            .filter(|i| i["reason"].as_str().unwrap_or("").contains("is also IdP"))
+            .collect();
+        let ready = idps.iter().filter(|i| i["status"] == "ready").count();
+        if refused.len() == 1 && ready == 1 {
+            let reason = refused[0]["reason"].as_str().unwrap();
+            assert!(reason.contains(&env.op.issuer), "{reason}");
+            assert!(reason.contains("each IdP needs its own issuer"), "{reason}");
+            // The refused one takes no sign-ins; the other does.
+            let id = refused[0]["id"].as_str().unwrap();
+            let b = Browser::new();
+            let r = b.get(&format!("{}/api/login?idp={id}", env.base)).await;
+            assert_eq!(r.status, 503, "{}", r.body);
+            assert!(r.set_cookies().is_empty());
+            assert_eq!(env.login_txs().await, 0);
+            return;
+        }
+        last = v;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("expected one IdP refused for its issuer and one ready: {last}");
+}
