@@ -12,26 +12,57 @@ use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use tracing_subscriber::prelude::*;
+    let (env_filter, targets) = filter(std::env::var("RUST_LOG").ok().as_deref());
     let format = std::env::var("PORTCULLIS_LOG_FORMAT").unwrap_or_default();
     let json = format.trim().eq_ignore_ascii_case("json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let ansi = std::io::stderr().is_terminal();
+    let registry = tracing_subscriber::registry()
+        .with(env_filter)
+        .with(targets);
     if json {
         // Each line carries the spans it was logged in (`spans`), so a request's lines have
         // its `request_id`.
-        builder.json().with_span_list(true).init();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi);
+        registry.with(layer).init();
     } else {
-        builder.fmt_fields(EscapedFields).init();
+        let layer = tracing_subscriber::fmt::layer()
+            .fmt_fields(EscapedFields)
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi);
+        registry.with(layer).init();
     }
     if !json && !format.trim().is_empty() && !format.trim().eq_ignore_ascii_case("text") {
         tracing::warn!("PORTCULLIS_LOG_FORMAT must be json or text, got `{format}`; using text");
+    }
+}
+
+/// The filter for `RUST_LOG` (default `info`): a list of `level` and `target=level` is a
+/// [`Targets`] filter, anything else (span or field filters, or text neither understands)
+/// goes to [`EnvFilter`] as before. Both filter alike for such lists; `EnvFilter` also looks
+/// every span up under a lock each time it is entered or left (for span filters), which
+/// every request pays for its `request` span.
+fn filter(spec: Option<&str>) -> (Option<EnvFilter>, Option<Targets>) {
+    let spec = spec
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("info");
+    let simple = !spec.contains(['[', ']', '{', '}', '"', '/']);
+    match spec.parse::<Targets>() {
+        Ok(t) if simple => (None, Some(t)),
+        _ => (
+            Some(EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"))),
+            None,
+        ),
     }
 }
 
@@ -87,6 +118,13 @@ impl Visit for FieldVisitor<'_> {
             // Like `DefaultFields`: a message is shown as is, other strings quoted.
             self.result = if field.name() == "message" {
                 self.write_field(field, format_args!("{value}"))
+            } else if value
+                .bytes()
+                .all(|b| b == b' ' || (b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+            {
+                // Nothing that quoting would escape (a request id, a path): the same text,
+                // without formatting each character (a request's span records one of these).
+                self.write_field(field, format_args!("\"{value}\""))
             } else {
                 self.write_field(field, format_args!("{value:?}"))
             };
@@ -188,5 +226,59 @@ mod tests {
         assert!(out.contains(" debug=\"x\\n2026"), "{out}");
         assert!(out.contains(" str_field=\"x\\n2026"), "{out}");
         assert!(out.contains(" error=x\\n2026"), "{out}");
+    }
+
+    /// Strings without anything to escape are quoted exactly as `Debug` quotes them.
+    #[test]
+    fn plain_strings_are_quoted_like_debug() {
+        for v in ["0123abcd", "a b/c:d", "", "a\"b", "a\\b", "é"] {
+            let mut out = String::new();
+            let mut visitor = FieldVisitor {
+                writer: Writer::new(&mut out),
+                first: true,
+                result: Ok(()),
+            };
+            tracing::field::Visit::record_str(&mut visitor, &field(), v);
+            assert_eq!(out, format!("request_id={v:?}"), "{v}");
+        }
+    }
+
+    fn field() -> Field {
+        struct Cs;
+        impl tracing::Callsite for Cs {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                &META
+            }
+        }
+        static CS: Cs = Cs;
+        static META: tracing::Metadata<'static> = tracing::Metadata::new(
+            "test",
+            "test",
+            tracing::Level::INFO,
+            None,
+            None,
+            None,
+            tracing::field::FieldSet::new(&["request_id"], tracing::callsite::Identifier(&CS)),
+            tracing::metadata::Kind::SPAN,
+        );
+        META.fields().field("request_id").unwrap()
+    }
+
+    /// Plain `RUST_LOG` lists take the cheaper filter; span and field filters keep EnvFilter.
+    #[test]
+    fn rust_log_picks_the_filter() {
+        for spec in [None, Some(""), Some("info"), Some("portcullis=debug,warn")] {
+            let (env, targets) = filter(spec);
+            assert!(env.is_none() && targets.is_some(), "{spec:?}");
+        }
+        for spec in [
+            "portcullis[request]=debug",
+            "info,[{request_id}]=trace",
+            "a/b=debug",
+        ] {
+            let (env, targets) = filter(Some(spec));
+            assert!(env.is_some() && targets.is_none(), "{spec}");
+        }
     }
 }

@@ -24,8 +24,8 @@ use crate::views::Roles;
 /// What proves who the caller is.
 #[derive(Clone, Debug)]
 pub enum Credential {
-    /// A browser session (the session JWT cookie).
-    Session(SessionClaims),
+    /// A browser session (the session JWT cookie); shared with the verified-token memo.
+    Session(Arc<SessionClaims>),
     /// An API token in `Authorization: Bearer` (R-AT): not a browser credential.
     ApiToken(crate::tokens::TokenCredential),
 }
@@ -149,14 +149,12 @@ pub async fn authenticate(
         return Ok(None);
     };
     let now = state.now();
-    let Some(session) = state.sessions.verify(&token, now) else {
+    // R-FP-1: a JWT without its fingerprint cookie is worthless (checked with the JWT).
+    let Some(session) = state.sessions.verify(&token, cookies.fp.as_deref(), now) else {
         return Ok(None);
     };
-    // R-FP-1: a JWT without its fingerprint cookie is worthless; R-SJ-4: nor past the
-    // absolute lifetime.
-    if !session.fingerprint_matches(cookies.fp.as_deref())
-        || !state.sessions.within_lifetime(&session, now)
-    {
+    // R-SJ-4: nor past the absolute lifetime.
+    if !state.sessions.within_lifetime(&session, now) {
         return Ok(None);
     }
     if state.views.revoked.is_revoked(&session.sid) {

@@ -4,7 +4,9 @@
 //! which every replica learns through the change feed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use subtle::ConstantTimeEq;
 
 use portcullis_core::claims::MappedUser;
 use portcullis_core::config::SessionLifetimes;
@@ -29,8 +31,9 @@ const VERIFIED_PER_WORKER: usize = 1024;
 /// contended; per gateway, so a token verified with one secret never counts for another.
 struct Verified(Box<[Remembered]>);
 
-/// One worker's verified tokens, by their text.
-type Remembered = Mutex<HashMap<Box<str>, SessionClaims>>;
+/// One worker's verified tokens, by their text: the claims, and the fingerprint cookie last
+/// found to match them (compared in constant time instead of hashed again).
+type Remembered = Mutex<HashMap<Box<str>, (Arc<SessionClaims>, Option<Box<str>>)>>;
 
 impl Verified {
     fn new(workers: usize) -> Verified {
@@ -217,26 +220,43 @@ impl SessionService {
         Some(self.cookies.set(self.cookies.session, &jwt, exp - now))
     }
 
-    /// Signature, header, claims and expiry of a session JWT (R-SJ). Revocation and the user
-    /// are checked by the authentication middleware.
-    pub fn verify(&self, token: &str, now: i64) -> Option<SessionClaims> {
+    /// Signature, header, claims and expiry of a session JWT (R-SJ), and its fingerprint
+    /// cookie (R-FP-1: a JWT without its own fingerprint is worthless). Revocation and the
+    /// user are checked by the authentication middleware.
+    pub fn verify(&self, token: &str, fp: Option<&str>, now: i64) -> Option<Arc<SessionClaims>> {
         let slot = self.verified.slot();
         if let Ok(mut seen) = slot.lock()
-            && let Some(c) = seen.get(token)
+            && let Some((c, known_fp)) = seen.get_mut(token)
         {
-            if c.timely(now).is_ok() {
+            if c.timely(now).is_err() {
+                // Expired (or the clock moved back): judged in full below.
+                seen.remove(token);
+            } else {
+                let same = match (known_fp.as_deref(), fp) {
+                    (Some(k), Some(f)) => bool::from(k.as_bytes().ct_eq(f.as_bytes())),
+                    _ => false,
+                };
+                if same {
+                    return Some(c.clone());
+                }
+                if !c.fingerprint_matches(fp) {
+                    return None;
+                }
+                *known_fp = fp.map(Box::from);
                 return Some(c.clone());
             }
-            // Expired (or the clock moved back): judged in full below.
-            seen.remove(token);
         }
         match SessionClaims::verify(token, &self.keys, &self.origin, now) {
             Ok(c) => {
+                if !c.fingerprint_matches(fp) {
+                    return None;
+                }
+                let c = Arc::new(c);
                 if let Ok(mut seen) = slot.lock() {
                     if seen.len() >= VERIFIED_PER_WORKER {
                         seen.clear();
                     }
-                    seen.insert(token.into(), c.clone());
+                    seen.insert(token.into(), (c.clone(), fp.map(Box::from)));
                 }
                 Some(c)
             }
@@ -289,6 +309,9 @@ mod tests {
         )
     }
 
+    /// The fingerprint cookie value whose hash the test tokens carry.
+    const FP: &str = "fingerprint-cookie-value";
+
     fn token(secret: &str, iat: i64) -> String {
         SessionClaims {
             iss: ORIGIN.into(),
@@ -297,7 +320,7 @@ mod tests {
             iat,
             exp: iat + 600,
             auth_time: iat,
-            fph: "f".into(),
+            fph: portcullis_core::session::fingerprint_hash(FP),
             csrf_h: "c".into(),
             jkt: None,
             idp_sid: None,
@@ -312,15 +335,43 @@ mod tests {
         let secret = "a-secret-of-at-least-thirty-two-bytes!!";
         let gw = service(secret);
         let t = token(secret, 1_000_000);
-        assert!(gw.verify(&t, 1_000_010).is_some());
-        assert!(gw.verify(&t, 1_000_020).is_some(), "remembered");
-        assert!(gw.verify(&t, 1_000_000 + 600 + 6).is_none(), "expired");
-        assert!(gw.verify(&t, 999_990).is_none(), "issued in the future");
+        assert!(gw.verify(&t, Some(FP), 1_000_010).is_some());
+        assert!(gw.verify(&t, Some(FP), 1_000_020).is_some(), "remembered");
+        assert!(
+            gw.verify(&t, Some(FP), 1_000_000 + 600 + 6).is_none(),
+            "expired"
+        );
+        assert!(
+            gw.verify(&t, Some(FP), 999_990).is_none(),
+            "issued in the future"
+        );
         let other = service("another-secret-of-at-least-thirty-two-bytes");
-        assert!(other.verify(&t, 1_000_010).is_none());
+        assert!(other.verify(&t, Some(FP), 1_000_010).is_none());
         // A tampered copy is judged in full, whatever is remembered.
         let mut bad = t.clone();
         bad.pop();
-        assert!(gw.verify(&bad, 1_000_010).is_none());
+        assert!(gw.verify(&bad, Some(FP), 1_000_010).is_none());
+    }
+
+    /// R-FP-1: the fingerprint is checked on every request, remembered token or not.
+    #[test]
+    fn r_fp_1_remembered_tokens_still_need_their_fingerprint() {
+        let secret = "a-secret-of-at-least-thirty-two-bytes!!";
+        let gw = service(secret);
+        let t = token(secret, 1_000_000);
+        // Not remembered yet: a wrong or missing fingerprint is refused and nothing is kept.
+        assert!(gw.verify(&t, None, 1_000_010).is_none());
+        assert!(gw.verify(&t, Some("stolen-jwt-only"), 1_000_010).is_none());
+        assert!(gw.verify(&t, Some(FP), 1_000_010).is_some());
+        // Remembered with its fingerprint: others are still refused, the right one passes.
+        for _ in 0..2 {
+            assert!(gw.verify(&t, None, 1_000_020).is_none());
+            assert!(gw.verify(&t, Some(""), 1_000_020).is_none());
+            assert!(
+                gw.verify(&t, Some("fingerprint-cookie-valuX"), 1_000_020)
+                    .is_none()
+            );
+            assert!(gw.verify(&t, Some(FP), 1_000_020).is_some());
+        }
     }
 }

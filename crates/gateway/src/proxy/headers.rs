@@ -148,30 +148,43 @@ pub fn upgrade_allowed(h: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 /// Remove hop-by-hop headers, including those named in `Connection`; keep `Upgrade` (and
-/// re-add `Connection: upgrade`) for an upgrade.
+/// re-add `Connection: upgrade`) for an upgrade. One pass over the header names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
-    if h.contains_key(header::CONNECTION) {
-        // `HeaderName::from_bytes` lowercases; only names the client listed are built.
-        let named: Vec<HeaderName> = connection_tokens(h)
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
-        for n in named {
-            if !(keep_upgrade && n == header::UPGRADE) {
-                h.remove(n);
-            }
-        }
-    }
     let upgrade = if keep_upgrade {
-        h.remove(header::UPGRADE)
+        h.get(header::UPGRADE).cloned()
     } else {
         None
     };
-    for n in HOP_BY_HOP {
-        h.remove(n);
-    }
+    let named = connection_named(h);
+    remove_where(h, |n| HOP_BY_HOP.contains(&n.as_str()) || named.contains(n));
     if let Some(u) = upgrade {
         h.insert(header::UPGRADE, u);
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// The other headers `Connection` names (hop-by-hop too). `HeaderName::from_bytes`
+/// lowercases; nothing is allocated for the usual `keep-alive` or `close`.
+fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    if !h.contains_key(header::CONNECTION) {
+        return Vec::new();
+    }
+    connection_tokens(h)
+        .filter(|t| {
+            !t.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP.iter().any(|n| t.eq_ignore_ascii_case(n))
+        })
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect()
+}
+
+/// Remove every header whose name `doomed` picks, looking at each name once (a request or
+/// response has a handful; looking each rule's names up instead costs a hash each).
+fn remove_where(h: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
+    // Collected only when something matches (an empty Vec does not allocate).
+    let names: Vec<HeaderName> = h.keys().filter(|n| doomed(n)).cloned().collect();
+    for n in names {
+        h.remove(n);
     }
 }
 
@@ -280,16 +293,8 @@ pub fn prepare_request(
     let upgrade = is_upgrade(h)
         .then(|| h.get(header::UPGRADE).cloned())
         .flatten();
-    // Names the client listed in `Connection` are hop-by-hop too (`HeaderName::from_bytes`
-    // lowercases; built only when the header is there).
-    let named: Vec<HeaderName> = if h.contains_key(header::CONNECTION) {
-        connection_tokens(h)
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let removed = |n: &HeaderName| {
+    let named = connection_named(h);
+    remove_where(h, |n| {
         let s = n.as_str();
         HOP_BY_HOP.contains(&s)
             || FORWARDING.contains(&s)
@@ -298,12 +303,7 @@ pub fn prepare_request(
             || (strip_authorization && *n == header::AUTHORIZATION)
             || named.contains(n)
             || is_stripped(s, &rules.strip)
-    };
-    // Collected only when something matches (an empty Vec does not allocate).
-    let doomed: Vec<HeaderName> = h.keys().filter(|n| removed(n)).cloned().collect();
-    for n in doomed {
-        h.remove(n);
-    }
+    });
     // An allowed upgrade keeps `Upgrade` and says so in `Connection` (unless the operator
     // strips those names too).
     if let Some(u) = upgrade {

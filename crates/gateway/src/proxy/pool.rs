@@ -76,7 +76,9 @@ impl H1Pool {
         loop {
             let (mut tx, reused) = match self.take() {
                 Some(tx) => (tx, true),
-                None => (self.connect().await?, false),
+                // Boxed: opening a connection is rare, and its future would otherwise make
+                // every request's future (moved a few times per request) much larger.
+                None => (Box::pin(self.connect()).await?, false),
             };
             if let Err(e) = tx.ready().await {
                 if reused {
