@@ -127,6 +127,17 @@ async fn sign_in_via(b: &Browser, t: &Two, query: &str, op: &Op) -> Resp {
     b.get(&cb).await
 }
 
+/// Our browser signed in at our IdP (`default`), theirs at the partner's.
+async fn sign_in_both(t: &Two) -> (Browser, Browser) {
+    let ours = Browser::new();
+    let theirs = Browser::new();
+    let r = sign_in_via(&ours, t, "idp=default", &t.env.op).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let r = sign_in_via(&theirs, t, "idp=partner", &t.partner).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    (ours, theirs)
+}
+
 async fn session(b: &Browser, t: &Two) -> Value {
     let (status, v) = b.get_json(&format!("{}/api/session", t.env.base)).await;
     assert_eq!(status, 200, "{v}");
@@ -332,20 +343,7 @@ async fn post_logout(t: &Two, token: &str) -> reqwest::Response {
 #[tokio::test]
 async fn back_channel_logout_ends_only_the_issuers_sessions() {
     let t = two(Setup::default()).await;
-    let ours = Browser::new();
-    let theirs = Browser::new();
-    assert_eq!(
-        sign_in_via(&ours, &t, "idp=default", &t.env.op)
-            .await
-            .status,
-        302
-    );
-    assert_eq!(
-        sign_in_via(&theirs, &t, "idp=partner", &t.partner)
-            .await
-            .status,
-        302
-    );
+    let (ours, theirs) = sign_in_both(&t).await;
     let sub = "alice-sub-0001";
 
     // An issuer that is not one of ours: refused, nothing ends.
@@ -441,20 +439,7 @@ async fn offline_rechecks_go_to_the_sessions_idp() {
     })
     .await;
     t.env.gw.stop_offline_rechecks();
-    let ours = Browser::new();
-    let theirs = Browser::new();
-    assert_eq!(
-        sign_in_via(&ours, &t, "idp=default", &t.env.op)
-            .await
-            .status,
-        302
-    );
-    assert_eq!(
-        sign_in_via(&theirs, &t, "idp=partner", &t.partner)
-            .await
-            .status,
-        302
-    );
+    let (ours, theirs) = sign_in_both(&t).await;
     t.clock.advance(61);
     let r = recheck_due_sessions(&t.env.gw.state).await;
     assert_eq!(
@@ -464,13 +449,7 @@ async fn offline_rechecks_go_to_the_sessions_idp() {
             ..Default::default()
         }
     );
-    let grants: Vec<Value> = t
-        .partner
-        .log()
-        .await
-        .into_iter()
-        .filter(|e| e["path"] == "/token" && e["form"]["grant_type"] == "refresh_token")
-        .collect();
+    let grants = t.partner.refresh_grants().await;
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0]["form"]["client_id"], PARTNER_CLIENT);
     assert_eq!(

@@ -86,16 +86,6 @@ async fn session_json(b: &Browser, env: &TestEnv) -> (u16, Value) {
     b.get_json(&format!("{}/api/session", env.base)).await
 }
 
-/// The refresh grants the OP received, oldest first.
-async fn refresh_grants(env: &TestEnv) -> Vec<Value> {
-    env.op
-        .log()
-        .await
-        .into_iter()
-        .filter(|e| e["path"] == "/token" && e["form"]["grant_type"] == "refresh_token")
-        .collect()
-}
-
 /// Everything the browser and the app were ever shown: responses, cookies, upstream headers.
 fn assert_never_shown(token: &str, seen: &[String], env: &TestEnv) {
     assert!(token.len() >= 16, "a real refresh token: {token}");
@@ -159,7 +149,7 @@ both_backends!(
 
         // Not due yet: nothing happens.
         assert_eq!(pass(&env).await, PassReport::default());
-        assert!(refresh_grants(&env).await.is_empty());
+        assert!(env.op.refresh_grants().await.is_empty());
 
         // The IdP moves alice out of `admins`; one interval later the re-check brings it over.
         env.op
@@ -177,7 +167,7 @@ both_backends!(
                 ..Default::default()
             }
         );
-        let grants = refresh_grants(&env).await;
+        let grants = env.op.refresh_grants().await;
         assert_eq!(grants.len(), 1);
         // The same client authentication as the code exchange (client_secret_post).
         assert_eq!(grants[0]["form"]["client_id"], CLIENT_ID);
@@ -216,7 +206,7 @@ both_backends!(
         assert_eq!(row.recheck_at, Some(env.gw.state.now() + INTERVAL));
         clock.advance(INTERVAL + 1);
         assert_eq!(pass(&env).await.refreshed, 1);
-        let grants = refresh_grants(&env).await;
+        let grants = env.op.refresh_grants().await;
         let rt2 = grants[1]["form"]["refresh_token"]
             .as_str()
             .unwrap()
@@ -356,7 +346,7 @@ both_backends!(
                 ..Default::default()
             }
         );
-        assert_eq!(refresh_grants(&env).await.len(), 1);
+        assert_eq!(env.op.refresh_grants().await.len(), 1);
         assert_eq!(session_json(&b, &env).await.0, 401);
         assert_eq!(env.users().await, users_before, "nobody else was written");
         let e = env.audit("auth.refresh", 1).await;
@@ -415,7 +405,7 @@ both_backends!(google_shape_access_type_offline_with_consent, |db| {
 
     clock.advance(INTERVAL + 1);
     assert_eq!(pass(&env).await.refreshed, 1);
-    let grants = refresh_grants(&env).await;
+    let grants = env.op.refresh_grants().await;
     let rt = grants[0]["form"]["refresh_token"]
         .as_str()
         .unwrap()
@@ -425,7 +415,7 @@ both_backends!(google_shape_access_type_offline_with_consent, |db| {
     assert_ne!(row.refresh_token.as_deref(), Some(sealed.as_str()));
     clock.advance(INTERVAL + 1);
     assert_eq!(pass(&env).await.refreshed, 1);
-    let grants = refresh_grants(&env).await;
+    let grants = env.op.refresh_grants().await;
     assert_eq!(grants[1]["form"]["refresh_token"], rt.as_str());
     assert_never_shown(&rt, &[shown(&cb)], &env);
     assert_eq!(session_json(&b, &env).await.0, 200);
@@ -455,7 +445,7 @@ both_backends!(without_offline_access_no_refresh_token_is_stored, |db| {
     assert_eq!((row.refresh_token, row.recheck_at), (None, None));
     clock.advance(3600);
     assert_eq!(pass(&env).await, PassReport::default());
-    assert!(refresh_grants(&env).await.is_empty());
+    assert!(env.op.refresh_grants().await.is_empty());
 
     // Google's shape against an OP that (like Google) ignores the offline_access scope: the
     // Microsoft-shaped configuration gets no refresh token, and signs in all the same.

@@ -130,6 +130,15 @@ impl Op {
         r.json::<Vec<Value>>().await.unwrap()
     }
 
+    /// The refresh-token grants the OP received, oldest first.
+    pub async fn refresh_grants(&self) -> Vec<Value> {
+        self.log()
+            .await
+            .into_iter()
+            .filter(|e| e["path"] == "/token" && e["form"]["grant_type"] == "refresh_token")
+            .collect()
+    }
+
     pub async fn calls(&self, path: &str) -> usize {
         self.log()
             .await
