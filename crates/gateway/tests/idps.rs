@@ -583,10 +583,7 @@ async fn unusable_hints_and_unchosen_script_sign_ins_are_refused() {
 async fn an_idp_whose_loaded_issuer_is_anothers_is_refused() {
     let env = TestEnv::start_with(Options {
         tweak: Box::new(|raw, op| {
-            raw.discovery_url = None;
-            raw.authorization_endpoint = Some(format!("{}/auth", op.issuer));
-            raw.token_endpoint = Some(format!("{}/token", op.issuer));
-            raw.userinfo_endpoint = Some(format!("{}/me", op.issuer));
+            manual_endpoints(raw, op);
             let mut p = RawIdp {
                 id: Some("twin".into()),
                 name: Some("Twin".into()),

@@ -290,10 +290,7 @@ async fn seed_001_shape_claims_callback_and_custom_parameters() {
 async fn manual_endpoints_with_explicit_issuer_and_jwks() {
     let env = TestEnv::start_with(Options {
         tweak: Box::new(|raw, op| {
-            raw.discovery_url = None;
-            raw.authorization_endpoint = Some(format!("{}/auth", op.issuer));
-            raw.token_endpoint = Some(format!("{}/token", op.issuer));
-            raw.userinfo_endpoint = Some(format!("{}/me", op.issuer));
+            manual_endpoints(raw, op);
             raw.issuer = Some(op.issuer.clone());
             raw.jwks_uri = Some(format!("{}/jwks", op.issuer));
         }),
@@ -311,10 +308,7 @@ async fn manual_endpoints_with_explicit_issuer_and_jwks() {
 async fn manual_three_endpoints_only() {
     let env = TestEnv::start_with(Options {
         tweak: Box::new(|raw, op| {
-            raw.discovery_url = None;
-            raw.authorization_endpoint = Some(format!("{}/auth", op.issuer));
-            raw.token_endpoint = Some(format!("{}/token", op.issuer));
-            raw.userinfo_endpoint = Some(format!("{}/me", op.issuer));
+            manual_endpoints(raw, op);
         }),
         ..Default::default()
     })

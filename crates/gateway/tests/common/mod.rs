@@ -307,6 +307,15 @@ pub struct TestEnv {
 /// Adjusts the gateway's raw settings before validation (the OP is already running).
 pub type Tweak = Box<dyn FnOnce(&mut RawSettings, &Op) + Send>;
 
+/// Seed 000's manual configuration: only the three endpoints of `op`, no discovery URL
+/// (the issuer and JWKS are found or configured separately).
+pub fn manual_endpoints(raw: &mut RawSettings, op: &Op) {
+    raw.discovery_url = None;
+    raw.authorization_endpoint = Some(format!("{}/auth", op.issuer));
+    raw.token_endpoint = Some(format!("{}/token", op.issuer));
+    raw.userinfo_endpoint = Some(format!("{}/me", op.issuer));
+}
+
 /// Options for [`TestEnv::start_with`].
 pub struct Options {
     pub auth_method: &'static str,
