@@ -105,12 +105,16 @@ async fn two(s: Setup) -> Two {
             let (_, v) = Browser::new()
                 .get_json(&format!("{}/readyz", t.env.base))
                 .await;
-            if v["identity_providers"][1]["status"] == "ready" {
+            let idps = v["identity_providers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if idps.len() == 2 && idps.iter().all(|i| i["status"] == "ready") {
                 return t;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the partner IdP did not load");
+        panic!("the IdPs did not both load");
     }
     t
 }
