@@ -88,9 +88,11 @@ pub fn serve_limited(
                 if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR {
                     return Err(std::io::Error::last_os_error());
                 }
+                // Only the soft limit: [`lift_file_limit`] can raise it again (the disk
+                // freed) without privileges.
                 let lim = libc::rlimit {
                     rlim_cur: limit,
-                    rlim_max: limit,
+                    rlim_max: libc::RLIM_INFINITY,
                 };
                 if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
@@ -116,6 +118,19 @@ pub fn serve_limited(
         }
     });
     (child, log)
+}
+
+/// Lift the file-size limit [`serve_limited`] set on a running `child`: the disk is no
+/// longer full.
+pub fn lift_file_limit(child: &Child) {
+    let pid = child.id().expect("the child is running") as libc::pid_t;
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit(2) on our own child with a valid new limit and no old-limit pointer.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &lim, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
 
 /// Stop `child` as an orchestrator does (SIGTERM) and wait for it to exit.

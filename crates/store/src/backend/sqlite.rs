@@ -5,6 +5,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use sqlx::Connection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -40,10 +41,23 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
         // One connection for :memory: (each connection would be its own database).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .connect_with(opts)
-            .await?;
+        let mut pool = SqlitePoolOptions::new().max_connections(if memory { 1 } else { 4 });
+        if !memory {
+            // A connection that comes back still counted inside a transaction is closed, not
+            // pooled. After an I/O error or a full disk SQLite may roll a transaction back by
+            // itself; sqlx's ROLLBACK on drop then fails, its count stays at 1, and every later
+            // `BEGIN IMMEDIATE` on that connection would fail ("non-zero transaction depth"):
+            // writes broken until a restart. The ping lets the connection's worker finish the
+            // rollback a dropped transaction queued before the count is read. (Not for
+            // `:memory:`: closing its one connection would drop the database.)
+            pool = pool.after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            });
+        }
+        let pool = pool.connect_with(opts).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore {
             pool,
@@ -110,3 +124,36 @@ impl SqliteStore {
 super::sql_backend!(SqliteStore, sqlx::Sqlite, SqliteRow);
 super::api_tokens::api_token_backend!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::cli_grants::cli_grant_backend!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    /// SQLite rolling a transaction back by itself (as after a failed write to a full disk)
+    /// must not leave a pooled connection that refuses every later write transaction.
+    #[tokio::test]
+    async fn a_transaction_sqlite_rolled_back_does_not_poison_the_pool() {
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-sqlite-poison-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.db");
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        let mut tx = store.write_tx().await.unwrap();
+        // The transaction ends behind sqlx's back; its ROLLBACK on drop then fails.
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        drop(tx);
+        // More write transactions than the pool has connections: each would meet the
+        // poisoned one.
+        for i in 0..10 {
+            let mut tx = store
+                .write_tx()
+                .await
+                .unwrap_or_else(|e| panic!("write transaction {i}: {e}"));
+            sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        store.pool.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
