@@ -28,8 +28,9 @@ pub const MAX_URI: usize = 8 * 1024;
 pub const MAX_COOKIE: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 16 * 1024;
 
-/// Build the router for `state`.
-pub fn router(state: AppState) -> Router {
+/// Build the router for `state`, its request ids drawn from `ids` (the [`Entry`]'s own, so
+/// every request's id comes from one source).
+fn router(state: AppState, ids: Arc<crate::request_id::IdSource>) -> Router {
     // R-CB-1: GET only (axum would answer HEAD with the GET handler); one redirect URI per
     // IdP, the handler tells them apart by path.
     let mut callbacks = Router::new();
@@ -39,9 +40,6 @@ pub fn router(state: AppState) -> Router {
             get(callback::callback).head(method_not_allowed_get),
         );
     }
-    let ids = Arc::new(crate::request_id::IdSource::new(
-        state.config.observability.trust_request_id,
-    ));
     let front_state = state.clone();
     // Every path here is one [`is_own_path`] knows (requests for other paths never come here).
     let own = |p: &'static str| {
@@ -105,11 +103,12 @@ struct EntryParts {
 
 impl Entry {
     pub fn new(state: AppState) -> Entry {
+        let ids = Arc::new(crate::request_id::IdSource::new(
+            state.config.observability.trust_request_id,
+        ));
         Entry(Arc::new(EntryParts {
-            router: router(state.clone()),
-            ids: Arc::new(crate::request_id::IdSource::new(
-                state.config.observability.trust_request_id,
-            )),
+            router: router(state.clone(), ids.clone()),
+            ids,
             state,
         }))
     }

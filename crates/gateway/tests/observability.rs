@@ -409,6 +409,14 @@ async fn request_ids_are_portcullis_own_and_reach_the_upstream_once() {
         assert_eq!(got.one("x-request-id").as_deref(), Some(id.as_str()));
         assert!(seen.insert(id), "ids are unique");
     }
+    // Own paths (the router) and the app's (straight to the proxy) draw from one source: the
+    // gateway's prefix, never an id twice.
+    let own = reqwest::get(format!("{}/healthz", env.base)).await.unwrap();
+    let own_id = own.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(is_fresh_id(&own_id), "{own_id}");
+    let proxied = seen.iter().next().unwrap();
+    assert_eq!(own_id[..16], proxied[..16], "one source of request ids");
+    assert!(seen.insert(own_id), "ids are unique");
     // A refusal (no session, API client) has one as well.
     let r = reqwest::Client::new()
         .get(format!("{}/rid/anon", env.base))
