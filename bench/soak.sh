@@ -122,7 +122,9 @@ echo "bench/soak.sh: ${minutes} min on $(nproc) cores, $(date -u '+%Y-%m-%d %H:%
 (
   t0=$(date +%s)
   while kill -0 "$serve_pid" 2>/dev/null; do
-    echo "$(($(date +%s) - t0)) $(awk '/VmRSS/ {print $2}' "/proc/$serve_pid/status")"
+    # VmRSS, and its parts: anonymous (the heap), file-backed (the binary, mapped files) and
+    # shared memory (SQLite's -shm index), all in kB.
+    echo "$(($(date +%s) - t0)) $(awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ {printf "%s ", $2}' "/proc/$serve_pid/status")"
     sleep 5
   done
 ) >"$work/rss" &
@@ -141,9 +143,10 @@ kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
 
 clk=$(getconf CLK_TCK)
-python3 - "$work" "$secs" "$((cpu1 - cpu0))" "$clk" <<'EOF'
-import json, re, sys
+python3 - "$work" "$secs" "$((cpu1 - cpu0))" "$clk" "$backend" <<'EOF'
+import json, os, re, sys
 work, secs, ticks, clk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+backend = sys.argv[5]
 bad = []
 wrk = open(f"{work}/wrk.out").read()
 n = int(re.search(r"(\d+) requests in", wrk).group(1))
@@ -186,11 +189,19 @@ for l in (serious + warns)[:5]:
 if serious:
     bad.append(f"{len(serious)} error lines in the gateway log")
 
-s = [tuple(map(int, l.split())) for l in open(f"{work}/rss").read().splitlines() if len(l.split()) == 2]
+rows = [list(map(int, l.split())) for l in open(f"{work}/rss").read().splitlines() if len(l.split()) == 5]
+s = [(r[0], r[1]) for r in rows]
 mb = lambda kb: kb / 1024
 vals = [v for _, v in s]
 print(f"RSS ({len(s)} samples every 5 s): first {mb(vals[0]):.1f} MB, min {mb(min(vals)):.1f}, "
       f"max {mb(max(vals)):.1f}, last {mb(vals[-1]):.1f}")
+print("  of which, first → last: " + ", ".join(
+    f"{name} {mb(rows[0][i]):.1f} → {mb(rows[-1][i]):.1f} MB"
+    for i, name in ((2, "anonymous"), (3, "file-backed"), (4, "shared"))))
+if backend == "sqlite":
+    sizes = [(n, os.path.getsize(f"{work}/{n}")) for n in ("soak.db", "soak.db-wal", "soak.db-shm")
+             if os.path.exists(f"{work}/{n}")]
+    print("  SQLite files at the end: " + ", ".join(f"{n} {b / 1048576:.1f} MB" for n, b in sizes))
 warm = 60 if secs >= 180 else secs // 4
 after = [(t, v) for t, v in s if t >= warm]
 if len(after) >= 8:
