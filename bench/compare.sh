@@ -337,8 +337,8 @@ run_target() { # round target
   esac
   if [ "$t" = pc-dpop ]; then
     # Fresh proofs for this row (each good once, for 120 s), enough for every request at up
-    # to PROOFS_PER_SEC (default 6000) requests/s per wrk thread.
-    local n=$((${PROOFS_PER_SEC:-6000} * secs))
+    # to PROOFS_PER_SEC (default 20000) requests/s per wrk thread.
+    local n=$((${PROOFS_PER_SEC:-20000} * secs))
     node bench/dpop.mjs proofs "$work/dpop-key.json" GET "${url[$t]}" "$n" "$work/proofs.0" &
     local gen=$!
     node bench/dpop.mjs proofs "$work/dpop-key.json" GET "${url[$t]}" "$n" "$work/proofs.1"

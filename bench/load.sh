@@ -63,8 +63,8 @@ run "sample app, direct" "$app/bench"
 run "portcullis /healthz (no auth)" "$base/healthz"
 run "app via portcullis, session cookies" "$base/bench" "$cookies" bench/dpop-proofs.lua
 # Proofs for the DPoP row, made just before it (each is valid for 120 s): enough for every
-# request of the run at up to PROOFS_PER_SEC (default 9000) requests/s per wrk thread.
-n=$((${PROOFS_PER_SEC:-9000} * secs))
+# request of the run at up to PROOFS_PER_SEC (default 20000) requests/s per wrk thread.
+n=$((${PROOFS_PER_SEC:-20000} * secs))
 node bench/dpop.mjs proofs "$dpop_key" GET "$base/api/bench" "$n" "$work/proofs.0" &
 gen=$!
 node bench/dpop.mjs proofs "$dpop_key" GET "$base/api/bench" "$n" "$work/proofs.1"
